@@ -1,0 +1,312 @@
+import Foundation
+import Yams
+
+extension GatewayConfiguration {
+    /// The prefix of environment variables that override config keys.
+    public static let environmentPrefix = "IAM_GATEWAY_"
+
+    /// Reads a YAML file, applies `IAM_GATEWAY_*` overrides from `environment` and validates the result.
+    /// - Returns: the configuration and warnings (unrecognised `IAM_GATEWAY_*` variables) to print.
+    public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> (GatewayConfiguration, [String]) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(key: path, problem: "cannot read the configuration file")
+        }
+        return try parse(yaml: text, environment: environment, source: path)
+    }
+
+    /// Parses YAML text (see ``load(path:environment:)``).
+    public static func parse(yaml text: String, environment: [String: String] = [:], source: String = "config") throws(ConfigurationError) -> (GatewayConfiguration, [String]) {
+        let document: Any?
+        do {
+            document = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigurationError(key: source, problem: "not valid YAML (\(Self.yamlErrorSummary(error)))")
+        }
+        var values: [String: String] = [:]
+        var routeNodes: [Any]?
+        if let document, !(document is NSNull) {
+            guard let root = document as? [String: Any] else {
+                throw ConfigurationError(key: source, problem: "the top level must be a mapping of keys")
+            }
+            try flatten(root, prefix: "", into: &values, routes: &routeNodes)
+        }
+
+        var warnings: [String] = []
+        let environmentRoutes = environment[environmentPrefix + "ROUTES"]
+        for (name, value) in environment where name.hasPrefix(environmentPrefix) {
+            if let key = scalarKeyByEnvironmentName[name] {
+                values[key] = value
+            } else if name != environmentPrefix + "ROUTES", !name.hasPrefix(environmentPrefix + "TEST_") {
+                warnings.append("environment variable \(name) does not name a configuration key; ignored")
+            }
+        }
+        if let environmentRoutes {
+            do {
+                let parsed = try Yams.load(yaml: environmentRoutes)
+                guard let list = parsed as? [Any] else {
+                    throw ConfigurationError(key: "routes", problem: "\(environmentPrefix)ROUTES must hold a list of routes")
+                }
+                routeNodes = list
+            } catch let error as ConfigurationError {
+                throw error
+            } catch {
+                throw ConfigurationError(key: "routes", problem: "\(environmentPrefix)ROUTES is not valid YAML or JSON")
+            }
+        }
+
+        var configuration = GatewayConfiguration()
+        let reader = ValueReader(values: values)
+        try reader.read("http.host", into: &configuration.http.host, .nonEmpty)
+        try reader.read("http.port", into: &configuration.http.port, range: 0...65535)
+        try reader.read("issuer", into: &configuration.issuer, .httpURL)
+        try reader.read("gateway_audience", into: &configuration.gatewayAudience, .identifier)
+        try reader.read("tokens.access_ttl", into: &configuration.tokens.accessTTL, range: 1...86_400)
+        try reader.read("tokens.downstream_ttl", into: &configuration.tokens.downstreamTTL, range: 1...86_400)
+        try reader.read("tokens.refresh_ttl", into: &configuration.tokens.refreshTTL, range: 1...31_536_000)
+        try reader.read("tokens.leeway", into: &configuration.tokens.leeway, range: 0...300)
+        try reader.read("keys.directory", into: &configuration.keys.directory, .nonEmpty)
+        try reader.read("keys.rsa_bits", into: &configuration.keys.rsaBits, range: 0...Int.max)
+        try reader.read("keys.rotation_interval", into: &configuration.keys.rotationInterval, range: 0...Int.max)
+        try reader.read("storage.url", into: &configuration.storage.url, .nonEmpty)
+        try reader.read("bootstrap.admin_username", into: &configuration.bootstrap.adminUsername, .nonEmpty)
+        try reader.read("bootstrap.admin_password", into: &configuration.bootstrap.adminPassword, .any)
+
+        if configuration.keys.rsaBits < 2048 {
+            throw ConfigurationError(key: "keys.rsa_bits", problem: "must be at least 2048 (got \(configuration.keys.rsaBits))")
+        }
+        if ![2048, 3072, 4096].contains(configuration.keys.rsaBits) {
+            throw ConfigurationError(key: "keys.rsa_bits", problem: "must be 2048, 3072 or 4096 (got \(configuration.keys.rsaBits))")
+        }
+        if configuration.tokens.refreshTTL < configuration.tokens.accessTTL {
+            throw ConfigurationError(key: "tokens.refresh_ttl", problem: "must not be shorter than tokens.access_ttl")
+        }
+        _ = try StorageLocation(url: configuration.storage.url)
+        configuration.routes = try parseRoutes(routeNodes ?? [], gatewayAudience: configuration.gatewayAudience)
+        return (configuration, warnings.sorted())
+    }
+
+    // MARK: - Key table
+
+    enum ValueKind {
+        case any, nonEmpty, identifier, httpURL
+    }
+
+    static let scalarKeys: [String] = [
+        "http.host", "http.port", "issuer", "gateway_audience",
+        "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway",
+        "keys.directory", "keys.rsa_bits", "keys.rotation_interval",
+        "storage.url", "bootstrap.admin_username", "bootstrap.admin_password",
+    ]
+
+    static let scalarKeyByEnvironmentName: [String: String] = Dictionary(
+        uniqueKeysWithValues: scalarKeys.map { (environmentName(for: $0), $0) }
+    )
+
+    /// `http.port` -> `IAM_GATEWAY_HTTP_PORT`.
+    public static func environmentName(for key: String) -> String {
+        environmentPrefix + key.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+
+    static let routeKeys: Set<String> = ["name", "prefix", "upstream", "audience", "strip_prefix", "permission", "timeout"]
+
+    static func flatten(_ map: [String: Any], prefix: String, into values: inout [String: String], routes: inout [Any]?) throws(ConfigurationError) {
+        for (name, value) in map {
+            let key = prefix.isEmpty ? name : "\(prefix).\(name)"
+            if key == "routes" {
+                if value is NSNull { routes = []; continue }
+                guard let list = value as? [Any] else {
+                    throw ConfigurationError(key: key, problem: "must be a list of routes")
+                }
+                routes = list
+            } else if let nested = value as? [String: Any] {
+                guard scalarKeys.contains(where: { $0.hasPrefix(key + ".") }) else {
+                    throw ConfigurationError(key: key, problem: "unknown key")
+                }
+                try flatten(nested, prefix: key, into: &values, routes: &routes)
+            } else {
+                guard scalarKeys.contains(key) else {
+                    throw ConfigurationError(key: key, problem: "unknown key")
+                }
+                guard let scalar = scalarText(value) else {
+                    throw ConfigurationError(key: key, problem: "must be a single value, not a list or mapping")
+                }
+                values[key] = scalar
+            }
+        }
+    }
+
+    static func scalarText(_ value: Any) -> String? {
+        switch value {
+        case is NSNull: return ""
+        case let text as String: return text
+        case let bool as Bool: return bool ? "true" : "false"
+        case let int as Int: return String(int)
+        case let double as Double: return String(double)
+        default: return nil
+        }
+    }
+
+    struct ValueReader {
+        var values: [String: String]
+
+        func read(_ key: String, into target: inout String, _ kind: ValueKind) throws(ConfigurationError) {
+            guard let text = values[key] else { return }
+            switch kind {
+            case .any:
+                break
+            case .nonEmpty:
+                guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+                    throw ConfigurationError(key: key, problem: "must not be empty")
+                }
+            case .identifier:
+                guard !text.isEmpty, !text.contains(where: { $0.isWhitespace }) else {
+                    throw ConfigurationError(key: key, problem: "must be a non-empty string without spaces")
+                }
+            case .httpURL:
+                guard GatewayConfiguration.isHTTPURL(text, allowPath: true) else {
+                    throw ConfigurationError(key: key, problem: "must be an absolute http:// or https:// URL without query or fragment (got \"\(text)\")")
+                }
+            }
+            target = text
+        }
+
+        func read(_ key: String, into target: inout Int, range: ClosedRange<Int>) throws(ConfigurationError) {
+            guard let text = values[key] else { return }
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ConfigurationError(key: key, problem: "must be an integer (got \"\(text)\")")
+            }
+            guard range.contains(value) else {
+                let upper = range.upperBound == Int.max ? "" : " and \(range.upperBound)"
+                throw ConfigurationError(key: key, problem: "must be \(upper.isEmpty ? "at least \(range.lowerBound)" : "between \(range.lowerBound)\(upper)") (got \(value))")
+            }
+            target = value
+        }
+    }
+
+    static func isHTTPURL(_ text: String, allowPath: Bool) -> Bool {
+        guard let components = URLComponents(string: text),
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = components.host, !host.isEmpty,
+            components.query == nil, components.fragment == nil, components.user == nil, components.password == nil
+        else { return false }
+        if !allowPath, !(components.path.isEmpty || components.path == "/") { return false }
+        return true
+    }
+
+    static func yamlErrorSummary(_ error: any Error) -> String {
+        if let yamlError = error as? YamlError {
+            switch yamlError {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+                return "\(problem) at line \(mark.line), column \(mark.column)"
+            default:
+                return "syntax error"
+            }
+        }
+        return "syntax error"
+    }
+
+    // MARK: - Routes
+
+    static func parseRoutes(_ nodes: [Any], gatewayAudience: String) throws(ConfigurationError) -> [Route] {
+        var routes: [Route] = []
+        var prefixes: [String: Int] = [:]
+        var names: Set<String> = []
+        for (index, node) in nodes.enumerated() {
+            let base = "routes[\(index)]"
+            guard let map = node as? [String: Any] else {
+                throw ConfigurationError(key: base, problem: "must be a mapping with name, prefix, upstream and audience")
+            }
+            for key in map.keys where !routeKeys.contains(key) {
+                throw ConfigurationError(key: "\(base).\(key)", problem: "unknown key")
+            }
+            func text(_ key: String, required: Bool) throws(ConfigurationError) -> String? {
+                guard let value = map[key], !(value is NSNull) else {
+                    if required { throw ConfigurationError(key: "\(base).\(key)", problem: "is required") }
+                    return nil
+                }
+                guard let scalar = scalarText(value) else {
+                    throw ConfigurationError(key: "\(base).\(key)", problem: "must be a single value")
+                }
+                return scalar
+            }
+            let name = try text("name", required: true) ?? ""
+            guard Identifier.isValid(name) else {
+                throw ConfigurationError(key: "\(base).name", problem: "must match ^[a-z0-9][a-z0-9_-]{0,62}$ (got \"\(name)\")")
+            }
+            guard names.insert(name).inserted else {
+                throw ConfigurationError(key: "\(base).name", problem: "duplicate route name \"\(name)\"")
+            }
+            let prefix = try text("prefix", required: true) ?? ""
+            guard RoutePath.isValidPrefix(prefix) else {
+                throw ConfigurationError(key: "\(base).prefix", problem: "must start with / and have no empty, . or .. segments and no trailing / (got \"\(prefix)\")")
+            }
+            guard !RoutePath.reservedPrefixes.contains(where: { RoutePath.prefix(prefix, overlaps: $0) }) else {
+                throw ConfigurationError(key: "\(base).prefix", problem: "overlaps the gateway's own endpoints (/v1, /.well-known)")
+            }
+            if let other = prefixes[prefix] {
+                throw ConfigurationError(key: "\(base).prefix", problem: "duplicate route prefix \"\(prefix)\" (also routes[\(other)])")
+            }
+            prefixes[prefix] = index
+            let upstream = try text("upstream", required: true) ?? ""
+            guard isHTTPURL(upstream, allowPath: true) else {
+                throw ConfigurationError(key: "\(base).upstream", problem: "must be an absolute http:// or https:// URL without query or fragment (got \"\(upstream)\")")
+            }
+            let audience = try text("audience", required: true) ?? ""
+            guard !audience.isEmpty, !audience.contains(where: { $0.isWhitespace }) else {
+                throw ConfigurationError(key: "\(base).audience", problem: "must be a non-empty string without spaces")
+            }
+            guard audience != gatewayAudience else {
+                throw ConfigurationError(key: "\(base).audience", problem: "must differ from gateway_audience, or downstream tokens would be accepted by the gateway")
+            }
+            var route = Route(name: name, prefix: prefix, upstream: upstream, audience: audience)
+            if let strip = try text("strip_prefix", required: false) {
+                guard let value = Bool(strip.lowercased()) else {
+                    throw ConfigurationError(key: "\(base).strip_prefix", problem: "must be true or false")
+                }
+                route.stripPrefix = value
+            }
+            if let permission = try text("permission", required: false), !permission.isEmpty {
+                guard PermissionName.isValid(permission) else {
+                    throw ConfigurationError(key: "\(base).permission", problem: "must be a dotted lower-case permission name (got \"\(permission)\")")
+                }
+                route.permission = permission
+            }
+            if let timeout = try text("timeout", required: false) {
+                guard let seconds = Int(timeout), (1...3600).contains(seconds) else {
+                    throw ConfigurationError(key: "\(base).timeout", problem: "must be an integer between 1 and 3600")
+                }
+                route.timeout = seconds
+            }
+            routes.append(route)
+        }
+        return routes
+    }
+}
+
+/// Where the store lives, parsed from `storage.url`.
+public enum StorageLocation: Sendable, Equatable {
+    /// `sqlite://relative/path` or `sqlite:///absolute/path`.
+    case sqlite(path: String)
+    /// `postgres://` or `postgresql://` URL.
+    case postgres(url: String)
+
+    public init(url: String) throws(ConfigurationError) {
+        if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard !path.isEmpty, !path.hasSuffix("/") else {
+                throw ConfigurationError(key: "storage.url", problem: "sqlite:// needs a file path, e.g. sqlite://data/gateway.sqlite")
+            }
+            self = .sqlite(path: path)
+        } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+                throw ConfigurationError(key: "storage.url", problem: "not a valid postgres:// URL")
+            }
+            self = .postgres(url: url)
+        } else {
+            throw ConfigurationError(key: "storage.url", problem: "must start with sqlite:// or postgres://")
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// The gateway's configuration (SPEC section 2). Durations are integer seconds.
+///
+/// Keys, as written in `Config/gateway.yaml` and overridable by `IAM_GATEWAY_<KEY_PATH>` environment variables:
+/// - `http.host`, `http.port`: where the server listens.
+/// - `issuer`: the `iss` claim; discovery and JWKS URLs derive from it.
+/// - `gateway_audience`: `aud` of client access tokens.
+/// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`.
+/// - `keys.directory`, `keys.rsa_bits`, `keys.rotation_interval` (0 = no automatic rotation).
+/// - `storage.url`: `sqlite://PATH` (embedded default) or `postgres://user:pass@host:5432/db`.
+/// - `bootstrap.admin_username`, `bootstrap.admin_password` (secret; empty = generate one on first start).
+/// - `routes`: a list of ``Route``; from the environment, `IAM_GATEWAY_ROUTES` holds the whole list as JSON/YAML.
+public struct GatewayConfiguration: Sendable, Equatable {
+    public struct HTTP: Sendable, Equatable {
+        public var host: String = "127.0.0.1"
+        public var port: Int = 8080
+        public init() {}
+    }
+
+    public struct Tokens: Sendable, Equatable {
+        public var accessTTL: Int = 300
+        public var downstreamTTL: Int = 120
+        public var refreshTTL: Int = 2_592_000
+        public var leeway: Int = 30
+        public init() {}
+
+        /// How long a key keeps being published after it stopped signing: the longest token lifetime plus leeway.
+        public var keyRetention: Int { max(accessTTL, downstreamTTL) + leeway }
+    }
+
+    public struct Keys: Sendable, Equatable {
+        public var directory: String = "Keys"
+        public var rsaBits: Int = 2048
+        public var rotationInterval: Int = 2_592_000
+        public init() {}
+    }
+
+    public struct Storage: Sendable, Equatable {
+        public var url: String = "sqlite://data/gateway.sqlite"
+        public init() {}
+    }
+
+    public struct Bootstrap: Sendable, Equatable {
+        public var adminUsername: String = "admin"
+        public var adminPassword: String = ""
+        public init() {}
+    }
+
+    /// One proxied route (SPEC section 7).
+    public struct Route: Sendable, Equatable {
+        public var name: String
+        /// Matched on whole path segments; the longest prefix wins.
+        public var prefix: String
+        public var upstream: String
+        /// `aud` and `service` of the token minted for this upstream.
+        public var audience: String
+        public var stripPrefix: Bool
+        /// Checked at the edge when set.
+        public var permission: String?
+        /// Seconds to wait for the upstream's answer.
+        public var timeout: Int
+
+        public init(name: String, prefix: String, upstream: String, audience: String, stripPrefix: Bool = true, permission: String? = nil, timeout: Int = 30) {
+            self.name = name
+            self.prefix = prefix
+            self.upstream = upstream
+            self.audience = audience
+            self.stripPrefix = stripPrefix
+            self.permission = permission
+            self.timeout = timeout
+        }
+    }
+
+    public var http = HTTP()
+    public var issuer: String = "http://127.0.0.1:8080"
+    public var gatewayAudience: String = "iam-gateway"
+    public var tokens = Tokens()
+    public var keys = Keys()
+    public var storage = Storage()
+    public var bootstrap = Bootstrap()
+    public var routes: [Route] = []
+
+    public init() {}
+
+    /// `issuer` without a trailing slash, the base of discovery URLs.
+    public var issuerBase: String {
+        var base = issuer
+        while base.hasSuffix("/") { base.removeLast() }
+        return base
+    }
+
+    /// Seconds a JWKS response may be cached: well below the time a `next` key waits before it signs.
+    public var jwksMaxAge: Int {
+        guard keys.rotationInterval > 0 else { return 300 }
+        return max(1, min(300, keys.rotationInterval / 10))
+    }
+}

@@ -1,0 +1,179 @@
+import CryptoExtras
+import Foundation
+import IAMEnforcement
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The key ring in memory: the active signing key, the published JWKS and the verification keys, swapped as one
+/// snapshot so that a token is never signed by a key missing from the JWKS served at that moment.
+///
+/// Runs as a `Service`: once a second it picks up changes written by another process (the CLI), drops retiring
+/// keys whose time is up and rotates when `keys.rotation_interval` has passed.
+public final class KeyRingManager: Service, Sendable {
+    /// One consistent view of the ring.
+    public struct Snapshot: Sendable {
+        public let records: [KeyRecord]
+        public let active: SigningKey
+        public let jwks: JSONWebKeySet
+        /// The JWKS document as served.
+        public let jwksJSON: [UInt8]
+        public let publicKeys: [String: _RSA.Signing.PublicKey]
+        public let revision: String
+
+        init(state: KeyRingState, revision: String) throws {
+            try KeyRingPolicy.validate(state)
+            guard let activeRecord = state.active, let active = state.keys[activeRecord.kid] else {
+                throw KeyRingError.inconsistent("no key is active")
+            }
+            let order: [KeyStatus: Int] = [.active: 0, .next: 1, .retiring: 2]
+            let published = state.records.sorted { (order[$0.status] ?? 3, $0.createdAt) < (order[$1.status] ?? 3, $1.createdAt) }
+            var jwks: [JSONWebKey] = []
+            var publicKeys: [String: _RSA.Signing.PublicKey] = [:]
+            for record in published {
+                guard let key = state.keys[record.kid] else { throw KeyRingError.missingKey(record.kid) }
+                jwks.append(key.jwk)
+                publicKeys[record.kid] = key.privateKey.publicKey
+            }
+            self.records = state.records
+            self.active = active
+            self.jwks = JSONWebKeySet(keys: jwks)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            self.jwksJSON = Array(try encoder.encode(self.jwks))
+            self.publicKeys = publicKeys
+            self.revision = revision
+        }
+    }
+
+    /// Called after each change with an action name (`keys.rotate`, `keys.revoke`, `keys.retire`) and the kid.
+    public typealias ChangeObserver = @Sendable (_ action: String, _ kid: String) async -> Void
+
+    let store: any KeyStore
+    let policy: KeyRingPolicy
+    let clock: any GatewayClock
+    let rsaBits: Int
+    let logger: Logger
+    let pollInterval: Duration
+    private let current: Mutex<Snapshot>
+    private let observer: Mutex<ChangeObserver?>
+
+    /// Loads the ring from `store`, creating an active and a next key when the store is empty, and applies any
+    /// retirement or rotation already due.
+    public static func open(store: any KeyStore, configuration: GatewayConfiguration, clock: any GatewayClock, logger: Logger, pollInterval: Duration = .seconds(1)) async throws -> KeyRingManager {
+        let policy = KeyRingPolicy(configuration: configuration)
+        let bits = configuration.keys.rsaBits
+        let stored = try await store.update { stored in
+            guard stored == nil else { return nil }
+            return try policy.initial(now: clock.now(), generate: { try SigningKey.generate(bits: bits) })
+        }
+        let snapshot = try Snapshot(state: stored.state, revision: stored.revision)
+        let manager = KeyRingManager(store: store, policy: policy, clock: clock, rsaBits: bits, logger: logger, pollInterval: pollInterval, snapshot: snapshot)
+        try await manager.maintain()
+        return manager
+    }
+
+    init(store: any KeyStore, policy: KeyRingPolicy, clock: any GatewayClock, rsaBits: Int, logger: Logger, pollInterval: Duration, snapshot: Snapshot) {
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.rsaBits = rsaBits
+        self.logger = logger
+        self.pollInterval = pollInterval
+        self.current = Mutex(snapshot)
+        self.observer = Mutex(nil)
+    }
+
+    /// The current view; cheap.
+    public var snapshot: Snapshot { current.withLock { $0 } }
+
+    /// Registers the observer told of every change made by this process (for the audit log).
+    public func onChange(_ observer: @escaping ChangeObserver) {
+        self.observer.withLock { $0 = observer }
+    }
+
+    /// Rotates now: next becomes active, active becomes retiring, a new next is created.
+    @discardableResult
+    public func rotate() async throws -> (activeKid: String, previousKid: String?) {
+        let policy = self.policy, now = clock.now(), bits = rsaBits
+        let kids = Mutex<(String, String?)>(("", nil))
+        try await apply { state in
+            guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
+            let (rotated, active, previous) = try policy.rotate(state, now: now, generate: { try SigningKey.generate(bits: bits) })
+            kids.withLock { $0 = (active, previous) }
+            return rotated
+        }
+        let (active, previous) = kids.withLock { $0 }
+        logger.info("signing key rotated", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
+        await notify("keys.rotate", active)
+        return (active, previous)
+    }
+
+    /// Removes a key from the ring and the JWKS at once (rotating first when it is active).
+    public func revoke(kid: String) async throws {
+        let policy = self.policy, now = clock.now(), bits = rsaBits
+        try await apply { state in
+            guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
+            return try policy.revoke(state, kid: kid, now: now, generate: { try SigningKey.generate(bits: bits) })
+        }
+        logger.warning("signing key revoked", metadata: ["kid": "\(kid)"])
+        await notify("keys.revoke", kid)
+    }
+
+    /// Picks up changes made by other processes, retires expired keys and rotates when due.
+    public func maintain() async throws {
+        let revision = try await store.revision()
+        if revision != snapshot.revision {
+            guard let stored = try await store.load() else { throw KeyRingError.inconsistent("the key store became empty") }
+            try install(stored)
+            logger.info("key ring reloaded from \(store.location)", metadata: ["active_kid": "\(snapshot.active.kid)"])
+        }
+        let now = clock.now()
+        let policy = self.policy
+        let expired = snapshot.records.filter { $0.status == .retiring && ($0.retireAt ?? now) <= now }.map(\.kid)
+        if !expired.isEmpty {
+            try await apply { state in
+                guard let state else { return nil }
+                return policy.expire(state, now: now)
+            }
+            for kid in expired { await notify("keys.retire", kid) }
+        }
+        let current = snapshot.records
+        if policy.rotationDue(KeyRingState(records: current, keys: [:]), now: now) {
+            try await rotate()
+        }
+    }
+
+    /// Runs ``maintain()`` every poll interval until graceful shutdown.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: self.pollInterval)
+                } catch {
+                    return
+                }
+                do {
+                    try await self.maintain()
+                } catch {
+                    self.logger.error("key ring maintenance failed; keeping the current keys", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    private func apply(_ transform: (KeyRingState?) throws -> KeyRingState?) async throws {
+        try install(try await store.update(transform))
+    }
+
+    private func install(_ stored: StoredKeyRing) throws {
+        let snapshot = try Snapshot(state: stored.state, revision: stored.revision)
+        current.withLock { $0 = snapshot }
+    }
+
+    private func notify(_ action: String, _ kid: String) async {
+        if let observer = observer.withLock({ $0 }) {
+            await observer(action, kid)
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import CryptoExtras
+import Foundation
+import IAMEnforcement
+
+/// A token as minted, with what callers need to answer or cache it.
+public struct MintedToken: Sendable {
+    public var token: String
+    public var claims: AccessTokenClaims
+    public var kid: String
+    public var expiresIn: Int
+}
+
+/// What a token is minted for: the caller's identity and resolved authorization, and the audience.
+public struct TokenRequest: Sendable {
+    public var subject: String
+    public var tenantID: String
+    public var workspaceID: String
+    public var roles: [String]
+    public var permissions: [String]
+    public var policyVersion: Int64
+    public var audience: String
+    public var ttl: Int
+    public var sessionID: String?
+
+    public init(subject: String, tenantID: String, workspaceID: String, roles: [String], permissions: [String], policyVersion: Int64, audience: String, ttl: Int, sessionID: String? = nil) {
+        self.subject = subject
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.roles = roles
+        self.permissions = permissions
+        self.policyVersion = policyVersion
+        self.audience = audience
+        self.ttl = ttl
+        self.sessionID = sessionID
+    }
+}
+
+/// Mints RS256 JWS tokens (`typ: at+jwt`, RFC 9068) with the ring's active key.
+public struct TokenMinter: Sendable {
+    let keyRing: KeyRingManager
+    let clock: any GatewayClock
+    let issuer: String
+
+    public init(keyRing: KeyRingManager, clock: any GatewayClock, issuer: String) {
+        self.keyRing = keyRing
+        self.clock = clock
+        self.issuer = issuer
+    }
+
+    /// Signs a token for `request` with the key that is active in the snapshot read here.
+    public func mint(_ request: TokenRequest) throws -> MintedToken {
+        let now = clock.now().unixSeconds
+        let claims = AccessTokenClaims(
+            iss: issuer, sub: request.subject, aud: request.audience,
+            exp: now + Int64(request.ttl), iat: now, nbf: now, jti: Self.newTokenID(),
+            tenantID: request.tenantID, workspaceID: request.workspaceID, roles: request.roles,
+            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID
+        )
+        let key = keyRing.snapshot.active
+        return MintedToken(token: try Self.sign(claims, with: key), claims: claims, kid: key.kid, expiresIn: request.ttl)
+    }
+
+    /// The compact JWS of `claims` signed with `key`: header `{"alg":"RS256","kid":...,"typ":"at+jwt"}`.
+    public static func sign(_ claims: AccessTokenClaims, with key: SigningKey) throws -> String {
+        let header = JWSHeader(alg: "RS256", kid: key.kid, typ: JWSHeader.accessTokenType)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let signingInput = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
+        let signature = try key.privateKey.signature(for: Array(signingInput.utf8), padding: .insecurePKCS1v1_5)
+        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
+    }
+
+    /// 16 random bytes, base64url.
+    static func newTokenID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64URL.encode((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`.
+struct DiscoveryController<Context: RequestContext> {
+    let keyRing: KeyRingManager
+    let configuration: GatewayConfiguration
+
+    func addRoutes(to router: Router<Context>) {
+        let maxAge = configuration.jwksMaxAge
+        router.get("/.well-known/jwks.json") { _, _ -> Response in
+            let snapshot = keyRing.snapshot
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "public, max-age=\(maxAge)"],
+                body: .init(byteBuffer: ByteBuffer(bytes: snapshot.jwksJSON))
+            )
+        }
+        let document = OpenIDConfiguration(configuration: configuration)
+        router.get("/.well-known/openid-configuration") { _, _ -> Response in
+            var headers: HTTPFields = [.cacheControl: "public, max-age=\(maxAge)"]
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+        }
+    }
+}
+
+/// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414 subset), all URLs derived from `issuer`.
+struct OpenIDConfiguration: Codable {
+    var issuer: String
+    var jwksURI: String
+    var tokenEndpoint: String
+    var idTokenSigningAlgValuesSupported: [String]
+    var tokenEndpointAuthMethodsSupported: [String]
+    var grantTypesSupported: [String]
+    var responseTypesSupported: [String]
+    var subjectTypesSupported: [String]
+    var claimsSupported: [String]
+
+    init(configuration: GatewayConfiguration) {
+        let base = configuration.issuerBase
+        issuer = configuration.issuer
+        jwksURI = base + "/.well-known/jwks.json"
+        tokenEndpoint = base + "/v1/auth/token"
+        idTokenSigningAlgValuesSupported = ["RS256"]
+        tokenEndpointAuthMethodsSupported = ["none"]
+        grantTypesSupported = ["password", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"]
+        responseTypesSupported = ["token"]
+        subjectTypesSupported = ["public"]
+        claimsSupported = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "tenant_id", "workspace_id", "roles", "policy_version", "service", "permissions", "sid"]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case issuer
+        case jwksURI = "jwks_uri"
+        case tokenEndpoint = "token_endpoint"
+        case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"
+        case tokenEndpointAuthMethodsSupported = "token_endpoint_auth_methods_supported"
+        case grantTypesSupported = "grant_types_supported"
+        case responseTypesSupported = "response_types_supported"
+        case subjectTypesSupported = "subject_types_supported"
+        case claimsSupported = "claims_supported"
+    }
+
+    var json: [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array((try? encoder.encode(self)) ?? Data())
+    }
+}

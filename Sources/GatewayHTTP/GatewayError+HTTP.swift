@@ -1,0 +1,111 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The one place where domain errors become HTTP answers: `application/problem+json` (RFC 9457) with a stable
+/// `code`, `WWW-Authenticate` on 401s where a bearer token was presented (RFC 6750) and `Retry-After` on 429s.
+extension GatewayError: HTTPResponseError {
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .invalidRequest: .badRequest
+        case .invalidCredentials, .invalidToken, .tokenRevoked, .stalePolicy: .unauthorized
+        case .forbidden: .forbidden
+        case .notFound: .notFound
+        case .conflict: .conflict
+        case .payloadTooLarge: .contentTooLarge
+        case .requestHeaderFieldsTooLarge: .init(code: 431, reasonPhrase: "Request Header Fields Too Large")
+        case .rateLimited: .tooManyRequests
+        case .upstreamUnavailable: .badGateway
+        case .upstreamTimeout: .gatewayTimeout
+        case .unavailable: .serviceUnavailable
+        case .internal: .internalServerError
+        }
+    }
+
+    var title: String {
+        switch code {
+        case .invalidRequest: "Invalid request"
+        case .invalidCredentials: "Invalid credentials"
+        case .invalidToken: "Invalid token"
+        case .tokenRevoked: "Token revoked"
+        case .stalePolicy: "Stale policy version"
+        case .forbidden: "Forbidden"
+        case .notFound: "Not found"
+        case .conflict: "Conflict"
+        case .payloadTooLarge: "Payload too large"
+        case .requestHeaderFieldsTooLarge: "Request header fields too large"
+        case .rateLimited: "Too many requests"
+        case .upstreamUnavailable: "Upstream unavailable"
+        case .upstreamTimeout: "Upstream timeout"
+        case .unavailable: "Service unavailable"
+        case .internal: "Internal error"
+        }
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        problemResponse()
+    }
+
+    /// The problem+json response for this error.
+    public func problemResponse() -> Response {
+        var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
+        if status == .unauthorized {
+            var challenge = #"Bearer realm="iam-gateway""#
+            if bearerPresented {
+                challenge += #", error="invalid_token""#
+            }
+            headers[.wwwAuthenticate] = challenge
+        }
+        if let retryAfter {
+            headers[.retryAfter] = String(retryAfter)
+        }
+        let problem = Problem(type: "urn:iam-gateway:problem:\(code.rawValue)", title: title, status: Int(status.code), detail: detail, code: code.rawValue)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(problem)) ?? Data(#"{"code":"internal","status":500}"#.utf8)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// Maps any error to a gateway error: Hummingbird's own HTTP errors by status, everything else to `internal`.
+    static func from(_ error: any Error) -> GatewayError {
+        switch error {
+        case let error as GatewayError:
+            return error
+        case let error as HTTPError:
+            return from(status: error.status)
+        case let error as any HTTPResponseError:
+            return from(status: error.status)
+        case is DecodingError:
+            return .invalidRequest("The request body is not valid JSON of the expected shape.")
+        default:
+            return .internal()
+        }
+    }
+
+    static func from(status: HTTPResponse.Status) -> GatewayError {
+        switch status.code {
+        case 400: .invalidRequest("The request is malformed.")
+        case 401: .init(.invalidToken, "Authentication is required.")
+        case 403: .forbidden()
+        case 404: .notFound("No route or endpoint matches this path and method.")
+        case 405: .notFound("No route or endpoint matches this path and method.")
+        case 409: .conflict("The request conflicts with the current state.")
+        case 413: .init(.payloadTooLarge, "The request body is larger than this endpoint accepts.")
+        case 431: .init(.requestHeaderFieldsTooLarge, "The request headers are too large.")
+        case 429: .init(.rateLimited, "Too many requests.")
+        case 503: .unavailable("The gateway cannot serve this request now.")
+        default: status.code < 500 ? .invalidRequest("The request was refused.") : .internal()
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+struct Problem: Codable, Equatable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var code: String
+}

@@ -1,0 +1,145 @@
+import Foundation
+import GatewayCore
+import Logging
+import NIOCore
+import SQLiteNIO
+
+/// The embedded store: one SQLite file in WAL mode, schema migrated at open.
+///
+/// All statements go through one connection, serialized by an async lock so that a transaction's statements are
+/// never interleaved with another caller's.
+public final class SQLiteStore: GatewayStore {
+    public let path: String
+    let connection: SQLiteConnection
+    let lock = AsyncLock()
+    let logger: Logger
+
+    public var description: String { "sqlite:\(path)" }
+
+    /// Opens (creating when missing) the database at `path` and applies pending migrations.
+    public static func open(path: String, logger: Logger) async throws -> SQLiteStore {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        let store = SQLiteStore(path: path, connection: connection, logger: logger)
+        do {
+            try await store.configure()
+            try await store.migrate()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        return store
+    }
+
+    init(path: String, connection: SQLiteConnection, logger: Logger) {
+        self.path = path
+        self.connection = connection
+        self.logger = logger
+    }
+
+    func configure() async throws {
+        let mode = try await rawQuery("PRAGMA journal_mode=WAL").first?.column("journal_mode")?.string
+        guard mode?.lowercased() == "wal" else {
+            throw StoreError.unavailable("\(path): cannot switch to WAL journal mode")
+        }
+        _ = try await rawQuery("PRAGMA synchronous=FULL")
+        _ = try await rawQuery("PRAGMA foreign_keys=ON")
+        _ = try await rawQuery("PRAGMA busy_timeout=5000")
+    }
+
+    public func ping() async throws {
+        _ = try await query("SELECT 1")
+    }
+
+    public func schemaVersion() async throws -> Int {
+        let rows = try await query("SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations")
+        return Int(rows.first?.column("version")?.integer ?? 0)
+    }
+
+    public func close() async throws {
+        try await connection.close()
+    }
+
+    // MARK: - Migrations
+
+    /// Applies every migration above the recorded version, each in its own transaction.
+    func migrate() async throws {
+        _ = try await query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+        let applied = try await schemaVersion()
+        guard applied <= SQLiteMigrations.all.last?.version ?? 0 else {
+            throw StoreError.unavailable("\(path): schema version \(applied) is newer than this gateway knows; upgrade the gateway")
+        }
+        for migration in SQLiteMigrations.all where migration.version > applied {
+            try await transaction { tx in
+                for statement in migration.statements {
+                    _ = try await tx.query(statement)
+                }
+                _ = try await tx.query(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    [.integer(migration.version), .text(migration.name), .integer(Int(Date().timeIntervalSince1970))]
+                )
+            }
+            logger.info("applied schema migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+        }
+    }
+
+    // MARK: - Queries
+
+    /// Runs one statement on its own.
+    @discardableResult
+    func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await lock.withLock { try await self.rawQuery(sql, binds) }
+    }
+
+    /// Runs `body` inside `BEGIN IMMEDIATE ... COMMIT`, rolling back when it throws.
+    func transaction<T: Sendable>(_ body: (Transaction) async throws -> T) async throws -> T {
+        try await lock.withLock {
+            _ = try await self.rawQuery("BEGIN IMMEDIATE")
+            do {
+                let result = try await body(Transaction(store: self))
+                _ = try await self.rawQuery("COMMIT")
+                return result
+            } catch {
+                _ = try? await self.rawQuery("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Statements inside ``transaction(_:)``.
+    struct Transaction {
+        let store: SQLiteStore
+
+        @discardableResult
+        func query(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+            try await store.rawQuery(sql, binds)
+        }
+    }
+
+    func rawQuery(_ sql: String, _ binds: [SQLiteData] = []) async throws -> [SQLiteRow] {
+        try await connection.query(sql, binds)
+    }
+}
+
+/// Store failures that are not the caller's fault.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+
+    public static func unavailable(_ message: String) -> Self { .init(message: message) }
+    public var description: String { message }
+}
+
+extension SQLiteStore {
+    /// The journal mode in force (`wal`), for diagnostics and tests.
+    public func journalMode() async throws -> String? {
+        try await query("PRAGMA journal_mode").first?.column("journal_mode")?.string?.lowercased()
+    }
+
+    /// How many migrations are recorded.
+    public func migrationCount() async throws -> Int {
+        Int(try await query("SELECT COUNT(*) AS n FROM schema_migrations").first?.column("n")?.integer ?? 0)
+    }
+}

@@ -1,0 +1,84 @@
+import CryptoExtras
+import Foundation
+
+/// Where a verifier finds public keys: only the issuer's own JWKS, by `kid`.
+public protocol VerificationKeySource: Sendable {
+    /// The published key with this id, or `nil`. May refetch the JWKS (rate-limited) on a miss.
+    func key(for kid: String) async -> _RSA.Signing.PublicKey?
+}
+
+/// Verifies gateway tokens locally: RS256 only, keys by `kid` from the issuer's JWKS, and `iss`, `aud`, `exp`,
+/// `nbf` (with leeway) and `typ` checked.
+public struct TokenVerifier: Sendable {
+    /// The largest token accepted; gateway tokens are far smaller.
+    public static let maximumTokenLength = 16 * 1024
+
+    public let issuer: String
+    public let audience: String
+    public let leeway: Int64
+
+    public init(issuer: String, audience: String, leeway: Int64) {
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+    }
+
+    /// Verifies a compact JWS and returns its claims.
+    /// - Parameters:
+    ///   - token: the compact serialization `header.payload.signature`.
+    ///   - now: the time expiry is decided against.
+    ///   - keys: resolves a `kid` to a published key.
+    /// - Throws: ``VerificationError`` naming the first failed check.
+    public func verify(_ token: some StringProtocol, now: Date, keys: some VerificationKeySource) async throws(VerificationError) -> AccessTokenClaims {
+        let parsed = try Self.parse(token)
+        guard let kid = parsed.header.kid, !kid.isEmpty else { throw .missingKeyID }
+        guard let key = await keys.key(for: kid) else { throw .unknownKey }
+        return try check(parsed, key: key, now: now)
+    }
+
+    /// Verifies with a key already looked up (synchronous; for callers that hold the key set).
+    public func verify(_ token: some StringProtocol, now: Date, key lookup: (String) -> _RSA.Signing.PublicKey?) throws(VerificationError) -> AccessTokenClaims {
+        let parsed = try Self.parse(token)
+        guard let kid = parsed.header.kid, !kid.isEmpty else { throw .missingKeyID }
+        guard let key = lookup(kid) else { throw .unknownKey }
+        return try check(parsed, key: key, now: now)
+    }
+
+    struct ParsedToken {
+        var header: JWSHeader
+        var signingInput: Substring.UTF8View
+        var payload: Data
+        var signature: Data
+    }
+
+    static func parse(_ token: some StringProtocol) throws(VerificationError) -> ParsedToken {
+        guard token.utf8.count <= maximumTokenLength else { throw .tooLarge }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else { throw .malformed }
+        guard let headerData = Base64URL.decode(parts[0]),
+            let header = try? JSONDecoder().decode(JWSHeader.self, from: headerData)
+        else { throw .malformed }
+        guard header.alg == "RS256" else { throw .unsupportedAlgorithm }
+        guard let typ = header.typ, typ.lowercased() == JWSHeader.accessTokenType || typ.lowercased() == "application/at+jwt" else {
+            throw .invalidType
+        }
+        guard let payload = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]) else { throw .malformed }
+        let text = Substring(token)
+        let end = text.utf8.index(text.utf8.startIndex, offsetBy: parts[0].utf8.count + 1 + parts[1].utf8.count)
+        return ParsedToken(header: header, signingInput: text.utf8[text.utf8.startIndex..<end], payload: payload, signature: signature)
+    }
+
+    func check(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey, now: Date) throws(VerificationError) -> AccessTokenClaims {
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: parsed.signature)
+        guard key.isValidSignature(signature, for: Array(parsed.signingInput), padding: .insecurePKCS1v1_5) else {
+            throw .badSignature
+        }
+        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: parsed.payload) else { throw .malformed }
+        guard claims.iss == issuer else { throw .issuerMismatch }
+        guard claims.aud.contains(audience) else { throw .audienceMismatch }
+        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        guard claims.exp + leeway > seconds else { throw .expired }
+        guard claims.nbf - leeway <= seconds else { throw .notYetValid }
+        return claims
+    }
+}

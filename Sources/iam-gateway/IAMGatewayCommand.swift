@@ -1,0 +1,170 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import GatewayHTTP
+import GatewayStorage
+import Hummingbird
+import Logging
+
+@main
+struct IAMGatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "iam-gateway",
+        abstract: "Authentication front door: login, token minting, JWKS, IAM and reverse proxy.",
+        subcommands: [Serve.self, Keys.self]
+    )
+}
+
+/// Options shared by every command that reads the configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: "Path of the YAML configuration file.")
+    var config: String = "Config/gateway.yaml"
+
+    /// Loads and validates the configuration, printing warnings; exits 2 on a configuration error.
+    func load() throws -> GatewayConfiguration {
+        do {
+            let (configuration, warnings) = try GatewayConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+            for warning in warnings { printError("warning: \(warning)") }
+            return configuration
+        } catch {
+            printError("iam-gateway: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+func makeLogger(_ label: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        return handler
+    }
+    return Logger(label: label)
+}
+
+extension IAMGatewayCommand {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+        @OptionGroup var options: ConfigOptions
+
+        func run() async throws {
+            let configuration = try options.load()
+            let logger = makeLogger("iam-gateway")
+            let store: any GatewayStore
+            let keyRing: KeyRingManager
+            do {
+                store = try await openStore(configuration, logger: logger)
+            } catch {
+                printError("iam-gateway: storage.url: cannot open the store: \(error)")
+                throw ExitCode(1)
+            }
+            do {
+                keyRing = try await KeyRingManager.open(
+                    store: FileKeyStore(directory: configuration.keys.directory),
+                    configuration: configuration, clock: SystemClock(), logger: logger
+                )
+            } catch {
+                try? await store.close()
+                printError("iam-gateway: keys.directory: \(error)")
+                throw ExitCode(1)
+            }
+            logger.info("starting", metadata: [
+                "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
+                "active_kid": "\(keyRing.snapshot.active.kid)",
+            ])
+            let app = buildApplication(configuration: configuration, store: store, keyRing: keyRing, logger: logger)
+            do {
+                try await app.runService()
+            } catch {
+                try? await store.close()
+                printError("iam-gateway: \(error)")
+                throw ExitCode(1)
+            }
+            try? await store.close()
+        }
+    }
+
+    struct Keys: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Act on the key store offline; a running gateway picks changes up within seconds.",
+            subcommands: [List.self, Rotate.self, Revoke.self]
+        )
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List keys: kid, status, created, activated, retire-at.")
+            @OptionGroup var options: ConfigOptions
+
+            func run() async throws {
+                let manager = try await openKeyRing(try options.load())
+                let formatter = ISO8601DateFormatter()
+                print("KID                     STATUS    CREATED               ACTIVATED             RETIRE_AT")
+                for record in manager.snapshot.records {
+                    let columns = [
+                        record.kid.padding(toLength: 24, withPad: " ", startingAt: 0),
+                        record.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
+                        formatter.string(from: record.createdAt).padding(toLength: 22, withPad: " ", startingAt: 0),
+                        (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0),
+                        record.retireAt.map(formatter.string(from:)) ?? "-",
+                    ]
+                    print(columns.joined())
+                }
+            }
+        }
+
+        struct Rotate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Promote next to active, active to retiring, create a new next.")
+            @OptionGroup var options: ConfigOptions
+
+            func run() async throws {
+                let manager = try await openKeyRing(try options.load())
+                let (active, previous) = try await manager.rotate()
+                print("active_kid=\(active) previous_kid=\(previous ?? "-")")
+            }
+        }
+
+        struct Revoke: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Remove a key from the JWKS at once (rotating first if it is active).")
+            @OptionGroup var options: ConfigOptions
+            @Argument(help: "The kid of the key to revoke.") var kid: String
+
+            func run() async throws {
+                let manager = try await openKeyRing(try options.load())
+                do {
+                    try await manager.revoke(kid: kid)
+                } catch let error as KeyRingError {
+                    printError("iam-gateway: \(error)")
+                    throw ExitCode(1)
+                }
+                print("revoked \(kid); active_kid=\(manager.snapshot.active.kid)")
+            }
+        }
+    }
+}
+
+func openStore(_ configuration: GatewayConfiguration, logger: Logger) async throws -> any GatewayStore {
+    switch try StorageLocation(url: configuration.storage.url) {
+    case .sqlite(let path):
+        return try await SQLiteStore.open(path: path, logger: logger)
+    case .postgres:
+        throw StoreError.unavailable("the PostgreSQL store is not available in this build yet; use sqlite://")
+    }
+}
+
+func openKeyRing(_ configuration: GatewayConfiguration) async throws -> KeyRingManager {
+    var logger = Logger(label: "iam-gateway.keys")
+    logger.logLevel = .warning
+    do {
+        return try await KeyRingManager.open(
+            store: FileKeyStore(directory: configuration.keys.directory),
+            configuration: configuration, clock: SystemClock(), logger: logger
+        )
+    } catch {
+        printError("iam-gateway: keys.directory: \(error)")
+        throw ExitCode(1)
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import GatewayCore
+import Testing
+
+@Suite struct ConfigurationTests {
+    static let sample = """
+        http: { host: 0.0.0.0, port: 9090 }
+        issuer: https://auth.example.com/
+        gateway_audience: gw
+        tokens: { access_ttl: 600, downstream_ttl: 60, refresh_ttl: 86400, leeway: 5 }
+        keys: { directory: /tmp/keys, rsa_bits: 3072, rotation_interval: 0 }
+        storage: { url: "sqlite:///var/lib/gw.sqlite" }
+        bootstrap: { admin_username: root, admin_password: "s3cret-pass" }
+        routes:
+          - name: integrations
+            prefix: /api/integrations
+            upstream: http://127.0.0.1:9001
+            audience: integrations
+            strip_prefix: false
+            permission: integrations.read
+            timeout: 12
+          - name: billing
+            prefix: /api/billing
+            upstream: https://billing.internal:8443/base
+            audience: billing
+        """
+
+    @Test func parsesEveryKey() throws {
+        let (configuration, warnings) = try GatewayConfiguration.parse(yaml: Self.sample)
+        #expect(warnings.isEmpty)
+        #expect(configuration.http.host == "0.0.0.0")
+        #expect(configuration.http.port == 9090)
+        #expect(configuration.issuer == "https://auth.example.com/")
+        #expect(configuration.issuerBase == "https://auth.example.com")
+        #expect(configuration.gatewayAudience == "gw")
+        #expect(configuration.tokens.accessTTL == 600)
+        #expect(configuration.tokens.downstreamTTL == 60)
+        #expect(configuration.tokens.refreshTTL == 86400)
+        #expect(configuration.tokens.leeway == 5)
+        #expect(configuration.tokens.keyRetention == 605)
+        #expect(configuration.keys.directory == "/tmp/keys")
+        #expect(configuration.keys.rsaBits == 3072)
+        #expect(configuration.keys.rotationInterval == 0)
+        #expect(try StorageLocation(url: configuration.storage.url) == .sqlite(path: "/var/lib/gw.sqlite"))
+        #expect(configuration.bootstrap.adminUsername == "root")
+        #expect(configuration.bootstrap.adminPassword == "s3cret-pass")
+        #expect(configuration.routes.count == 2)
+        #expect(configuration.routes[0] == .init(name: "integrations", prefix: "/api/integrations", upstream: "http://127.0.0.1:9001", audience: "integrations", stripPrefix: false, permission: "integrations.read", timeout: 12))
+        #expect(configuration.routes[1].stripPrefix == true)
+        #expect(configuration.routes[1].timeout == 30)
+        #expect(configuration.routes[1].permission == nil)
+    }
+
+    @Test func shippedConfigFileIsValidAndMatchesDefaults() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Config/gateway.yaml").path
+        let (configuration, warnings) = try GatewayConfiguration.load(path: path, environment: [:])
+        #expect(warnings.isEmpty)
+        #expect(configuration == GatewayConfiguration())
+    }
+
+    @Test func environmentOverridesKeys() throws {
+        let environment = [
+            "IAM_GATEWAY_HTTP_PORT": "7000",
+            "IAM_GATEWAY_TOKENS_ACCESS_TTL": "900",
+            "IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD": "from-env-123",
+            "IAM_GATEWAY_ROUTES": #"[{"name":"a","prefix":"/a","upstream":"http://127.0.0.1:1","audience":"svc-a"}]"#,
+            "IAM_GATEWAY_HTTP_PROT": "1",
+            "IAM_GATEWAY_TEST_POSTGRES_URL": "postgres://x@localhost/db",
+            "HOME": "/root",
+        ]
+        let (configuration, warnings) = try GatewayConfiguration.parse(yaml: Self.sample, environment: environment)
+        #expect(configuration.http.port == 7000)
+        #expect(configuration.http.host == "0.0.0.0")
+        #expect(configuration.tokens.accessTTL == 900)
+        #expect(configuration.bootstrap.adminPassword == "from-env-123")
+        #expect(configuration.routes.map(\.name) == ["a"])
+        #expect(warnings == ["environment variable IAM_GATEWAY_HTTP_PROT does not name a configuration key; ignored"])
+        #expect(GatewayConfiguration.environmentName(for: "keys.rotation_interval") == "IAM_GATEWAY_KEYS_ROTATION_INTERVAL")
+    }
+
+    @Test func emptyDocumentGivesDefaults() throws {
+        #expect(try GatewayConfiguration.parse(yaml: "").0 == GatewayConfiguration())
+        #expect(try GatewayConfiguration.parse(yaml: "# only a comment\n").0 == GatewayConfiguration())
+    }
+
+    static let invalid: [(yaml: String, environment: [String: String], key: String, fragment: String)] = [
+        ("htp: { port: 1 }", [:], "htp", "unknown key"),
+        ("http: { port: 1, prot: 2 }", [:], "http.prot", "unknown key"),
+        ("http: { port: eighty }", [:], "http.port", "must be an integer"),
+        ("http: { port: 70000 }", [:], "http.port", "between 0 and 65535"),
+        ("", ["IAM_GATEWAY_HTTP_PORT": "x"], "http.port", "must be an integer"),
+        ("issuer: ftp://example.com", [:], "issuer", "http:// or https://"),
+        ("issuer: not a url", [:], "issuer", "http:// or https://"),
+        ("issuer: http://example.com/?q=1", [:], "issuer", "without query"),
+        ("keys: { rsa_bits: 1024 }", [:], "keys.rsa_bits", "at least 2048"),
+        ("keys: { rsa_bits: 2500 }", [:], "keys.rsa_bits", "2048, 3072 or 4096"),
+        ("keys: { rotation_interval: -1 }", [:], "keys.rotation_interval", "at least 0"),
+        ("keys: { directory: '' }", [:], "keys.directory", "must not be empty"),
+        ("storage: { url: 'mysql://x' }", [:], "storage.url", "sqlite:// or postgres://"),
+        ("storage: { url: 'postgres://' }", [:], "storage.url", "postgres://"),
+        ("tokens: { access_ttl: 0 }", [:], "tokens.access_ttl", "between 1"),
+        ("tokens: { access_ttl: 600, refresh_ttl: 60 }", [:], "tokens.refresh_ttl", "shorter"),
+        ("http: [1, 2]", [:], "http", "unknown key"),
+        ("http: { port: [1, 2] }", [:], "http.port", "single value"),
+        ("routes: { name: a }", [:], "routes", "list of routes"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x }, { name: b, prefix: /a, upstream: 'http://h', audience: y } ]", [:], "routes[1].prefix", "duplicate route prefix"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x }, { name: a, prefix: /b, upstream: 'http://h', audience: y } ]", [:], "routes[1].name", "duplicate route name"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'not-a-url', audience: x } ]", [:], "routes[0].upstream", "http:// or https://"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x, colour: red } ]", [:], "routes[0].colour", "unknown key"),
+        ("routes: [ { name: a, prefix: a, upstream: 'http://h', audience: x } ]", [:], "routes[0].prefix", "must start with /"),
+        ("routes: [ { name: a, prefix: /a/../b, upstream: 'http://h', audience: x } ]", [:], "routes[0].prefix", "must start with /"),
+        ("routes: [ { name: a, prefix: /v1/things, upstream: 'http://h', audience: x } ]", [:], "routes[0].prefix", "overlaps"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h' } ]", [:], "routes[0].audience", "is required"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: iam-gateway } ]", [:], "routes[0].audience", "must differ"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x, permission: 'Bad Name' } ]", [:], "routes[0].permission", "permission name"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x, timeout: 0 } ]", [:], "routes[0].timeout", "between 1 and 3600"),
+        ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x, strip_prefix: maybe } ]", [:], "routes[0].strip_prefix", "true or false"),
+        ("", ["IAM_GATEWAY_ROUTES": "{ not: a list }"], "routes", "must hold a list"),
+        ("http: { port: 1\n  host: [", [:], "config", "not valid YAML"),
+        ("- just\n- a list\n", [:], "config", "top level"),
+    ]
+
+    @Test(arguments: 0..<invalid.count)
+    func rejectsInvalidConfiguration(_ index: Int) {
+        let case_ = Self.invalid[index]
+        do {
+            _ = try GatewayConfiguration.parse(yaml: case_.yaml, environment: case_.environment)
+            Issue.record("accepted invalid configuration #\(index): \(case_.yaml)")
+        } catch {
+            #expect(error.key == case_.key, "case #\(index)")
+            #expect(error.problem.contains(case_.fragment), "case #\(index): \(error.problem)")
+        }
+    }
+
+    @Test func missingFileNamesThePath() {
+        #expect(throws: ConfigurationError(key: "/nonexistent/gateway.yaml", problem: "cannot read the configuration file")) {
+            _ = try GatewayConfiguration.load(path: "/nonexistent/gateway.yaml", environment: [:])
+        }
+    }
+
+    @Test func postgresPasswordIsNotEchoedInErrors() {
+        do {
+            _ = try GatewayConfiguration.parse(yaml: "storage: { url: 'postgres://user:hunter2@/db' }")
+            Issue.record("accepted a postgres URL without host")
+        } catch {
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+
+    @Test func jwksMaxAgeStaysWellBelowRotation() {
+        var configuration = GatewayConfiguration()
+        #expect(configuration.jwksMaxAge == 300)
+        configuration.keys.rotationInterval = 600
+        #expect(configuration.jwksMaxAge == 60)
+        configuration.keys.rotationInterval = 0
+        #expect(configuration.jwksMaxAge == 300)
+    }
+
+    @Test func identifiersAndPermissionNames() {
+        #expect(Identifier.isValid("default"))
+        #expect(Identifier.isValid("a"))
+        #expect(Identifier.isValid("tenant_1-x"))
+        #expect(!Identifier.isValid(""))
+        #expect(!Identifier.isValid("-a"))
+        #expect(!Identifier.isValid("Upper"))
+        #expect(!Identifier.isValid(String(repeating: "a", count: 64)))
+        #expect(Identifier.isValid(String(repeating: "a", count: 63)))
+        #expect(PermissionName.isValid("connections.create"))
+        #expect(PermissionName.isValid("discovery.history.read"))
+        #expect(!PermissionName.isValid("connections"))
+        #expect(!PermissionName.isValid("Connections.create"))
+        #expect(!PermissionName.isValid("connections..create"))
+        #expect(!PermissionName.isValid("connections.create."))
+        #expect(RoutePath.isSegmentPrefix("/api", of: "/api/x"))
+        #expect(RoutePath.isSegmentPrefix("/api", of: "/api"))
+        #expect(!RoutePath.isSegmentPrefix("/api", of: "/apix"))
+    }
+}
