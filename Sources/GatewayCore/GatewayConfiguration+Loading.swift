@@ -71,6 +71,9 @@ extension GatewayConfiguration {
         try reader.read("keys.rsa_bits", into: &configuration.keys.rsaBits, range: 0...Int.max)
         try reader.read("keys.rotation_interval", into: &configuration.keys.rotationInterval, range: 0...Int.max)
         try reader.read("storage.url", into: &configuration.storage.url, .nonEmpty)
+        try reader.read("passwords.scrypt_log_n", into: &configuration.passwords.scryptLogN, range: 10...20)
+        try reader.read("passwords.scrypt_r", into: &configuration.passwords.scryptR, range: 1...32)
+        try reader.read("passwords.scrypt_p", into: &configuration.passwords.scryptP, range: 1...16)
         try reader.read("bootstrap.admin_username", into: &configuration.bootstrap.adminUsername, .nonEmpty)
         try reader.read("bootstrap.admin_password", into: &configuration.bootstrap.adminPassword, .any)
 
@@ -98,7 +101,7 @@ extension GatewayConfiguration {
         "http.host", "http.port", "issuer", "gateway_audience",
         "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway",
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval",
-        "storage.url", "bootstrap.admin_username", "bootstrap.admin_password",
+        "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
     ]
 
     static let scalarKeyByEnvironmentName: [String: String] = Dictionary(

@@ -9,6 +9,7 @@ import Foundation
 /// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`.
 /// - `keys.directory`, `keys.rsa_bits`, `keys.rotation_interval` (0 = no automatic rotation).
 /// - `storage.url`: `sqlite://PATH` (embedded default) or `postgres://user:pass@host:5432/db`.
+/// - `passwords.scrypt_log_n`, `passwords.scrypt_r`, `passwords.scrypt_p`: password hashing cost.
 /// - `bootstrap.admin_username`, `bootstrap.admin_password` (secret; empty = generate one on first start).
 /// - `routes`: a list of ``Route``; from the environment, `IAM_GATEWAY_ROUTES` holds the whole list as JSON/YAML.
 public struct GatewayConfiguration: Sendable, Equatable {
@@ -39,6 +40,17 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public struct Storage: Sendable, Equatable {
         public var url: String = "sqlite://data/gateway.sqlite"
         public init() {}
+    }
+
+    /// Password hashing (scrypt) parameters; stored hashes carry their own, so changes apply to new hashes.
+    public struct Passwords: Sendable, Equatable {
+        /// log2 of scrypt's N (CPU/memory cost): 15 = 32 MiB and tens of milliseconds per hash.
+        public var scryptLogN: Int = 15
+        public var scryptR: Int = 8
+        public var scryptP: Int = 1
+        public init() {}
+
+        public var hasher: PasswordHasher { PasswordHasher(logN: scryptLogN, blockSize: scryptR, parallelism: scryptP) }
     }
 
     public struct Bootstrap: Sendable, Equatable {
@@ -78,6 +90,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var tokens = Tokens()
     public var keys = Keys()
     public var storage = Storage()
+    public var passwords = Passwords()
     public var bootstrap = Bootstrap()
     public var routes: [Route] = []
 

@@ -1,5 +1,11 @@
+import Foundation
+
 /// The IAM store: the embedded SQLite file or a shared PostgreSQL database. One conformance suite runs against
 /// every implementation.
+///
+/// Every method is scoped by tenant where the data belongs to one: an id of another tenant behaves as not found.
+/// Changes that can alter anyone's effective permissions bump the `policy_version` of the workspaces concerned in
+/// the same transaction. Errors meant for clients are ``GatewayError`` (`conflict`, `not_found`).
 public protocol GatewayStore: Sendable {
     /// A short description for logs (`sqlite:data/gateway.sqlite`); never credentials.
     var description: String { get }
@@ -9,4 +15,77 @@ public protocol GatewayStore: Sendable {
     func schemaVersion() async throws -> Int
     /// Releases connections.
     func close() async throws
+
+    // MARK: Tenants and workspaces
+
+    /// True when no tenant exists yet (first start).
+    func isEmpty() async throws -> Bool
+    /// Creates a tenant with its `default` workspace. `conflict` when the id exists.
+    func createTenant(_ tenant: Tenant) async throws
+    func tenant(_ tenantID: String) async throws -> Tenant?
+    func tenants() async throws -> [Tenant]
+    /// `not_found` for an unknown tenant, `conflict` for an existing workspace id.
+    func createWorkspace(_ workspace: Workspace) async throws
+    func workspace(tenantID: String, workspaceID: String) async throws -> Workspace?
+    func workspaces(tenantID: String) async throws -> [Workspace]
+
+    // MARK: Users
+
+    /// `conflict` when the user id or the username exists in the tenant.
+    func createUser(_ user: UserRecord) async throws
+    func user(tenantID: String, userID: String) async throws -> UserRecord?
+    func user(tenantID: String, username: String) async throws -> UserRecord?
+    func users(tenantID: String) async throws -> [UserRecord]
+    /// Returns false when the user does not exist in the tenant.
+    func updatePassword(tenantID: String, userID: String, passwordHash: String) async throws -> Bool
+    /// Deletes the user, its assignments and sessions; `nil` when it does not exist in the tenant.
+    func deleteUser(tenantID: String, userID: String, now: Date) async throws -> DeletedPrincipal?
+
+    // MARK: API keys
+
+    func createAPIKey(_ key: APIKeyRecord) async throws
+    /// Looks a key up by its globally unique id (the id is part of the presented secret).
+    func apiKey(keyID: String) async throws -> APIKeyRecord?
+    func apiKeys(tenantID: String) async throws -> [APIKeyRecord]
+    func deleteAPIKey(tenantID: String, keyID: String, now: Date) async throws -> DeletedPrincipal?
+
+    // MARK: Sessions and refresh tokens
+
+    /// Stores a new session (= refresh family) with its first refresh token's hash.
+    func createSession(_ session: SessionRecord, refreshTokenHash: String) async throws
+    func session(_ sessionID: String) async throws -> SessionRecord?
+    /// Spends the presented refresh token and stores its successor, atomically: of two concurrent presentations
+    /// of one token, one rotates and the other is treated as reuse, which revokes the family.
+    func rotateRefreshToken(presentedHash: String, successorHash: String, now: Date) async throws -> RefreshOutcome
+    /// Revokes a session and its refresh family; false when unknown or already revoked.
+    func revokeSession(_ sessionID: String, now: Date) async throws -> Bool
+    /// Sessions revoked at or after `since` (access tokens of older revocations have expired).
+    func revokedSessionIDs(since: Date) async throws -> [String]
+
+    // MARK: Roles, assignments, permissions
+
+    /// `conflict` when the role id or name exists in the tenant.
+    func createRole(_ role: RoleRecord) async throws
+    func role(tenantID: String, roleID: String) async throws -> RoleRecord?
+    func roles(tenantID: String) async throws -> [RoleRecord]
+    /// Replaces name, description and permissions; false when the role does not exist in the tenant.
+    func updateRole(_ role: RoleRecord) async throws -> Bool
+    /// `conflict` while the role is assigned; false when it does not exist in the tenant.
+    func deleteRole(tenantID: String, roleID: String) async throws -> Bool
+    /// `conflict` when the same principal already has the role in the workspace.
+    func createAssignment(_ assignment: Assignment) async throws
+    func deleteAssignment(tenantID: String, assignmentID: String) async throws -> Assignment?
+    func assignments(tenantID: String, principalID: String?, workspaceID: String?) async throws -> [Assignment]
+    /// Registers or relabels `entries` for `service`; `conflict` when a name belongs to another service.
+    func registerPermissions(service: String, entries: [PermissionCatalog.Entry]) async throws
+    func permissions() async throws -> [PermissionCatalog.Entry]
+
+    // MARK: Policy versions and audit
+
+    func policyVersion(tenantID: String, workspaceID: String) async throws -> Int64
+    /// Versions changed after `sequence` (all without one), optionally of one tenant, and the new cursor.
+    func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (entries: [PolicyVersionEntry], cursor: Int64)
+    func appendAudit(_ event: AuditEvent) async throws
+    /// Events of one tenant (all tenants when `nil`) with id greater than `after`, oldest first.
+    func auditEvents(tenantID: String?, after: Int64, limit: Int) async throws -> [AuditEvent]
 }

@@ -1,36 +1,71 @@
+import Foundation
 import GatewayCore
 import Hummingbird
 import Logging
 import ServiceLifecycle
 
-/// Builds the gateway's HTTP application from its parts. Long-lived parts (the key ring's maintenance loop) run as
-/// services of the application and stop on graceful shutdown (SIGTERM, SIGINT).
+/// Builds the gateway's HTTP application from its parts. Long-lived parts (the key ring's maintenance loop, the
+/// revocation list's refresh) run as services of the application and stop on graceful shutdown (SIGTERM, SIGINT).
 public func buildApplication(
     configuration: GatewayConfiguration,
     store: any GatewayStore,
     keyRing: KeyRingManager,
     clock: any GatewayClock = SystemClock(),
     logger: Logger
-) -> some ApplicationProtocol {
-    let router = buildRouter(configuration: configuration, store: store, keyRing: keyRing, clock: clock)
+) async throws -> some ApplicationProtocol {
+    let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
     return Application(
-        router: router,
+        router: gateway.router(),
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
-        services: [keyRing],
+        services: [keyRing, gateway.revocations],
         logger: logger
     )
 }
 
-/// The router with every API endpoint, for `app.test(.router)` and for ``buildApplication``.
-public func buildRouter(
-    configuration: GatewayConfiguration,
-    store: any GatewayStore,
-    keyRing: KeyRingManager,
-    clock: any GatewayClock
-) -> Router<GatewayRequestContext> {
-    let router = Router(context: GatewayRequestContext.self)
-    router.add(middleware: ProblemMiddleware())
-    HealthController(store: store, keyRing: keyRing).addRoutes(to: router)
-    DiscoveryController(keyRing: keyRing, configuration: configuration).addRoutes(to: router)
-    return router
+/// The gateway's parts, wired once.
+public struct Gateway: Sendable {
+    public let configuration: GatewayConfiguration
+    public let store: any GatewayStore
+    public let keyRing: KeyRingManager
+    public let clock: any GatewayClock
+    public let auth: AuthService
+    public let revocations: RevocationList
+    public let audit: AuditLog
+    let authenticator: RequestAuthenticator
+    let scopes: ScopeResolver
+
+    public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger) async throws {
+        self.configuration = configuration
+        self.store = store
+        self.keyRing = keyRing
+        self.clock = clock
+        let audit = AuditLog(store: store, clock: clock, logger: logger)
+        self.audit = audit
+        let revocations = RevocationList(
+            store: store, clock: clock,
+            horizon: TimeInterval(configuration.tokens.accessTTL + configuration.tokens.leeway), logger: logger
+        )
+        try await revocations.reload()
+        self.revocations = revocations
+        keyRing.onChange { action, kid in
+            await audit.record(actor: "system", tenantID: Tenant.platformID, workspaceID: nil, action: action, target: "key:\(kid)", requestID: nil)
+        }
+        self.auth = try AuthService(
+            configuration: configuration, store: store, keyRing: keyRing, hasher: configuration.passwords.hasher,
+            throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger
+        )
+        self.authenticator = RequestAuthenticator(auth: auth)
+        self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
+    }
+
+    /// The router with every API endpoint.
+    public func router() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
+        router.add(middleware: ProblemMiddleware())
+        HealthController(store: store, keyRing: keyRing).addRoutes(to: router)
+        DiscoveryController(keyRing: keyRing, configuration: configuration).addRoutes(to: router)
+        AuthController(auth: auth, authenticator: authenticator, configuration: configuration).addRoutes(to: router)
+        IdentityController(scopes: scopes, store: store, hasher: configuration.passwords.hasher, revocations: revocations, audit: audit, clock: clock).addRoutes(to: router)
+        return router
+    }
 }

@@ -10,5 +10,62 @@ enum SQLiteMigrations {
         Migration(version: 1, name: "gateway metadata", statements: [
             "CREATE TABLE gateway_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         ]),
+        Migration(version: 2, name: "identity and IAM", statements: [
+            "CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+            "INSERT INTO sequences (name, value) VALUES ('policy', 0)",
+            "CREATE TABLE tenants (tenant_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at REAL NOT NULL)",
+            """
+            CREATE TABLE workspaces (tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id), workspace_id TEXT NOT NULL,
+                name TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (tenant_id, workspace_id))
+            """,
+            """
+            CREATE TABLE policy_versions (tenant_id TEXT NOT NULL, workspace_id TEXT NOT NULL, version INTEGER NOT NULL,
+                seq INTEGER NOT NULL, PRIMARY KEY (tenant_id, workspace_id),
+                FOREIGN KEY (tenant_id, workspace_id) REFERENCES workspaces(tenant_id, workspace_id))
+            """,
+            "CREATE INDEX policy_versions_seq ON policy_versions (seq)",
+            """
+            CREATE TABLE users (tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id), user_id TEXT NOT NULL,
+                username TEXT NOT NULL, password_hash TEXT NOT NULL, created_at REAL NOT NULL,
+                PRIMARY KEY (tenant_id, user_id), UNIQUE (tenant_id, username))
+            """,
+            """
+            CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
+                name TEXT NOT NULL, workspace_id TEXT NOT NULL, secret_hash TEXT NOT NULL, created_at REAL NOT NULL,
+                expires_at REAL)
+            """,
+            "CREATE INDEX api_keys_tenant ON api_keys (tenant_id)",
+            """
+            CREATE TABLE sessions (session_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, workspace_id TEXT NOT NULL,
+                principal_id TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL)
+            """,
+            "CREATE INDEX sessions_principal ON sessions (tenant_id, principal_id)",
+            "CREATE INDEX sessions_revoked ON sessions (revoked_at)",
+            """
+            CREATE TABLE refresh_tokens (token_hash TEXT PRIMARY KEY, session_id TEXT NOT NULL REFERENCES sessions(session_id),
+                created_at REAL NOT NULL, spent_at REAL)
+            """,
+            "CREATE INDEX refresh_tokens_session ON refresh_tokens (session_id)",
+            """
+            CREATE TABLE roles (tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id), role_id TEXT NOT NULL,
+                name TEXT NOT NULL, description TEXT, workspace_id TEXT, permissions TEXT NOT NULL,
+                created_at REAL NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (tenant_id, role_id), UNIQUE (tenant_id, name))
+            """,
+            """
+            CREATE TABLE assignments (assignment_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, workspace_id TEXT NOT NULL,
+                principal_id TEXT NOT NULL, role_id TEXT NOT NULL, created_at REAL NOT NULL,
+                UNIQUE (tenant_id, workspace_id, principal_id, role_id),
+                FOREIGN KEY (tenant_id, workspace_id) REFERENCES workspaces(tenant_id, workspace_id))
+            """,
+            "CREATE INDEX assignments_principal ON assignments (tenant_id, principal_id)",
+            "CREATE TABLE permissions (name TEXT PRIMARY KEY, service TEXT NOT NULL, label TEXT NOT NULL)",
+            """
+            CREATE TABLE audit_events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, actor TEXT NOT NULL,
+                tenant_id TEXT NOT NULL, workspace_id TEXT, action TEXT NOT NULL, target TEXT, request_id TEXT)
+            """,
+            "CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)",
+            "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+            "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+        ]),
     ]
 }

@@ -22,11 +22,16 @@ public final class SQLiteStore: GatewayStore {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
+        if !FileManager.default.fileExists(atPath: path) {
+            // Password hashes live here: readable by the owner only.
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         let store = SQLiteStore(path: path, connection: connection, logger: logger)
         do {
             try await store.configure()
             try await store.migrate()
+            try await store.seedPermissions()
         } catch {
             try? await connection.close()
             throw error

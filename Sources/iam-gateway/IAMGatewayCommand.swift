@@ -73,12 +73,25 @@ extension IAMGatewayCommand {
                 printError("iam-gateway: keys.directory: \(error)")
                 throw ExitCode(1)
             }
+            do {
+                let hasher = configuration.passwords.hasher
+                if let generated = try await Bootstrapper(store: store, hasher: hasher, clock: SystemClock())
+                    .run(username: configuration.bootstrap.adminUsername, password: configuration.bootstrap.adminPassword)
+                {
+                    printError("iam-gateway: first start: created tenant platform and platform admin \"\(configuration.bootstrap.adminUsername)\"")
+                    printError("iam-gateway: generated admin password (shown once, store it now): \(generated)")
+                }
+            } catch {
+                try? await store.close()
+                printError("iam-gateway: bootstrap: \(error)")
+                throw ExitCode(1)
+            }
             logger.info("starting", metadata: [
                 "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
                 "active_kid": "\(keyRing.snapshot.active.kid)",
             ])
-            let app = buildApplication(configuration: configuration, store: store, keyRing: keyRing, logger: logger)
             do {
+                let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, logger: logger)
                 try await app.runService()
             } catch {
                 try? await store.close()

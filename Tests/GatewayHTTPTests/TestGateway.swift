@@ -28,8 +28,8 @@ struct TestGateway {
         return TestGateway(directory: directory, configuration: configuration, store: store, keyRing: keyRing, clock: clock)
     }
 
-    func application() -> some ApplicationProtocol {
-        buildApplication(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: Logger(label: "test"))
+    func application() async throws -> some ApplicationProtocol {
+        try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: Logger(label: "test"))
     }
 
     func cleanUp() async {

@@ -1,0 +1,203 @@
+import Foundation
+import IAMEnforcement
+import Logging
+import NIOPosix
+
+/// The tokens a login or refresh answers with.
+public struct IssuedTokens: Sendable {
+    public var accessToken: MintedToken
+    public var refreshToken: String
+    public var refreshExpiresIn: Int
+}
+
+/// Login, refresh, logout, token exchange and request authentication (SPEC section 5, Authentication).
+public struct AuthService: Sendable {
+    public static let refreshTokenPrefix = "iamr_"
+    public static let apiKeyPrefix = "iamk_"
+
+    let configuration: GatewayConfiguration
+    let store: any GatewayStore
+    let keyRing: KeyRingManager
+    let minter: TokenMinter
+    let resolver: AccessResolver
+    let hasher: PasswordHasher
+    let throttle: LoginThrottle
+    public let revocations: RevocationList
+    let audit: AuditLog
+    let clock: any GatewayClock
+    let logger: Logger
+    let verifier: TokenVerifier
+    /// Verified against when the tenant or user does not exist, so every failure costs the same.
+    let dummyHash: String
+
+    public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, hasher: PasswordHasher,
+                throttle: LoginThrottle, revocations: RevocationList, audit: AuditLog, clock: any GatewayClock, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.keyRing = keyRing
+        self.minter = TokenMinter(keyRing: keyRing, clock: clock, issuer: configuration.issuer)
+        self.resolver = AccessResolver(store: store)
+        self.hasher = hasher
+        self.throttle = throttle
+        self.revocations = revocations
+        self.audit = audit
+        self.clock = clock
+        self.logger = logger
+        self.verifier = TokenVerifier(issuer: configuration.issuer, audience: configuration.gatewayAudience, leeway: Int64(configuration.tokens.leeway))
+        self.dummyHash = try hasher.hash(SecretToken.random())
+    }
+
+    public var accessResolver: AccessResolver { resolver }
+    public var tokenMinter: TokenMinter { minter }
+
+    static let invalidCredentials = GatewayError(.invalidCredentials, "The tenant, username or password is wrong.")
+
+    // MARK: - Login
+
+    public func login(tenantID: String, workspaceID: String, username: String, password: String, clientAddress: String, requestID: String?) async throws -> IssuedTokens {
+        guard Identifier.isValid(tenantID), Identifier.isValid(workspaceID) else {
+            throw GatewayError.invalidRequest("tenant_id and workspace_id must match ^[a-z0-9][a-z0-9_-]{0,62}$.")
+        }
+        guard !username.isEmpty, username.utf8.count <= 256, !password.isEmpty, password.utf8.count <= PasswordHasher.maximumLength else {
+            throw GatewayError.invalidRequest("username and password must be non-empty (password at most \(PasswordHasher.maximumLength) bytes).")
+        }
+        let account = "\(tenantID)|\(username)"
+        if let wait = throttle.retryAfter(account: account, address: clientAddress) {
+            throw GatewayError(.rateLimited, "Too many failed logins; retry later.", retryAfter: wait)
+        }
+        let user = try await store.user(tenantID: tenantID, username: username)
+        let stored = user?.passwordHash ?? dummyHash
+        let hasher = self.hasher
+        let matches = try await NIOThreadPool.singleton.runIfActive { hasher.verify(password, against: stored) }
+        guard let user, matches else {
+            throttle.recordFailure(account: account, address: clientAddress)
+            await audit.record(actor: "anonymous", tenantID: tenantID, workspaceID: workspaceID, action: "login.failure", target: "username:\(username.prefix(64))", requestID: requestID)
+            throw Self.invalidCredentials
+        }
+        throttle.recordSuccess(account: account, address: clientAddress)
+        let access: ResolvedAccess
+        do {
+            access = try await resolver.resolve(tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID)
+        } catch let error as GatewayError where error.code == .notFound {
+            access = ResolvedAccess(roles: [], permissions: [], policyVersion: 0, isPlatformAdmin: false)
+        }
+        guard !access.roles.isEmpty else {
+            await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.denied", target: "user:\(user.userID)", requestID: requestID)
+            throw GatewayError.forbidden("The user has no role in this workspace.")
+        }
+        let now = clock.now()
+        let session = SessionRecord(
+            sessionID: SecretToken.random(bytes: 16), tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID,
+            createdAt: now, expiresAt: now.addingTimeInterval(TimeInterval(configuration.tokens.refreshTTL))
+        )
+        let refresh = Self.refreshTokenPrefix + SecretToken.random()
+        try await store.createSession(session, refreshTokenHash: SecretToken.hash(refresh))
+        let minted = try minter.mint(accessRequest(principalID: user.userID, tenantID: tenantID, workspaceID: workspaceID, access: access, sessionID: session.sessionID))
+        await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.success", target: "session:\(session.sessionID)", requestID: requestID)
+        return IssuedTokens(accessToken: minted, refreshToken: refresh, refreshExpiresIn: configuration.tokens.refreshTTL)
+    }
+
+    func accessRequest(principalID: String, tenantID: String, workspaceID: String, access: ResolvedAccess, sessionID: String?) -> TokenRequest {
+        TokenRequest(
+            subject: principalID, tenantID: tenantID, workspaceID: workspaceID, roles: access.roles, permissions: access.sortedPermissions,
+            policyVersion: access.policyVersion, audience: configuration.gatewayAudience, ttl: configuration.tokens.accessTTL, sessionID: sessionID
+        )
+    }
+
+    // MARK: - Refresh and logout
+
+    static let invalidRefresh = GatewayError(.invalidToken, "The refresh token is invalid, expired or revoked.")
+
+    public func refresh(_ presented: String, requestID: String?) async throws -> IssuedTokens {
+        guard presented.hasPrefix(Self.refreshTokenPrefix), presented.utf8.count <= 128 else { throw Self.invalidRefresh }
+        let successor = Self.refreshTokenPrefix + SecretToken.random()
+        let now = clock.now()
+        switch try await store.rotateRefreshToken(presentedHash: SecretToken.hash(presented), successorHash: SecretToken.hash(successor), now: now) {
+        case .invalid:
+            throw Self.invalidRefresh
+        case .reused(let session):
+            revocations.add([session.sessionID])
+            logger.warning("refresh token reuse: family revoked", metadata: ["tenant_id": "\(session.tenantID)", "sid": "\(session.sessionID)"])
+            await audit.record(actor: "\(session.tenantID)/\(session.principalID)", tenantID: session.tenantID, workspaceID: session.workspaceID, action: "refresh.reuse", target: "session:\(session.sessionID)", requestID: requestID)
+            throw Self.invalidRefresh
+        case .rotated(let session):
+            let access = try await resolver.resolve(tenantID: session.tenantID, workspaceID: session.workspaceID, principalID: session.principalID)
+            guard !access.roles.isEmpty else { throw GatewayError.forbidden("The principal has no role in this workspace any more.") }
+            let minted = try minter.mint(accessRequest(principalID: session.principalID, tenantID: session.tenantID, workspaceID: session.workspaceID, access: access, sessionID: session.sessionID))
+            let remaining = max(0, Int(session.expiresAt.timeIntervalSince(now)))
+            return IssuedTokens(accessToken: minted, refreshToken: successor, refreshExpiresIn: remaining)
+        }
+    }
+
+    /// Revokes the caller's session and its refresh family.
+    public func logout(_ principal: Principal, requestID: String?) async throws {
+        guard let sessionID = principal.sessionID else {
+            throw GatewayError.invalidRequest("Only a session's access token can log out; API keys are deleted instead.")
+        }
+        _ = try await store.revokeSession(sessionID, now: clock.now())
+        revocations.add([sessionID])
+        await audit.record(actor: principal.auditName, tenantID: principal.tenantID, workspaceID: principal.workspaceID, action: "logout", target: "session:\(sessionID)", requestID: requestID)
+    }
+
+    // MARK: - Token exchange
+
+    /// Mints a token for a downstream `audience` (a configured route's). Its `permissions` are those the audience's
+    /// service registered, when it registered any.
+    public func exchange(_ principal: Principal, access: ResolvedAccess, audience: String) async throws -> MintedToken {
+        guard configuration.routes.contains(where: { $0.audience == audience }) else {
+            throw GatewayError.invalidRequest("Unknown audience.")
+        }
+        let owned = Set(try await store.permissions().filter { $0.service == audience }.map(\.name))
+        let permissions = owned.isEmpty ? access.sortedPermissions : access.permissions.intersection(owned).sorted()
+        return try minter.mint(TokenRequest(
+            subject: principal.subject, tenantID: principal.tenantID, workspaceID: principal.workspaceID, roles: access.roles,
+            permissions: permissions, policyVersion: access.policyVersion, audience: audience, ttl: configuration.tokens.downstreamTTL
+        ))
+    }
+
+    // MARK: - Authentication
+
+    /// Authenticates a client access token: RS256 from our own JWKS, `aud` = gateway audience, session not revoked.
+    public func authenticate(bearer token: String) throws -> (Principal, AccessTokenClaims) {
+        let keys = keyRing.snapshot.publicKeys
+        let claims: AccessTokenClaims
+        do {
+            claims = try verifier.verify(token, now: clock.now(), key: { keys[$0] })
+        } catch {
+            logger.debug("bearer token refused", metadata: ["reason": "\(error.reason)"])
+            throw GatewayError.invalidToken()
+        }
+        if let sid = claims.sid, revocations.isRevoked(sid) {
+            throw GatewayError(.tokenRevoked, "The session of this token has ended.", bearerPresented: true)
+        }
+        guard Identifier.isValid(claims.tenantID), Identifier.isValid(claims.workspaceID) else { throw GatewayError.invalidToken() }
+        let principal = Principal(kind: claims.sid == nil ? .apiKey : .user, subject: claims.sub, tenantID: claims.tenantID, workspaceID: claims.workspaceID, sessionID: claims.sid)
+        return (principal, claims)
+    }
+
+    static let invalidAPIKey = GatewayError(.invalidToken, "The API key is invalid or expired.")
+
+    /// Authenticates `iamk_<key_id>_<secret>`.
+    public func authenticate(apiKey presented: String) async throws -> Principal {
+        guard presented.hasPrefix(Self.apiKeyPrefix), presented.utf8.count <= 256 else { throw Self.invalidAPIKey }
+        let body = presented.dropFirst(Self.apiKeyPrefix.count)
+        guard let separator = body.firstIndex(of: "_") else { throw Self.invalidAPIKey }
+        let keyID = String(body[..<separator])
+        let secret = body[body.index(after: separator)...]
+        guard Identifier.isValid(keyID), !secret.isEmpty, let record = try await store.apiKey(keyID: keyID) else { throw Self.invalidAPIKey }
+        guard SecretToken.constantTimeEquals(Array(SecretToken.hash(secret).utf8), Array(record.secretHash.utf8)) else { throw Self.invalidAPIKey }
+        if let expiresAt = record.expiresAt, expiresAt <= clock.now() { throw Self.invalidAPIKey }
+        return Principal(kind: .apiKey, subject: record.keyID, tenantID: record.tenantID, workspaceID: record.workspaceID, sessionID: nil)
+    }
+
+    /// Creates an API key and returns the record and the secret to show once.
+    public static func newAPIKey(tenantID: String, name: String, workspaceID: String, expiresIn: Int?, now: Date) -> (APIKeyRecord, String) {
+        let keyID = SecretToken.identifier(prefix: "key-")
+        let secret = SecretToken.random()
+        let record = APIKeyRecord(
+            tenantID: tenantID, keyID: keyID, name: name, workspaceID: workspaceID, secretHash: SecretToken.hash(secret),
+            createdAt: now, expiresAt: expiresIn.map { now.addingTimeInterval(TimeInterval($0)) }
+        )
+        return (record, apiKeyPrefix + keyID + "_" + secret)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+
+/// A tenant: contains workspaces, users, API keys and custom roles.
+public struct Tenant: Codable, Sendable, Equatable {
+    public var tenantID: String
+    public var name: String
+    public var createdAt: Date
+
+    public init(tenantID: String, name: String, createdAt: Date) {
+        self.tenantID = tenantID
+        self.name = name
+        self.createdAt = createdAt
+    }
+
+    /// The reserved tenant of platform operators.
+    public static let platformID = "platform"
+    /// The workspace every tenant starts with.
+    public static let defaultWorkspaceID = "default"
+}
+
+/// A workspace of a tenant.
+public struct Workspace: Codable, Sendable, Equatable {
+    public var tenantID: String
+    public var workspaceID: String
+    public var name: String
+    public var createdAt: Date
+
+    public init(tenantID: String, workspaceID: String, name: String, createdAt: Date) {
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.name = name
+        self.createdAt = createdAt
+    }
+}
+
+/// A user of a tenant. `passwordHash` is a self-describing KDF string (see ``PasswordHasher``).
+public struct UserRecord: Sendable, Equatable {
+    public var tenantID: String
+    public var userID: String
+    public var username: String
+    public var passwordHash: String
+    public var createdAt: Date
+
+    public init(tenantID: String, userID: String, username: String, passwordHash: String, createdAt: Date) {
+        self.tenantID = tenantID
+        self.userID = userID
+        self.username = username
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// An API key: a principal of its own (`sub` = `keyID`) in one workspace. Only the secret's hash is stored.
+public struct APIKeyRecord: Sendable, Equatable {
+    public var tenantID: String
+    public var keyID: String
+    public var name: String
+    public var workspaceID: String
+    public var secretHash: String
+    public var createdAt: Date
+    public var expiresAt: Date?
+
+    public init(tenantID: String, keyID: String, name: String, workspaceID: String, secretHash: String, createdAt: Date, expiresAt: Date?) {
+        self.tenantID = tenantID
+        self.keyID = keyID
+        self.name = name
+        self.workspaceID = workspaceID
+        self.secretHash = secretHash
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// A login session; it is also the refresh-token family of that login. Its `sessionID` is the `sid` claim.
+public struct SessionRecord: Sendable, Equatable {
+    public var sessionID: String
+    public var tenantID: String
+    public var workspaceID: String
+    public var principalID: String
+    public var createdAt: Date
+    /// Absolute end of the family (`tokens.refresh_ttl` after login).
+    public var expiresAt: Date
+    public var revokedAt: Date?
+
+    public init(sessionID: String, tenantID: String, workspaceID: String, principalID: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil) {
+        self.sessionID = sessionID
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.principalID = principalID
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.revokedAt = revokedAt
+    }
+}
+
+/// What presenting a refresh token did.
+public enum RefreshOutcome: Sendable, Equatable {
+    /// The token was live and is now spent; a successor was stored.
+    case rotated(SessionRecord)
+    /// The token was already spent: the whole family is now revoked (RFC 9700 4.14.2).
+    case reused(SessionRecord)
+    /// Unknown, expired, or of a revoked family.
+    case invalid
+}
+
+/// A role assignment: one principal, one role, one workspace.
+public struct Assignment: Codable, Sendable, Equatable {
+    public var assignmentID: String
+    public var tenantID: String
+    public var workspaceID: String
+    public var principalID: String
+    public var roleID: String
+    public var createdAt: Date
+
+    public init(assignmentID: String, tenantID: String, workspaceID: String, principalID: String, roleID: String, createdAt: Date) {
+        self.assignmentID = assignmentID
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.principalID = principalID
+        self.roleID = roleID
+        self.createdAt = createdAt
+    }
+}
+
+/// One entry of the append-only audit log.
+public struct AuditEvent: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var at: Date
+    public var actor: String
+    public var tenantID: String
+    public var workspaceID: String?
+    public var action: String
+    public var target: String?
+    public var requestID: String?
+
+    public init(id: Int64 = 0, at: Date, actor: String, tenantID: String, workspaceID: String?, action: String, target: String?, requestID: String?) {
+        self.id = id
+        self.at = at
+        self.actor = actor
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.action = action
+        self.target = target
+        self.requestID = requestID
+    }
+}

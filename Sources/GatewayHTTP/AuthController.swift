@@ -1,0 +1,101 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import IAMEnforcement
+
+/// `/v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/logout`, `/v1/auth/token` and `/v1/me`.
+struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
+    let auth: AuthService
+    let authenticator: RequestAuthenticator
+    let configuration: GatewayConfiguration
+
+    struct LoginBody: Decodable {
+        var tenant_id: String
+        var workspace_id: String
+        var username: String
+        var password: String
+        var session_cookie: Bool?
+    }
+
+    struct RefreshBody: Decodable {
+        var refresh_token: String
+    }
+
+    struct TokenBody: Decodable {
+        var audience: String
+    }
+
+    struct TokenPair: Encodable {
+        var accessToken: String
+        var tokenType = "Bearer"
+        var expiresIn: Int
+        var refreshToken: String
+        var refreshExpiresIn: Int
+    }
+
+    struct ExchangedToken: Encodable {
+        var accessToken: String
+        var tokenType = "Bearer"
+        var expiresIn: Int
+        var issuedTokenType = "urn:ietf:params:oauth:token-type:access_token"
+    }
+
+    struct Me: Encodable {
+        var sub: String
+        var tenantId: String
+        var workspaceId: String
+        var roles: [String]
+        var permissions: [String]
+        var policyVersion: Int64
+    }
+
+    func addRoutes(to router: Router<Context>) {
+        router.post("/v1/auth/login") { request, context -> Response in
+            let body = try await request.decodeJSON(LoginBody.self, context: context)
+            let address = context.remoteAddress?.ipAddress ?? "unknown"
+            let issued = try await auth.login(
+                tenantID: body.tenant_id, workspaceID: body.workspace_id, username: body.username, password: body.password,
+                clientAddress: address, requestID: request.headers[.xRequestID]
+            )
+            var headers: HTTPFields = [:]
+            if body.session_cookie == true {
+                headers[.setCookie] = "\(SessionCookie.name)=\(issued.accessToken.token); Path=/; Max-Age=\(issued.accessToken.expiresIn); HttpOnly; Secure; SameSite=Strict"
+            }
+            return try JSONResponse.make(Self.pair(issued), headers: headers)
+        }
+        router.post("/v1/auth/refresh") { request, context -> Response in
+            let body = try await request.decodeJSON(RefreshBody.self, context: context)
+            return try JSONResponse.make(Self.pair(try await auth.refresh(body.refresh_token, requestID: request.headers[.xRequestID])))
+        }
+        router.post("/v1/auth/logout") { request, _ -> Response in
+            let principal = try await authenticator.authenticate(request)
+            try await auth.logout(principal, requestID: request.headers[.xRequestID])
+            var response = JSONResponse.noContent()
+            if request.cookies[SessionCookie.name] != nil {
+                response.headers[.setCookie] = "\(SessionCookie.name)=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+            }
+            return response
+        }
+        router.post("/v1/auth/token") { request, context -> Response in
+            let principal = try await authenticator.authenticate(request)
+            let body = try await request.decodeJSON(TokenBody.self, context: context)
+            let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+            guard !access.roles.isEmpty else { throw GatewayError.forbidden("The caller has no role in this workspace.") }
+            let minted = try await auth.exchange(principal, access: access, audience: body.audience)
+            return try JSONResponse.make(ExchangedToken(accessToken: minted.token, expiresIn: minted.expiresIn))
+        }
+        router.get("/v1/me") { request, _ -> Response in
+            let principal = try await authenticator.authenticate(request)
+            let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+            return try JSONResponse.make(Me(
+                sub: principal.subject, tenantId: principal.tenantID, workspaceId: principal.workspaceID, roles: access.roles,
+                permissions: access.sortedPermissions, policyVersion: access.policyVersion
+            ))
+        }
+    }
+
+    static func pair(_ issued: IssuedTokens) -> TokenPair {
+        TokenPair(accessToken: issued.accessToken.token, expiresIn: issued.accessToken.expiresIn, refreshToken: issued.refreshToken, refreshExpiresIn: issued.refreshExpiresIn)
+    }
+}

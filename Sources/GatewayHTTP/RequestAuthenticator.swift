@@ -1,0 +1,57 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import IAMEnforcement
+
+extension HTTPField.Name {
+    static let xAPIKey = Self("X-API-Key")!
+    static let xTenantID = Self("X-Tenant-Id")!
+    static let xWorkspaceID = Self("X-Workspace-Id")!
+    static let xRequestID = Self("X-Request-Id")!
+}
+
+/// The gateway's session cookie (`HttpOnly; Secure; SameSite=Strict`), holding a client access token.
+public enum SessionCookie {
+    public static let name = "__Host-iam-session"
+}
+
+/// Authenticates a request from `Authorization: Bearer`, `Authorization: ApiKey`, `X-API-Key` or the session cookie.
+/// Shared by the API and the proxy.
+public struct RequestAuthenticator: Sendable {
+    let auth: AuthService
+
+    public init(auth: AuthService) {
+        self.auth = auth
+    }
+
+    static let missing = GatewayError(.invalidToken, "Authentication is required: a bearer token, an API key or the session cookie.")
+
+    /// The caller, or 401.
+    public func authenticate(_ request: Request) async throws -> Principal {
+        let authorizations = request.headers[values: .authorization]
+        guard authorizations.count <= 1, request.headers[values: .xAPIKey].count <= 1 else {
+            throw GatewayError.invalidRequest("Send one credential only.")
+        }
+        if let authorization = authorizations.first {
+            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2 else { throw GatewayError.invalidToken() }
+            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            switch parts[0].lowercased() {
+            case "bearer":
+                return try auth.authenticate(bearer: value).0
+            case "apikey":
+                return try await auth.authenticate(apiKey: value)
+            default:
+                throw GatewayError.invalidToken("Unsupported authorization scheme; use Bearer or ApiKey.")
+            }
+        }
+        if let key = request.headers[.xAPIKey] {
+            return try await auth.authenticate(apiKey: key.trimmingCharacters(in: .whitespaces))
+        }
+        if let token = request.cookies[SessionCookie.name]?.value, !token.isEmpty {
+            return try auth.authenticate(bearer: token).0
+        }
+        throw Self.missing
+    }
+}

@@ -1,0 +1,468 @@
+import Foundation
+import GatewayCore
+import SQLiteNIO
+
+extension SQLiteData {
+    init(_ date: Date) { self = .float(date.timeIntervalSince1970) }
+    init(_ date: Date?) { self = date.map { .float($0.timeIntervalSince1970) } ?? .null }
+    init(_ text: String?) { self = text.map { .text($0) } ?? .null }
+}
+
+extension SQLiteRow {
+    func text(_ name: String) -> String { column(name)?.string ?? "" }
+    func optionalText(_ name: String) -> String? {
+        guard let data = column(name), !data.isNull else { return nil }
+        return data.string
+    }
+    func date(_ name: String) -> Date { Date(timeIntervalSince1970: column(name)?.double ?? 0) }
+    func optionalDate(_ name: String) -> Date? {
+        guard let data = column(name), !data.isNull, let seconds = data.double else { return nil }
+        return Date(timeIntervalSince1970: seconds)
+    }
+    func int(_ name: String) -> Int64 { Int64(column(name)?.integer ?? 0) }
+}
+
+extension SQLiteStore {
+    /// Inserts the seed permissions that are missing (idempotent; run at every open).
+    func seedPermissions() async throws {
+        try await transaction { tx in
+            for entry in PermissionCatalog.seed {
+                try await tx.query("INSERT OR IGNORE INTO permissions (name, service, label) VALUES (?, ?, ?)", [.text(entry.name), .text(entry.service), .text(entry.label)])
+            }
+        }
+    }
+
+    static func isUniqueViolation(_ error: any Error) -> Bool {
+        "\(error)".contains("UNIQUE constraint failed") || "\(error)".contains("PRIMARY KEY")
+    }
+
+    // MARK: - Tenants and workspaces
+
+    public func isEmpty() async throws -> Bool {
+        try await query("SELECT COUNT(*) AS n FROM tenants").first?.int("n") == 0
+    }
+
+    public func createTenant(_ tenant: Tenant) async throws {
+        try await transaction { tx in
+            guard try await tx.query("SELECT 1 FROM tenants WHERE tenant_id = ?", [.text(tenant.tenantID)]).isEmpty else {
+                throw GatewayError.conflict("A tenant with this id exists.")
+            }
+            try await tx.query("INSERT INTO tenants (tenant_id, name, created_at) VALUES (?, ?, ?)", [.text(tenant.tenantID), .text(tenant.name), .init(tenant.createdAt)])
+            try await Self.insertWorkspace(tx, Workspace(tenantID: tenant.tenantID, workspaceID: Tenant.defaultWorkspaceID, name: "Default", createdAt: tenant.createdAt))
+        }
+    }
+
+    static func insertWorkspace(_ tx: Transaction, _ workspace: Workspace) async throws {
+        try await tx.query(
+            "INSERT INTO workspaces (tenant_id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)",
+            [.text(workspace.tenantID), .text(workspace.workspaceID), .text(workspace.name), .init(workspace.createdAt)]
+        )
+        let sequence = try await nextSequence(tx)
+        try await tx.query(
+            "INSERT INTO policy_versions (tenant_id, workspace_id, version, seq) VALUES (?, ?, 1, ?)",
+            [.text(workspace.tenantID), .text(workspace.workspaceID), .integer(Int(sequence))]
+        )
+    }
+
+    static func nextSequence(_ tx: Transaction) async throws -> Int64 {
+        try await tx.query("UPDATE sequences SET value = value + 1 WHERE name = 'policy' RETURNING value").first?.int("value") ?? 0
+    }
+
+    /// Increments the policy version of each workspace (all of the tenant's when `workspaceIDs` is nil).
+    @discardableResult
+    static func bumpPolicy(_ tx: Transaction, tenantID: String, workspaceIDs: [String]?) async throws -> [String] {
+        let sequence = try await nextSequence(tx)
+        if let workspaceIDs {
+            for workspaceID in Set(workspaceIDs) {
+                try await tx.query(
+                    "UPDATE policy_versions SET version = version + 1, seq = ? WHERE tenant_id = ? AND workspace_id = ?",
+                    [.integer(Int(sequence)), .text(tenantID), .text(workspaceID)]
+                )
+            }
+            return Array(Set(workspaceIDs)).sorted()
+        }
+        let rows = try await tx.query(
+            "UPDATE policy_versions SET version = version + 1, seq = ? WHERE tenant_id = ? RETURNING workspace_id",
+            [.integer(Int(sequence)), .text(tenantID)]
+        )
+        return rows.map { $0.text("workspace_id") }.sorted()
+    }
+
+    public func tenant(_ tenantID: String) async throws -> Tenant? {
+        try await query("SELECT * FROM tenants WHERE tenant_id = ?", [.text(tenantID)]).first.map(Self.tenant)
+    }
+
+    public func tenants() async throws -> [Tenant] {
+        try await query("SELECT * FROM tenants ORDER BY tenant_id").map(Self.tenant)
+    }
+
+    static func tenant(_ row: SQLiteRow) -> Tenant {
+        Tenant(tenantID: row.text("tenant_id"), name: row.text("name"), createdAt: row.date("created_at"))
+    }
+
+    public func createWorkspace(_ workspace: Workspace) async throws {
+        try await transaction { tx in
+            guard !(try await tx.query("SELECT 1 FROM tenants WHERE tenant_id = ?", [.text(workspace.tenantID)]).isEmpty) else {
+                throw GatewayError.notFound("The tenant does not exist.")
+            }
+            guard try await tx.query("SELECT 1 FROM workspaces WHERE tenant_id = ? AND workspace_id = ?", [.text(workspace.tenantID), .text(workspace.workspaceID)]).isEmpty else {
+                throw GatewayError.conflict("A workspace with this id exists.")
+            }
+            try await Self.insertWorkspace(tx, workspace)
+        }
+    }
+
+    public func workspace(tenantID: String, workspaceID: String) async throws -> Workspace? {
+        try await query("SELECT * FROM workspaces WHERE tenant_id = ? AND workspace_id = ?", [.text(tenantID), .text(workspaceID)]).first.map(Self.workspace)
+    }
+
+    public func workspaces(tenantID: String) async throws -> [Workspace] {
+        try await query("SELECT * FROM workspaces WHERE tenant_id = ? ORDER BY workspace_id", [.text(tenantID)]).map(Self.workspace)
+    }
+
+    static func workspace(_ row: SQLiteRow) -> Workspace {
+        Workspace(tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), name: row.text("name"), createdAt: row.date("created_at"))
+    }
+
+    // MARK: - Users
+
+    public func createUser(_ user: UserRecord) async throws {
+        try await transaction { tx in
+            let existing = try await tx.query(
+                "SELECT 1 FROM users WHERE tenant_id = ? AND (user_id = ? OR username = ?)",
+                [.text(user.tenantID), .text(user.userID), .text(user.username)]
+            )
+            guard existing.isEmpty else { throw GatewayError.conflict("A user with this id or username exists.") }
+            try await tx.query(
+                "INSERT INTO users (tenant_id, user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                [.text(user.tenantID), .text(user.userID), .text(user.username), .text(user.passwordHash), .init(user.createdAt)]
+            )
+        }
+    }
+
+    public func user(tenantID: String, userID: String) async throws -> UserRecord? {
+        try await query("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", [.text(tenantID), .text(userID)]).first.map(Self.user)
+    }
+
+    public func user(tenantID: String, username: String) async throws -> UserRecord? {
+        try await query("SELECT * FROM users WHERE tenant_id = ? AND username = ?", [.text(tenantID), .text(username)]).first.map(Self.user)
+    }
+
+    public func users(tenantID: String) async throws -> [UserRecord] {
+        try await query("SELECT * FROM users WHERE tenant_id = ? ORDER BY username", [.text(tenantID)]).map(Self.user)
+    }
+
+    static func user(_ row: SQLiteRow) -> UserRecord {
+        UserRecord(tenantID: row.text("tenant_id"), userID: row.text("user_id"), username: row.text("username"), passwordHash: row.text("password_hash"), createdAt: row.date("created_at"))
+    }
+
+    public func updatePassword(tenantID: String, userID: String, passwordHash: String) async throws -> Bool {
+        !(try await query(
+            "UPDATE users SET password_hash = ? WHERE tenant_id = ? AND user_id = ? RETURNING user_id",
+            [.text(passwordHash), .text(tenantID), .text(userID)]
+        ).isEmpty)
+    }
+
+    public func deleteUser(tenantID: String, userID: String, now: Date) async throws -> DeletedPrincipal? {
+        try await transaction { tx in
+            let deleted = try await tx.query("DELETE FROM users WHERE tenant_id = ? AND user_id = ? RETURNING user_id", [.text(tenantID), .text(userID)])
+            guard !deleted.isEmpty else { return nil }
+            return try await Self.removePrincipal(tx, tenantID: tenantID, principalID: userID, now: now)
+        }
+    }
+
+    /// Deletes a principal's assignments, revokes its sessions and bumps the workspaces it had roles in.
+    static func removePrincipal(_ tx: Transaction, tenantID: String, principalID: String, now: Date) async throws -> DeletedPrincipal {
+        let workspaces = try await tx.query(
+            "DELETE FROM assignments WHERE tenant_id = ? AND principal_id = ? RETURNING workspace_id",
+            [.text(tenantID), .text(principalID)]
+        ).map { $0.text("workspace_id") }
+        let sessions = try await tx.query(
+            "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL RETURNING session_id",
+            [.init(now), .text(tenantID), .text(principalID)]
+        ).map { $0.text("session_id") }
+        let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(tx, tenantID: tenantID, workspaceIDs: workspaces)
+        return DeletedPrincipal(revokedSessionIDs: sessions.sorted(), bumpedWorkspaces: bumped)
+    }
+
+    // MARK: - API keys
+
+    public func createAPIKey(_ key: APIKeyRecord) async throws {
+        do {
+            try await query(
+                "INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID), .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt)]
+            )
+        } catch where Self.isUniqueViolation(error) {
+            throw GatewayError.conflict("An API key with this id exists.")
+        }
+    }
+
+    public func apiKey(keyID: String) async throws -> APIKeyRecord? {
+        try await query("SELECT * FROM api_keys WHERE key_id = ?", [.text(keyID)]).first.map(Self.apiKey)
+    }
+
+    public func apiKeys(tenantID: String) async throws -> [APIKeyRecord] {
+        try await query("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, key_id", [.text(tenantID)]).map(Self.apiKey)
+    }
+
+    static func apiKey(_ row: SQLiteRow) -> APIKeyRecord {
+        APIKeyRecord(
+            tenantID: row.text("tenant_id"), keyID: row.text("key_id"), name: row.text("name"), workspaceID: row.text("workspace_id"),
+            secretHash: row.text("secret_hash"), createdAt: row.date("created_at"), expiresAt: row.optionalDate("expires_at")
+        )
+    }
+
+    public func deleteAPIKey(tenantID: String, keyID: String, now: Date) async throws -> DeletedPrincipal? {
+        try await transaction { tx in
+            let deleted = try await tx.query("DELETE FROM api_keys WHERE tenant_id = ? AND key_id = ? RETURNING key_id", [.text(tenantID), .text(keyID)])
+            guard !deleted.isEmpty else { return nil }
+            return try await Self.removePrincipal(tx, tenantID: tenantID, principalID: keyID, now: now)
+        }
+    }
+
+    // MARK: - Sessions
+
+    public func createSession(_ session: SessionRecord, refreshTokenHash: String) async throws {
+        try await transaction { tx in
+            try await tx.query(
+                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [.text(session.sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(session.createdAt), .init(session.expiresAt), .init(session.revokedAt)]
+            )
+            try await tx.query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)",
+                [.text(refreshTokenHash), .text(session.sessionID), .init(session.createdAt)]
+            )
+        }
+    }
+
+    public func session(_ sessionID: String) async throws -> SessionRecord? {
+        try await query("SELECT * FROM sessions WHERE session_id = ?", [.text(sessionID)]).first.map(Self.session)
+    }
+
+    static func session(_ row: SQLiteRow) -> SessionRecord {
+        SessionRecord(
+            sessionID: row.text("session_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
+            principalID: row.text("principal_id"), createdAt: row.date("created_at"), expiresAt: row.date("expires_at"),
+            revokedAt: row.optionalDate("revoked_at")
+        )
+    }
+
+    public func rotateRefreshToken(presentedHash: String, successorHash: String, now: Date) async throws -> RefreshOutcome {
+        try await transaction { tx in
+            guard let row = try await tx.query(
+                "SELECT s.* FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = ?",
+                [.text(presentedHash)]
+            ).first else { return .invalid }
+            var session = Self.session(row)
+            guard session.revokedAt == nil, session.expiresAt > now else { return .invalid }
+            let spent = try await tx.query(
+                "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL RETURNING token_hash",
+                [.init(now), .text(presentedHash)]
+            )
+            guard !spent.isEmpty else {
+                try await tx.query("UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL", [.init(now), .text(session.sessionID)])
+                session.revokedAt = now
+                return .reused(session)
+            }
+            try await tx.query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)",
+                [.text(successorHash), .text(session.sessionID), .init(now)]
+            )
+            return .rotated(session)
+        }
+    }
+
+    public func revokeSession(_ sessionID: String, now: Date) async throws -> Bool {
+        !(try await query(
+            "UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL RETURNING session_id",
+            [.init(now), .text(sessionID)]
+        ).isEmpty)
+    }
+
+    public func revokedSessionIDs(since: Date) async throws -> [String] {
+        try await query("SELECT session_id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?", [.init(since)]).map { $0.text("session_id") }
+    }
+
+    // MARK: - Roles and assignments
+
+    public func createRole(_ role: RoleRecord) async throws {
+        try await transaction { tx in
+            let existing = try await tx.query("SELECT 1 FROM roles WHERE tenant_id = ? AND (role_id = ? OR name = ?)", [.text(role.tenantID), .text(role.roleID), .text(role.name)])
+            guard existing.isEmpty else { throw GatewayError.conflict("A role with this id or name exists.") }
+            try await tx.query(
+                "INSERT INTO roles (tenant_id, role_id, name, description, workspace_id, permissions, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(role.tenantID), .text(role.roleID), .text(role.name), .init(role.description), .init(role.workspaceID), .text(Self.json(role.permissions)), .init(role.createdAt), .init(role.updatedAt)]
+            )
+            try await Self.bumpPolicy(tx, tenantID: role.tenantID, workspaceIDs: role.workspaceID.map { [$0] })
+        }
+    }
+
+    public func role(tenantID: String, roleID: String) async throws -> RoleRecord? {
+        try await query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)]).first.map(Self.role)
+    }
+
+    public func roles(tenantID: String) async throws -> [RoleRecord] {
+        try await query("SELECT * FROM roles WHERE tenant_id = ? ORDER BY role_id", [.text(tenantID)]).map(Self.role)
+    }
+
+    static func role(_ row: SQLiteRow) -> RoleRecord {
+        RoleRecord(
+            roleID: row.text("role_id"), tenantID: row.text("tenant_id"), name: row.text("name"), description: row.optionalText("description"),
+            workspaceID: row.optionalText("workspace_id"),
+            permissions: (try? JSONDecoder().decode([String].self, from: Data(row.text("permissions").utf8))) ?? [],
+            createdAt: row.date("created_at"), updatedAt: row.date("updated_at")
+        )
+    }
+
+    static func json(_ list: [String]) -> String {
+        String(decoding: (try? JSONEncoder().encode(list)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
+    public func updateRole(_ role: RoleRecord) async throws -> Bool {
+        try await transaction { tx in
+            guard let row = try await tx.query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(role.tenantID), .text(role.roleID)]).first else {
+                return false
+            }
+            let old = Self.role(row)
+            let clash = try await tx.query("SELECT 1 FROM roles WHERE tenant_id = ? AND name = ? AND role_id <> ?", [.text(role.tenantID), .text(role.name), .text(role.roleID)])
+            guard clash.isEmpty else { throw GatewayError.conflict("A role with this name exists.") }
+            try await tx.query(
+                "UPDATE roles SET name = ?, description = ?, permissions = ?, updated_at = ? WHERE tenant_id = ? AND role_id = ?",
+                [.text(role.name), .init(role.description), .text(Self.json(role.permissions)), .init(role.updatedAt), .text(role.tenantID), .text(role.roleID)]
+            )
+            try await Self.bumpPolicy(tx, tenantID: role.tenantID, workspaceIDs: old.workspaceID.map { [$0] })
+            return true
+        }
+    }
+
+    public func deleteRole(tenantID: String, roleID: String) async throws -> Bool {
+        try await transaction { tx in
+            guard let row = try await tx.query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)]).first else {
+                return false
+            }
+            guard try await tx.query("SELECT 1 FROM assignments WHERE tenant_id = ? AND role_id = ? LIMIT 1", [.text(tenantID), .text(roleID)]).isEmpty else {
+                throw GatewayError.conflict("The role is still assigned; delete its assignments first.")
+            }
+            try await tx.query("DELETE FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)])
+            try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: Self.role(row).workspaceID.map { [$0] })
+            return true
+        }
+    }
+
+    public func createAssignment(_ assignment: Assignment) async throws {
+        try await transaction { tx in
+            let existing = try await tx.query(
+                "SELECT 1 FROM assignments WHERE tenant_id = ? AND workspace_id = ? AND principal_id = ? AND role_id = ?",
+                [.text(assignment.tenantID), .text(assignment.workspaceID), .text(assignment.principalID), .text(assignment.roleID)]
+            )
+            guard existing.isEmpty else { throw GatewayError.conflict("The principal already has this role in the workspace.") }
+            try await tx.query(
+                "INSERT INTO assignments (assignment_id, tenant_id, workspace_id, principal_id, role_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(assignment.assignmentID), .text(assignment.tenantID), .text(assignment.workspaceID), .text(assignment.principalID), .text(assignment.roleID), .init(assignment.createdAt)]
+            )
+            try await Self.bumpPolicy(tx, tenantID: assignment.tenantID, workspaceIDs: [assignment.workspaceID])
+        }
+    }
+
+    public func deleteAssignment(tenantID: String, assignmentID: String) async throws -> Assignment? {
+        try await transaction { tx in
+            guard let row = try await tx.query(
+                "DELETE FROM assignments WHERE tenant_id = ? AND assignment_id = ? RETURNING *", [.text(tenantID), .text(assignmentID)]
+            ).first else { return nil }
+            let assignment = Self.assignment(row)
+            try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: [assignment.workspaceID])
+            return assignment
+        }
+    }
+
+    public func assignments(tenantID: String, principalID: String?, workspaceID: String?) async throws -> [Assignment] {
+        var sql = "SELECT * FROM assignments WHERE tenant_id = ?"
+        var binds: [SQLiteData] = [.text(tenantID)]
+        if let principalID {
+            sql += " AND principal_id = ?"
+            binds.append(.text(principalID))
+        }
+        if let workspaceID {
+            sql += " AND workspace_id = ?"
+            binds.append(.text(workspaceID))
+        }
+        return try await query(sql + " ORDER BY created_at, assignment_id", binds).map(Self.assignment)
+    }
+
+    static func assignment(_ row: SQLiteRow) -> Assignment {
+        Assignment(
+            assignmentID: row.text("assignment_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
+            principalID: row.text("principal_id"), roleID: row.text("role_id"), createdAt: row.date("created_at")
+        )
+    }
+
+    public func registerPermissions(service: String, entries: [PermissionCatalog.Entry]) async throws {
+        try await transaction { tx in
+            for entry in entries {
+                if let owner = try await tx.query("SELECT service FROM permissions WHERE name = ?", [.text(entry.name)]).first?.text("service"), owner != service {
+                    throw GatewayError.conflict("The permission \(entry.name) belongs to another service.")
+                }
+            }
+            for entry in entries {
+                try await tx.query(
+                    "INSERT INTO permissions (name, service, label) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET label = excluded.label",
+                    [.text(entry.name), .text(service), .text(entry.label)]
+                )
+            }
+        }
+    }
+
+    public func permissions() async throws -> [PermissionCatalog.Entry] {
+        try await query("SELECT * FROM permissions ORDER BY name").map {
+            PermissionCatalog.Entry(name: $0.text("name"), service: $0.text("service"), label: $0.text("label"))
+        }
+    }
+
+    // MARK: - Policy versions and audit
+
+    public func policyVersion(tenantID: String, workspaceID: String) async throws -> Int64 {
+        guard let row = try await query(
+            "SELECT version FROM policy_versions WHERE tenant_id = ? AND workspace_id = ?", [.text(tenantID), .text(workspaceID)]
+        ).first else { throw GatewayError.notFound("The workspace does not exist.") }
+        return row.int("version")
+    }
+
+    public func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (entries: [PolicyVersionEntry], cursor: Int64) {
+        var sql = "SELECT * FROM policy_versions WHERE seq > ?"
+        var binds: [SQLiteData] = [.integer(Int(sequence ?? 0))]
+        if let tenantID {
+            sql += " AND tenant_id = ?"
+            binds.append(.text(tenantID))
+        }
+        let entries = try await query(sql + " ORDER BY seq, tenant_id, workspace_id", binds).map {
+            PolicyVersionEntry(tenantID: $0.text("tenant_id"), workspaceID: $0.text("workspace_id"), version: $0.int("version"), sequence: $0.int("seq"))
+        }
+        let cursor = entries.map(\.sequence).max() ?? sequence ?? 0
+        return (entries, cursor)
+    }
+
+    public func appendAudit(_ event: AuditEvent) async throws {
+        try await query(
+            "INSERT INTO audit_events (at, actor, tenant_id, workspace_id, action, target, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [.init(event.at), .text(event.actor), .text(event.tenantID), .init(event.workspaceID), .text(event.action), .init(event.target), .init(event.requestID)]
+        )
+    }
+
+    public func auditEvents(tenantID: String?, after: Int64, limit: Int) async throws -> [AuditEvent] {
+        var sql = "SELECT * FROM audit_events WHERE id > ?"
+        var binds: [SQLiteData] = [.integer(Int(after))]
+        if let tenantID {
+            sql += " AND tenant_id = ?"
+            binds.append(.text(tenantID))
+        }
+        binds.append(.integer(limit))
+        return try await query(sql + " ORDER BY id LIMIT ?", binds).map {
+            AuditEvent(
+                id: $0.int("id"), at: $0.date("at"), actor: $0.text("actor"), tenantID: $0.text("tenant_id"),
+                workspaceID: $0.optionalText("workspace_id"), action: $0.text("action"), target: $0.optionalText("target"),
+                requestID: $0.optionalText("request_id")
+            )
+        }
+    }
+}
