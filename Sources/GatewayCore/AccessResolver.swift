@@ -1,34 +1,125 @@
 import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
 
-/// Resolves a principal's roles, permissions and the workspace's `policy_version` from the store.
-public struct AccessResolver: Sendable {
+/// Resolves a principal's roles, permissions and the workspace's `policy_version`, cached in memory.
+///
+/// A cache entry is valid while its workspace's policy version is unchanged. Versions are followed through the
+/// store's change feed: at once after a change made through this process (``refreshVersions()``), and every poll
+/// interval for changes made elsewhere, so a role change is seen by the next request on this node and within about
+/// a second on others.
+public final class AccessResolver: Service, Sendable {
+    struct Key: Hashable {
+        var tenantID: String
+        var workspaceID: String
+        var principalID: String
+    }
+
+    struct State {
+        var versions: [String: Int64] = [:]
+        var cursor: Int64 = 0
+        var entries: [Key: ResolvedAccess] = [:]
+        var registered: [String]?
+    }
+
     let store: any GatewayStore
+    let pollInterval: Duration
+    let maximumEntries: Int
+    let logger: Logger
+    private let state = Mutex(State())
 
-    public init(store: any GatewayStore) {
+    public init(store: any GatewayStore, pollInterval: Duration = .seconds(1), maximumEntries: Int = 100_000, logger: Logger = Logger(label: "iam-gateway.access")) {
         self.store = store
+        self.pollInterval = pollInterval
+        self.maximumEntries = maximumEntries
+        self.logger = logger
     }
 
     /// The access `principalID` of `tenantID` has in `workspaceID` of the same tenant.
     public func resolve(tenantID: String, workspaceID: String, principalID: String) async throws -> ResolvedAccess {
-        let version = try await store.policyVersion(tenantID: tenantID, workspaceID: workspaceID)
-        let assignments = try await store.assignments(tenantID: tenantID, principalID: principalID, workspaceID: workspaceID)
+        let key = Key(tenantID: tenantID, workspaceID: workspaceID, principalID: principalID)
+        let versionKey = "\(tenantID)|\(workspaceID)"
+        if let cached = state.withLock({ state -> ResolvedAccess? in
+            guard let entry = state.entries[key], let version = state.versions[versionKey], entry.policyVersion == version else { return nil }
+            return entry
+        }) {
+            return cached
+        }
+        let access = try await resolveFromStore(key)
+        state.withLock { state in
+            if state.entries.count >= maximumEntries { state.entries.removeAll(keepingCapacity: true) }
+            if (state.versions[versionKey] ?? 0) <= access.policyVersion {
+                state.versions[versionKey] = access.policyVersion
+                state.entries[key] = access
+            }
+        }
+        return access
+    }
+
+    /// Follows the change feed now: call after a change so the next request sees it.
+    public func refreshVersions() async throws {
+        let cursor = state.withLock { $0.cursor }
+        let (entries, next) = try await store.policyVersions(after: cursor, tenantID: nil)
+        state.withLock { state in
+            for entry in entries {
+                let key = "\(entry.tenantID)|\(entry.workspaceID)"
+                state.versions[key] = max(state.versions[key] ?? 0, entry.version)
+            }
+            state.cursor = max(state.cursor, next)
+        }
+    }
+
+    /// Forgets the registered-permission list (after a registration) and every cached resolution.
+    public func permissionsChanged() {
+        state.withLock { state in
+            state.registered = nil
+            state.entries.removeAll()
+        }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: self.pollInterval)
+                    try await self.refreshVersions()
+                } catch is CancellationError {
+                    return
+                } catch {
+                    self.logger.warning("policy version refresh failed", metadata: ["error_type": "\(type(of: error))"])
+                }
+            }
+        }
+    }
+
+    func registeredPermissions() async throws -> [String] {
+        if let cached = state.withLock({ $0.registered }) { return cached }
+        let names = try await store.permissions().map(\.name)
+        state.withLock { $0.registered = names }
+        return names
+    }
+
+    func resolveFromStore(_ key: Key) async throws -> ResolvedAccess {
+        let version = try await store.policyVersion(tenantID: key.tenantID, workspaceID: key.workspaceID)
+        let assignments = try await store.assignments(tenantID: key.tenantID, principalID: key.principalID, workspaceID: key.workspaceID)
         let roleIDs = Array(Set(assignments.map(\.roleID))).sorted()
         guard !roleIDs.isEmpty else {
             return ResolvedAccess(roles: [], permissions: [], policyVersion: version, isPlatformAdmin: false)
         }
-        let registered = try await store.permissions().map(\.name)
+        let registered = try await registeredPermissions()
         var permissions: Set<String> = []
         var roles: [String] = []
         for roleID in roleIDs {
-            if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: registered) {
+            if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: key.tenantID, registered: registered) {
                 permissions.formUnion(granted)
                 roles.append(roleID)
-            } else if let role = try await store.role(tenantID: tenantID, roleID: roleID), role.workspaceID == nil || role.workspaceID == workspaceID {
+            } else if let role = try await store.role(tenantID: key.tenantID, roleID: roleID), role.workspaceID == nil || role.workspaceID == key.workspaceID {
                 permissions.formUnion(role.permissions)
                 roles.append(roleID)
             }
         }
-        let isPlatformAdmin = tenantID == Tenant.platformID && roles.contains(PermissionCatalog.platformAdminRole)
+        let isPlatformAdmin = key.tenantID == Tenant.platformID && roles.contains(PermissionCatalog.platformAdminRole)
         return ResolvedAccess(roles: roles, permissions: permissions, policyVersion: version, isPlatformAdmin: isPlatformAdmin)
     }
 }

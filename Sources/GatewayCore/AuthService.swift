@@ -30,13 +30,13 @@ public struct AuthService: Sendable {
     /// Verified against when the tenant or user does not exist, so every failure costs the same.
     let dummyHash: String
 
-    public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, hasher: PasswordHasher,
+    public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, resolver: AccessResolver, hasher: PasswordHasher,
                 throttle: LoginThrottle, revocations: RevocationList, audit: AuditLog, clock: any GatewayClock, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
         self.keyRing = keyRing
         self.minter = TokenMinter(keyRing: keyRing, clock: clock, issuer: configuration.issuer)
-        self.resolver = AccessResolver(store: store)
+        self.resolver = resolver
         self.hasher = hasher
         self.throttle = throttle
         self.revocations = revocations

@@ -17,7 +17,7 @@ public func buildApplication(
     return Application(
         router: gateway.router(),
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
-        services: [keyRing, gateway.revocations],
+        services: [keyRing, gateway.revocations, gateway.resolver],
         logger: logger
     )
 }
@@ -31,6 +31,7 @@ public struct Gateway: Sendable {
     public let auth: AuthService
     public let revocations: RevocationList
     public let audit: AuditLog
+    public let resolver: AccessResolver
     let authenticator: RequestAuthenticator
     let scopes: ScopeResolver
 
@@ -50,8 +51,11 @@ public struct Gateway: Sendable {
         keyRing.onChange { action, kid in
             await audit.record(actor: "system", tenantID: Tenant.platformID, workspaceID: nil, action: action, target: "key:\(kid)", requestID: nil)
         }
+        let resolver = AccessResolver(store: store, logger: logger)
+        try await resolver.refreshVersions()
+        self.resolver = resolver
         self.auth = try AuthService(
-            configuration: configuration, store: store, keyRing: keyRing, hasher: configuration.passwords.hasher,
+            configuration: configuration, store: store, keyRing: keyRing, resolver: resolver, hasher: configuration.passwords.hasher,
             throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger
         )
         self.authenticator = RequestAuthenticator(auth: auth)
@@ -65,7 +69,9 @@ public struct Gateway: Sendable {
         HealthController(store: store, keyRing: keyRing).addRoutes(to: router)
         DiscoveryController(keyRing: keyRing, configuration: configuration).addRoutes(to: router)
         AuthController(auth: auth, authenticator: authenticator, configuration: configuration).addRoutes(to: router)
-        IdentityController(scopes: scopes, store: store, hasher: configuration.passwords.hasher, revocations: revocations, audit: audit, clock: clock).addRoutes(to: router)
+        IdentityController(scopes: scopes, store: store, hasher: configuration.passwords.hasher, revocations: revocations, resolver: resolver, audit: audit, clock: clock).addRoutes(to: router)
+        IAMController(scopes: scopes, store: store, resolver: resolver, audit: audit, clock: clock).addRoutes(to: router)
+        KeyAdminController(scopes: scopes, keyRing: keyRing).addRoutes(to: router)
         return router
     }
 }

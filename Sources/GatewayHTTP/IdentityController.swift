@@ -9,6 +9,7 @@ struct IdentityController<Context: RequestContext> {
     let store: any GatewayStore
     let hasher: PasswordHasher
     let revocations: RevocationList
+    let resolver: AccessResolver
     let audit: AuditLog
     let clock: any GatewayClock
 
@@ -113,6 +114,7 @@ struct IdentityController<Context: RequestContext> {
                 throw GatewayError.notFound("No such user in this tenant.")
             }
             revocations.add(deleted.revokedSessionIDs)
+            try await resolver.refreshVersions()
             await record(scope, "user.delete", "user:\(userID)")
             return JSONResponse.noContent()
         }
@@ -163,6 +165,7 @@ struct IdentityController<Context: RequestContext> {
                 throw GatewayError.notFound("No such API key in this tenant.")
             }
             revocations.add(deleted.revokedSessionIDs)
+            try await resolver.refreshVersions()
             await record(scope, "apikey.delete", "apikey:\(keyID)")
             return JSONResponse.noContent()
         }
