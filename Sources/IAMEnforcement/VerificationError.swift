@@ -3,6 +3,7 @@
 /// HTTP answers stay a plain 401 whatever the code.
 public struct VerificationError: Error, Sendable, Hashable, CustomStringConvertible {
     enum Code: String, Sendable, Hashable {
+        case missingToken
         case malformed
         case tooLarge
         case unsupportedAlgorithm
@@ -23,6 +24,8 @@ public struct VerificationError: Error, Sendable, Hashable, CustomStringConverti
         self.code = code
     }
 
+    /// No `Authorization: Bearer <token>` header was presented.
+    public static let missingToken = Self(.missingToken)
     /// The token is not a well-formed compact JWS with JSON header and claims.
     public static let malformed = Self(.malformed)
     /// The token is longer than any token the gateway mints.
@@ -51,4 +54,7 @@ public struct VerificationError: Error, Sendable, Hashable, CustomStringConverti
     public var description: String { "token verification failed: \(code.rawValue)" }
     /// A stable identifier of the failed check, for logs and metrics.
     public var reason: String { code.rawValue }
+
+    /// Whether a bearer token was presented (RFC 6750 then names `error="invalid_token"` in the challenge).
+    public var bearerTokenPresented: Bool { code != .missingToken }
 }
