@@ -11,7 +11,7 @@ struct IAMGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iam-gateway",
         abstract: "Authentication front door: login, token minting, JWKS, IAM and reverse proxy.",
-        subcommands: [Serve.self, Keys.self]
+        subcommands: [Serve.self, Keys.self, DemoService.self]
     )
 }
 
