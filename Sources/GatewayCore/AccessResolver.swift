@@ -20,7 +20,7 @@ public final class AccessResolver: Service, Sendable {
         var versions: [String: Int64] = [:]
         var cursor: Int64 = 0
         var entries: [Key: ResolvedAccess] = [:]
-        var registered: [String]?
+        var registered: [PermissionCatalog.Entry]?
     }
 
     let store: any GatewayStore
@@ -93,11 +93,20 @@ public final class AccessResolver: Service, Sendable {
         }
     }
 
-    func registeredPermissions() async throws -> [String] {
+    func registry() async throws -> [PermissionCatalog.Entry] {
         if let cached = state.withLock({ $0.registered }) { return cached }
-        let names = try await store.permissions().map(\.name)
-        state.withLock { $0.registered = names }
-        return names
+        let entries = try await store.permissions()
+        state.withLock { $0.registered = entries }
+        return entries
+    }
+
+    func registeredPermissions() async throws -> [String] {
+        try await registry().map(\.name)
+    }
+
+    /// The permissions `service` registered (empty when it registered none), from the cached registry.
+    public func permissions(ownedBy service: String) async throws -> Set<String> {
+        Set(try await registry().filter { $0.service == service }.map(\.name))
     }
 
     func resolveFromStore(_ key: Key) async throws -> ResolvedAccess {

@@ -147,12 +147,18 @@ public struct AuthService: Sendable {
         guard configuration.routes.contains(where: { $0.audience == audience }) else {
             throw GatewayError.invalidRequest("Unknown audience.")
         }
-        let owned = Set(try await store.permissions().filter { $0.service == audience }.map(\.name))
+        return try minter.mint(try await downstreamRequest(principal, access: access, audience: audience))
+    }
+
+    /// What a downstream token for `audience` carries: `permissions` filtered to those the audience's service
+    /// registered, when it registered any; lifetime `tokens.downstream_ttl`; no `sid`.
+    public func downstreamRequest(_ principal: Principal, access: ResolvedAccess, audience: String) async throws -> TokenRequest {
+        let owned = try await resolver.permissions(ownedBy: audience)
         let permissions = owned.isEmpty ? access.sortedPermissions : access.permissions.intersection(owned).sorted()
-        return try minter.mint(TokenRequest(
+        return TokenRequest(
             subject: principal.subject, tenantID: principal.tenantID, workspaceID: principal.workspaceID, roles: access.roles,
             permissions: permissions, policyVersion: access.policyVersion, audience: audience, ttl: configuration.tokens.downstreamTTL
-        ))
+        )
     }
 
     // MARK: - Authentication

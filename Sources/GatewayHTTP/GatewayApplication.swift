@@ -1,7 +1,10 @@
 import Foundation
 import GatewayCore
 import Hummingbird
+import AsyncHTTPClient
+import HummingbirdCore
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// Builds the gateway's HTTP application from its parts. Long-lived parts (the key ring's maintenance loop, the
@@ -14,10 +17,15 @@ public func buildApplication(
     logger: Logger
 ) async throws -> some ApplicationProtocol {
     let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
+    let server = HTTP1Channel.Configuration(
+        idleTimeout: .seconds(30),
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
+    )
     return Application(
-        router: gateway.router(),
+        responder: gateway.responder(),
+        server: .http1(configuration: server),
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
-        services: [keyRing, gateway.revocations, gateway.resolver],
+        services: [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient)],
         logger: logger
     )
 }
@@ -34,6 +42,10 @@ public struct Gateway: Sendable {
     public let resolver: AccessResolver
     let authenticator: RequestAuthenticator
     let scopes: ScopeResolver
+    let logger: Logger
+    /// Pooled client for upstreams; shut down by the application's ``HTTPClientService``.
+    public let httpClient: HTTPClient
+    public let downstreamTokens: DownstreamTokenCache
 
     public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger) async throws {
         self.configuration = configuration
@@ -60,6 +72,22 @@ public struct Gateway: Sendable {
         )
         self.authenticator = RequestAuthenticator(auth: auth)
         self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
+        self.logger = logger
+        self.httpClient = HTTPClientService.makeClient()
+        self.downstreamTokens = DownstreamTokenCache()
+    }
+
+    /// The front responder: path checks, proxy routes, then the API.
+    public func responder() -> some HTTPResponder<GatewayRequestContext> {
+        GatewayResponder(
+            api: router().buildResponder(),
+            routes: RouteTable(routes: configuration.routes),
+            proxy: ProxyPipeline(
+                authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
+                clock: clock, httpClient: httpClient, logger: logger
+            ),
+            maximumHeaderBytes: 32 * 1024
+        )
     }
 
     /// The router with every API endpoint.

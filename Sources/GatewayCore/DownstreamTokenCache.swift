@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// Downstream tokens reused per principal, session, audience, policy version and signing key until shortly before
+/// they expire. Bounded: past `capacity` entries the least recently used are dropped, so memory stays flat under
+/// many principals. A rotation (new kid) or a policy change (new version) misses by construction.
+public final class DownstreamTokenCache: Sendable {
+    public struct Key: Hashable, Sendable {
+        public var subject: String
+        public var tenantID: String
+        public var workspaceID: String
+        public var sessionID: String?
+        public var audience: String
+        public var policyVersion: Int64
+        public var kid: String
+
+        public init(subject: String, tenantID: String, workspaceID: String, sessionID: String?, audience: String, policyVersion: Int64, kid: String) {
+            self.subject = subject
+            self.tenantID = tenantID
+            self.workspaceID = workspaceID
+            self.sessionID = sessionID
+            self.audience = audience
+            self.policyVersion = policyVersion
+            self.kid = kid
+        }
+    }
+
+    struct Entry {
+        var token: String
+        var reuseUntil: Int64
+        var lastUse: UInt64
+    }
+
+    struct State {
+        var entries: [Key: Entry] = [:]
+        var tick: UInt64 = 0
+        var hits = 0
+        var misses = 0
+    }
+
+    public let capacity: Int
+    private let state = Mutex(State())
+
+    public init(capacity: Int = 100_000) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// A cached token for `key` still good at `now`, or `nil`.
+    public func token(for key: Key, now: Int64) -> String? {
+        state.withLock { state in
+            state.tick &+= 1
+            guard var entry = state.entries[key], entry.reuseUntil > now else {
+                state.misses += 1
+                return nil
+            }
+            entry.lastUse = state.tick
+            state.entries[key] = entry
+            state.hits += 1
+            return entry.token
+        }
+    }
+
+    /// Stores a token minted at `issuedAt` expiring at `expiresAt`; it is reused until a margin before expiry
+    /// (a tenth of its lifetime, at least 5 seconds), so an upstream never receives a token about to expire.
+    public func store(_ token: String, for key: Key, issuedAt: Int64, expiresAt: Int64) {
+        let margin = max(5, (expiresAt - issuedAt) / 10)
+        state.withLock { state in
+            state.tick &+= 1
+            if state.entries[key] == nil, state.entries.count >= capacity {
+                Self.evict(&state, keeping: capacity - max(1, capacity / 10))
+            }
+            state.entries[key] = Entry(token: token, reuseUntil: expiresAt - margin, lastUse: state.tick)
+        }
+    }
+
+    static func evict(_ state: inout State, keeping count: Int) {
+        let sorted = state.entries.sorted { $0.value.lastUse > $1.value.lastUse }
+        state.entries = Dictionary(uniqueKeysWithValues: sorted.prefix(max(0, count)).map { ($0.key, $0.value) })
+    }
+
+    public var count: Int { state.withLock { $0.entries.count } }
+    /// Hits and misses since start, for tests and metrics.
+    public var statistics: (hits: Int, misses: Int) { state.withLock { ($0.hits, $0.misses) } }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// The gateway's front responder: path safety first, then proxy routes (longest whole-segment prefix), then the
+/// API router. Every answer carries `X-Request-Id`.
+struct GatewayResponder: HTTPResponder {
+    typealias Context = GatewayRequestContext
+
+    let api: RouterResponder<GatewayRequestContext>
+    let routes: RouteTable
+    let proxy: ProxyPipeline
+    /// Sum of header name and value bytes above which a request is refused with 431.
+    let maximumHeaderBytes: Int
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        let requestID = Self.requestID(request.headers[.xRequestID])
+        var response = await answer(request, context: context, requestID: requestID)
+        response.headers[.xRequestID] = requestID
+        return response
+    }
+
+    func answer(_ request: Request, context: Context, requestID: String) async -> Response {
+        do {
+            var headerBytes = 0
+            for field in request.headers { headerBytes += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
+            guard headerBytes <= maximumHeaderBytes else {
+                throw GatewayError(.requestHeaderFieldsTooLarge, "The request headers exceed \(maximumHeaderBytes) bytes.")
+            }
+            let path = request.uri.path
+            guard !PathSafety.isUnsafe(path) else {
+                throw GatewayError.invalidRequest("The path has dot segments, encoded slashes or malformed escapes.")
+            }
+            if let match = routes.match(path: path) {
+                return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress)
+            }
+            return try await api.respond(to: request, context: context)
+        } catch {
+            let problem = GatewayError.from(error)
+            if problem.code == .internal {
+                context.logger.error("request failed", metadata: ["error_type": "\(String(reflecting: type(of: error)))", "request_id": "\(requestID)"])
+            }
+            return problem.problemResponse()
+        }
+    }
+
+    /// A well-formed client request id (up to 128 of `A-Z a-z 0-9 . _ : -`) is kept for tracing; anything else is
+    /// replaced by a generated one.
+    static func requestID(_ supplied: String?) -> String {
+        if let supplied, !supplied.isEmpty, supplied.utf8.count <= 128, supplied.utf8.allSatisfy({ byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+        }) {
+            return supplied
+        }
+        return UUID().uuidString.lowercased()
+    }
+}
