@@ -106,6 +106,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Micro and HTTP benchmarks (Benchmarks/run.sh drives them); not part of the test suite.
+        .executableTarget(
+            name: "gateway-bench",
+            dependencies: [
+                "GatewayCore",
+                "IAMEnforcement",
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/gateway-bench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "IAMEnforcementTests",
             dependencies: [

@@ -41,8 +41,9 @@ public final class DownstreamTokenCache: Sendable {
     public let capacity: Int
     private let state = Mutex(State())
 
+    /// - Parameter capacity: entries kept; 0 disables the cache (nothing is stored).
     public init(capacity: Int = 100_000) {
-        self.capacity = max(1, capacity)
+        self.capacity = max(0, capacity)
     }
 
     /// A cached token for `key` still good at `now`, or `nil`.
@@ -63,6 +64,7 @@ public final class DownstreamTokenCache: Sendable {
     /// Stores a token minted at `issuedAt` expiring at `expiresAt`; it is reused until a margin before expiry
     /// (a tenth of its lifetime, at least 5 seconds), so an upstream never receives a token about to expire.
     public func store(_ token: String, for key: Key, issuedAt: Int64, expiresAt: Int64) {
+        guard capacity > 0 else { return }
         let margin = max(5, (expiresAt - issuedAt) / 10)
         state.withLock { state in
             state.tick &+= 1

@@ -67,6 +67,7 @@ extension GatewayConfiguration {
         try reader.read("tokens.downstream_ttl", into: &configuration.tokens.downstreamTTL, range: 1...86_400)
         try reader.read("tokens.refresh_ttl", into: &configuration.tokens.refreshTTL, range: 1...31_536_000)
         try reader.read("tokens.leeway", into: &configuration.tokens.leeway, range: 0...300)
+        try reader.read("tokens.downstream_cache_size", into: &configuration.tokens.downstreamCacheSize, range: 0...10_000_000)
         try reader.read("keys.directory", into: &configuration.keys.directory, .nonEmpty)
         try reader.read("keys.rsa_bits", into: &configuration.keys.rsaBits, range: 0...Int.max)
         try reader.read("keys.rotation_interval", into: &configuration.keys.rotationInterval, range: 0...Int.max)
@@ -99,7 +100,7 @@ extension GatewayConfiguration {
 
     static let scalarKeys: [String] = [
         "http.host", "http.port", "issuer", "gateway_audience",
-        "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway",
+        "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
     ]

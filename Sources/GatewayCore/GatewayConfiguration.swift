@@ -6,7 +6,7 @@ import Foundation
 /// - `http.host`, `http.port`: where the server listens.
 /// - `issuer`: the `iss` claim; discovery and JWKS URLs derive from it.
 /// - `gateway_audience`: `aud` of client access tokens.
-/// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`.
+/// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`, `tokens.downstream_cache_size`.
 /// - `keys.directory`, `keys.rsa_bits`, `keys.rotation_interval` (0 = no automatic rotation).
 /// - `storage.url`: `sqlite://PATH` (embedded default) or `postgres://user:pass@host:5432/db`.
 /// - `passwords.scrypt_log_n`, `passwords.scrypt_r`, `passwords.scrypt_p`: password hashing cost.
@@ -24,6 +24,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var downstreamTTL: Int = 120
         public var refreshTTL: Int = 2_592_000
         public var leeway: Int = 30
+        /// Downstream tokens kept for reuse by the proxy; 0 turns the cache off (every request mints).
+        public var downstreamCacheSize: Int = 100_000
         public init() {}
 
         /// How long a key keeps being published after it stopped signing: the longest token lifetime plus leeway.

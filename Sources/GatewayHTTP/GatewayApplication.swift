@@ -74,7 +74,7 @@ public struct Gateway: Sendable {
         self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger
         self.httpClient = HTTPClientService.makeClient()
-        self.downstreamTokens = DownstreamTokenCache()
+        self.downstreamTokens = DownstreamTokenCache(capacity: configuration.tokens.downstreamCacheSize)
     }
 
     /// The front responder: path checks, proxy routes, then the API.

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Benchmarks the gateway against the physical limit (OpenSSL, raw RSA) and the peers a user would pick instead
+# (nginx proxy_pass, Caddy reverse_proxy), in one run, interleaving the cases (A B C ... A B C ...), and writes
+# Benchmarks/RESULTS.md with medians and spreads. Traffic stays on loopback.
+#
+#   Benchmarks/run.sh                      # defaults: 3 rounds of 8 s per proxy case
+#   ROUNDS=5 DURATION=10 Benchmarks/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$ROOT/Benchmarks/.work
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+export PATH="$PATH:/opt/swift/usr/bin:/usr/sbin"
+
+missing=()
+for tool in wrk nginx caddy curl openssl python3; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if ((${#missing[@]})); then
+    echo "installing: wrk nginx-light caddy curl openssl (Debian packages)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq wrk nginx-light caddy curl openssl >/dev/null
+fi
+
+echo "building release binaries..."
+swift build -c release 2>&1 | grep -E "error|warning: [^']" || true
+BIN=$(swift build -c release --show-bin-path)
+
+rm -rf "$WORK"; mkdir -p "$WORK/logs" "$WORK/www"
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; nginx -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; }
+trap cleanup EXIT
+
+# The upstream (nginx on 9100: a small 200 answer, and a 1 GiB file) and nginx proxy_pass on 9101.
+printf 'ok\n' > "$WORK/www/small"
+truncate -s 1G "$WORK/www/big"
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/logs/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    upstream backend { server 127.0.0.1:9100; keepalive 128; }
+    server { listen 127.0.0.1:9100; root $WORK/www; location = / { return 200 "ok\n"; } }
+    server {
+        listen 127.0.0.1:9101;
+        location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    }
+}
+NGINX
+nginx -c "$WORK/nginx.conf"
+
+cat > "$WORK/Caddyfile" <<CADDY
+{
+    admin off
+    auto_https off
+    log { output discard }
+}
+:9102 {
+    bind 127.0.0.1
+    reverse_proxy 127.0.0.1:9100
+}
+CADDY
+GOMAXPROCS=2 caddy run --config "$WORK/Caddyfile" --adapter caddyfile > "$WORK/logs/caddy.log" 2>&1 &
+PIDS+=($!)
+
+# Two gateways on one store: 9103 with the downstream token cache, 9104 without (a mint on every request).
+export LOG_LEVEL=warning
+export IAM_GATEWAY_KEYS_DIRECTORY=$WORK/Keys
+export IAM_GATEWAY_STORAGE_URL=sqlite://$WORK/gateway.sqlite
+export IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD=bench-admin-password
+export IAM_GATEWAY_TOKENS_ACCESS_TTL=3600
+export IAM_GATEWAY_ROUTES='[{"name":"bench","prefix":"/bench","upstream":"http://127.0.0.1:9100","audience":"bench"}]'
+IAM_GATEWAY_HTTP_PORT=9103 "$BIN/iam-gateway" serve > "$WORK/logs/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+PIDS+=($GATEWAY_PID)
+for _ in $(seq 100); do curl -sf localhost:9103/v1/ready >/dev/null && break; sleep 0.2; done
+IAM_GATEWAY_HTTP_PORT=9104 IAM_GATEWAY_TOKENS_DOWNSTREAM_CACHE_SIZE=0 "$BIN/iam-gateway" serve > "$WORK/logs/gateway-nocache.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do curl -sf localhost:9104/v1/ready >/dev/null && break; sleep 0.2; done
+for port in 9100 9101 9102 9103 9104; do curl -s -o /dev/null "localhost:$port/" || { echo "port $port is not answering"; exit 1; }; done
+
+rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+TOKEN=$(curl -s localhost:9103/v1/auth/login -d '{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"bench-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+RSS_IDLE=$(rss $GATEWAY_PID)
+
+declare -A URLS=(
+    [direct]="http://127.0.0.1:9100/"
+    [nginx]="http://127.0.0.1:9101/"
+    [caddy]="http://127.0.0.1:9102/"
+    [gateway]="http://127.0.0.1:9103/bench/"
+    [gateway_nocache]="http://127.0.0.1:9104/bench/"
+)
+CASES=(direct nginx caddy gateway gateway_nocache)
+echo -e "case\tround\treq_per_s\tp50_ms\tp99_ms" > "$WORK/proxy.tsv"
+to_ms() { python3 -c "import re,sys; v=sys.argv[1]; n=float(re.match(r'[0-9.]+',v).group()); u=v[len(re.match(r'[0-9.]+',v).group()):]; print({'us':n/1000,'ms':n,'s':n*1000}[u])" "$1"; }
+RSS_LOAD=0
+for round in $(seq "$ROUNDS"); do
+    for name in "${CASES[@]}"; do
+        header=()
+        [[ $name == gateway* ]] && header=(-H "Authorization: Bearer $TOKEN")
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "${header[@]}" "${URLS[$name]}" > "$WORK/logs/wrk-$name-$round.txt" &
+        WRK=$!
+        if [[ $name == gateway ]]; then sleep $((DURATION / 2)); RSS_LOAD=$(rss $GATEWAY_PID); fi
+        wait $WRK
+        out="$WORK/logs/wrk-$name-$round.txt"
+        if grep -q "Non-2xx" "$out"; then echo "warning: $name answered non-2xx: $(grep Non-2xx "$out")"; fi
+        rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+        p50=$(to_ms "$(awk '$1=="50%" {print $2}' "$out")")
+        p99=$(to_ms "$(awk '$1=="99%" {print $2}' "$out")")
+        echo -e "$name\t$round\t$rps\t$p50\t$p99" >> "$WORK/proxy.tsv"
+        echo "round $round $name: $rps req/s p50 ${p50} ms p99 ${p99} ms"
+    done
+done
+
+# Crypto on one core, interleaved with OpenSSL's own figure.
+echo -e "round\traw_sign\tmint\traw_verify\tverify\topenssl_sign\topenssl_verify" > "$WORK/crypto.tsv"
+for round in $(seq "$ROUNDS"); do
+    crypto=$("$BIN/gateway-bench" crypto --seconds 3)
+    ssl=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $6"\t"$7}')
+    python3 - "$crypto" "$ssl" "$round" >> "$WORK/crypto.tsv" <<'PY'
+import json, sys
+c = json.loads(sys.argv[1]); s = sys.argv[2].split("\t")
+print("\t".join([sys.argv[3], str(c["raw_sign_per_s"]), str(c["mint_per_s"]), str(c["raw_verify_per_s"]), str(c["verify_per_s"]), s[0], s[1]]))
+PY
+    echo "crypto round $round: $crypto openssl sign/verify: $ssl"
+done
+
+AUTH=$("$BIN/gateway-bench" auth --gateway http://127.0.0.1:9103 --username admin --password bench-admin-password --audience bench --seconds 5 --concurrency 8)
+echo "auth: $AUTH"
+CACHE=$("$BIN/gateway-bench" cache-memory --entries 100000)
+echo "cache memory: $CACHE"
+
+# Streaming 1 GiB through the gateway while sampling its RSS.
+RSS_STREAM=0
+curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" -w '%{size_download} %{time_total}\n' http://127.0.0.1:9103/bench/big > "$WORK/stream.txt" &
+CURL=$!
+while kill -0 $CURL 2>/dev/null; do r=$(rss $GATEWAY_PID); RSS_STREAM=$(python3 -c "print(max($RSS_STREAM, $r))"); sleep 0.2; done
+STREAM=$(cat "$WORK/stream.txt")
+echo "stream: $STREAM (bytes seconds), max RSS ${RSS_STREAM} MB"
+
+python3 - "$WORK" "$ROUNDS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_LOAD" "$RSS_STREAM" "$STREAM" "$AUTH" "$CACHE" "$(git rev-parse --short HEAD)" > "$ROOT/Benchmarks/RESULTS.md" <<'PY'
+import csv, json, statistics, sys, datetime, os
+work, rounds, duration, conns, rss_idle, rss_load, rss_stream, stream, auth, cache, commit = sys.argv[1:]
+rows = list(csv.DictReader(open(f"{work}/proxy.tsv"), delimiter="\t"))
+def med(name, field):
+    values = [float(r[field]) for r in rows if r["case"] == name]
+    return statistics.median(values), min(values), max(values)
+cases = ["direct", "nginx", "caddy", "gateway", "gateway_nocache"]
+labels = {"direct": "upstream direct", "nginx": "nginx proxy_pass", "caddy": "Caddy reverse_proxy",
+          "gateway": "gateway, bearer + cached downstream token", "gateway_nocache": "gateway, mint on every request (cache off)"}
+nginx_rps = med("nginx", "req_per_s")[0]; caddy_rps = med("caddy", "req_per_s")[0]
+out = []
+out.append("# Benchmark results\n")
+out.append(f"Run {datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M UTC')} at commit `{commit}` on {os.cpu_count()} cores, "
+           f"with `Benchmarks/run.sh` (ROUNDS={rounds} DURATION={duration} CONNECTIONS={conns}); cases interleaved, "
+           "medians with min–max over the rounds. Everything (wrk, upstream, proxies) shares the same 2 cores.\n")
+out.append("## Proxy throughput and latency (wrk, keep-alive, loopback, one small upstream)\n")
+out.append("| case | req/s (median) | spread | p50 ms | p99 ms | vs nginx | vs Caddy |")
+out.append("|---|---:|---:|---:|---:|---:|---:|")
+for c in cases:
+    r, lo, hi = med(c, "req_per_s"); p50 = med(c, "p50_ms")[0]; p99 = med(c, "p99_ms")[0]
+    out.append(f"| {labels[c]} | {r:,.0f} | {lo:,.0f}–{hi:,.0f} | {p50:.2f} | {p99:.2f} | {r/nginx_rps:.2f}x | {r/caddy_rps:.2f}x |")
+crypto = list(csv.DictReader(open(f"{work}/crypto.tsv"), delimiter="\t"))
+def cm(f):
+    v = [float(r[f]) for r in crypto]; return statistics.median(v), min(v), max(v)
+out.append("\n## Signing and verification, one core (ops/s)\n")
+out.append("| measure | median | spread |")
+out.append("|---|---:|---:|")
+names = {"openssl_sign": "OpenSSL `speed rsa2048` sign", "raw_sign": "RSA-2048 sign, swift-crypto raw", "mint": "gateway mint (full RS256 JWS)",
+         "openssl_verify": "OpenSSL `speed rsa2048` verify", "raw_verify": "RSA-2048 verify, swift-crypto raw", "verify": "IAMEnforcement verify (full token checks)"}
+for f in ["openssl_sign", "raw_sign", "mint", "openssl_verify", "raw_verify", "verify"]:
+    m, lo, hi = cm(f); out.append(f"| {names[f]} | {m:,.0f} | {lo:,.0f}–{hi:,.0f} |")
+out.append(f"\nMint / OpenSSL sign = **{cm('mint')[0]/cm('openssl_sign')[0]:.2f}x**; verify / raw verify = **{cm('verify')[0]/cm('raw_verify')[0]:.2f}x**.\n")
+a = json.loads(auth)
+out.append("## Login, refresh and token exchange (HTTP, 8 concurrent clients, both cores)\n")
+out.append("| operation | per second |")
+out.append("|---|---:|")
+out.append(f"| login (scrypt N=2^15) | {a['login_per_s']:,.0f} |")
+out.append(f"| refresh (rotation) | {a['refresh_per_s']:,.0f} |")
+out.append(f"| token exchange | {a['exchange_per_s']:,.0f} |")
+c = json.loads(cache)
+size, seconds = stream.split()
+out.append("\n## Memory (RSS of the gateway process)\n")
+out.append("| state | RSS MB |")
+out.append("|---|---:|")
+out.append(f"| idle, after start-up | {float(rss_idle):.1f} |")
+out.append(f"| under the cached-token wrk load | {float(rss_load):.1f} |")
+out.append(f"| streaming a 1 GiB download ({int(size)/2**30:.2f} GiB in {float(seconds):.1f} s), maximum sampled | {float(rss_stream):.1f} |")
+out.append(f"| downstream token cache with {int(c['entries']):,} distinct principals (in-process, `gateway-bench cache-memory`) | {c['rss_after_mb']:.1f} (+{c['rss_delta_mb']:.1f}) |")
+out.append("\n## Commands\n")
+out.append("```\nBenchmarks/run.sh                       # everything above\n"
+           f"wrk -t2 -c{conns} -d{duration}s --latency [-H 'Authorization: Bearer ...'] URL\n"
+           "gateway-bench crypto --seconds 3; openssl speed -seconds 3 rsa2048\n"
+           "gateway-bench auth --gateway http://127.0.0.1:9103 --username admin --password ... --audience bench\n"
+           "gateway-bench cache-memory --entries 100000\n```")
+print("\n".join(out))
+PY
+echo "wrote Benchmarks/RESULTS.md"
