@@ -5,19 +5,28 @@ import Logging
 import ServiceLifecycle
 
 /// Builds the gateway's HTTP application from its parts. Long-lived parts (the key ring's maintenance loop, the
-/// revocation list's refresh) run as services of the application and stop on graceful shutdown (SIGTERM, SIGINT).
+/// revocation list's refresh, the policy-version poll) run as services of the application and stop on graceful
+/// shutdown (SIGTERM, SIGINT).
+///
+/// With a `changes` notifier (PostgreSQL `LISTEN/NOTIFY`), another replica's key rotation, logout or policy change
+/// triggers the matching reload at once; the one-second polls stay as the safety net.
 public func buildApplication(
     configuration: GatewayConfiguration,
     store: any GatewayStore,
     keyRing: KeyRingManager,
+    changes: (any ChangeNotifier)? = nil,
     clock: any GatewayClock = SystemClock(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
     let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
+    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver]
+    if let changes {
+        services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
+    }
     return Application(
         router: gateway.router(),
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
-        services: [keyRing, gateway.revocations, gateway.resolver],
+        services: services,
         logger: logger
     )
 }
