@@ -137,6 +137,8 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 "GatewayStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -146,6 +148,8 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 "GatewayStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "GatewayHTTP",
                 "IAMEnforcement",
                 .product(name: "Hummingbird", package: "hummingbird"),
