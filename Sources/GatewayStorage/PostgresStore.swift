@@ -54,7 +54,8 @@ public final class PostgresStore: GatewayStore, Service {
         self.logger = logger
     }
 
-    /// Runs the connection pool until cancelled or graceful shutdown.
+    /// Runs the connection pool until cancelled or graceful shutdown. Call it once per store: a pool cannot be
+    /// restarted.
     public func run() async throws {
         await client.run()
     }
