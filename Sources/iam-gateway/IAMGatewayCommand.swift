@@ -112,18 +112,18 @@ extension IAMGatewayCommand {
 
             func run() async throws {
                 try await withKeyRing(try options.load()) { manager in
-                let formatter = ISO8601DateFormatter()
-                print("KID                     STATUS    CREATED               ACTIVATED             RETIRE_AT")
-                for record in manager.snapshot.records {
-                    let columns = [
-                        record.kid.padding(toLength: 24, withPad: " ", startingAt: 0),
-                        record.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
-                        formatter.string(from: record.createdAt).padding(toLength: 22, withPad: " ", startingAt: 0),
-                        (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0),
-                        record.retireAt.map(formatter.string(from:)) ?? "-",
-                    ]
-                    print(columns.joined())
-                }
+                    let formatter = ISO8601DateFormatter()
+                    print("KID                     STATUS    CREATED               ACTIVATED             RETIRE_AT")
+                    for record in manager.snapshot.records {
+                        let columns = [
+                            record.kid.padding(toLength: 24, withPad: " ", startingAt: 0),
+                            record.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
+                            formatter.string(from: record.createdAt).padding(toLength: 22, withPad: " ", startingAt: 0),
+                            (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0),
+                            record.retireAt.map(formatter.string(from:)) ?? "-",
+                        ]
+                        print(columns.joined())
+                    }
                 }
             }
         }
