@@ -57,7 +57,9 @@ cat > "$WORK/Caddyfile" <<CADDY
 {
     admin off
     auto_https off
-    log { output discard }
+    log {
+        output discard
+    }
 }
 :9102 {
     bind 127.0.0.1
@@ -66,6 +68,8 @@ cat > "$WORK/Caddyfile" <<CADDY
 CADDY
 GOMAXPROCS=2 caddy run --config "$WORK/Caddyfile" --adapter caddyfile > "$WORK/logs/caddy.log" 2>&1 &
 PIDS+=($!)
+
+for _ in $(seq 50); do curl -s -o /dev/null localhost:9102/ && break; sleep 0.2; done
 
 # Two gateways on one store: 9103 with the downstream token cache, 9104 without (a mint on every request).
 export LOG_LEVEL=warning

@@ -24,7 +24,12 @@ public struct Bootstrapper: Sendable {
         let now = clock.now()
         let hasher = self.hasher
         let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(password) }
-        try await store.createTenant(Tenant(tenantID: Tenant.platformID, name: "Platform", createdAt: now))
+        do {
+            try await store.createTenant(Tenant(tenantID: Tenant.platformID, name: "Platform", createdAt: now))
+        } catch let error as GatewayError where error.code == .conflict {
+            // Another replica on the same shared store bootstrapped first.
+            return nil
+        }
         let userID = SecretToken.identifier(prefix: "u-")
         try await store.createUser(UserRecord(tenantID: Tenant.platformID, userID: userID, username: username, passwordHash: hash, createdAt: now))
         try await store.createAssignment(Assignment(

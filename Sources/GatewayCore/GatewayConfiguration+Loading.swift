@@ -71,6 +71,8 @@ extension GatewayConfiguration {
         try reader.read("keys.directory", into: &configuration.keys.directory, .nonEmpty)
         try reader.read("keys.rsa_bits", into: &configuration.keys.rsaBits, range: 0...Int.max)
         try reader.read("keys.rotation_interval", into: &configuration.keys.rotationInterval, range: 0...Int.max)
+        try reader.read("keys.encryption_key_file", into: &configuration.keys.encryptionKeyFile, .any)
+        try reader.read("keys.encryption_key_env", into: &configuration.keys.encryptionKeyEnv, .any)
         try reader.read("storage.url", into: &configuration.storage.url, .nonEmpty)
         try reader.read("passwords.scrypt_log_n", into: &configuration.passwords.scryptLogN, range: 10...20)
         try reader.read("passwords.scrypt_r", into: &configuration.passwords.scryptR, range: 1...32)
@@ -87,7 +89,18 @@ extension GatewayConfiguration {
         if configuration.tokens.refreshTTL < configuration.tokens.accessTTL {
             throw ConfigurationError(key: "tokens.refresh_ttl", problem: "must not be shorter than tokens.access_ttl")
         }
-        _ = try StorageLocation(url: configuration.storage.url)
+        if case .postgres = try StorageLocation(url: configuration.storage.url) {
+            let keys = configuration.keys
+            if keys.encryptionKeyFile.isEmpty && keys.encryptionKeyEnv.isEmpty {
+                throw ConfigurationError(
+                    key: "keys.encryption_key_file",
+                    problem: "storage.url is PostgreSQL, whose shared key store keeps private keys encrypted: set keys.encryption_key_file (or keys.encryption_key_env) to a 32-byte base64 key-encryption key"
+                )
+            }
+        }
+        if !configuration.keys.encryptionKeyFile.isEmpty && !configuration.keys.encryptionKeyEnv.isEmpty {
+            throw ConfigurationError(key: "keys.encryption_key_env", problem: "set keys.encryption_key_file or keys.encryption_key_env, not both")
+        }
         configuration.routes = try parseRoutes(routeNodes ?? [], gatewayAudience: configuration.gatewayAudience)
         return (configuration, warnings.sorted())
     }
@@ -101,7 +114,7 @@ extension GatewayConfiguration {
     static let scalarKeys: [String] = [
         "http.host", "http.port", "issuer", "gateway_audience",
         "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
-        "keys.directory", "keys.rsa_bits", "keys.rotation_interval",
+        "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
     ]
 

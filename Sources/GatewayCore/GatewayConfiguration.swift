@@ -8,6 +8,8 @@ import Foundation
 /// - `gateway_audience`: `aud` of client access tokens.
 /// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`, `tokens.downstream_cache_size`.
 /// - `keys.directory`, `keys.rsa_bits`, `keys.rotation_interval` (0 = no automatic rotation).
+/// - `keys.encryption_key_file` or `keys.encryption_key_env`: the key-encryption key (32 bytes, base64) of the
+///   shared key store, from a file or from the environment variable so named; one is required with PostgreSQL.
 /// - `storage.url`: `sqlite://PATH` (embedded default) or `postgres://user:pass@host:5432/db`.
 /// - `passwords.scrypt_log_n`, `passwords.scrypt_r`, `passwords.scrypt_p`: password hashing cost.
 /// - `bootstrap.admin_username`, `bootstrap.admin_password` (secret; empty = generate one on first start).
@@ -36,6 +38,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var directory: String = "Keys"
         public var rsaBits: Int = 2048
         public var rotationInterval: Int = 2_592_000
+        /// File holding the base64 key-encryption key of a shared (PostgreSQL) key store; mode 0600.
+        public var encryptionKeyFile: String = ""
+        /// Name of the environment variable holding that key instead.
+        public var encryptionKeyEnv: String = ""
         public init() {}
     }
 

@@ -8,7 +8,7 @@ import Synchronization
 /// The key ring in memory: the active signing key, the published JWKS and the verification keys, swapped as one
 /// snapshot so that a token is never signed by a key missing from the JWKS served at that moment.
 ///
-/// Runs as a `Service`: once a second it picks up changes written by another process (the CLI), drops retiring
+/// Runs as a `Service`: once a second it picks up changes written by another process (the CLI, another replica), drops retiring
 /// keys whose time is up and rotates when `keys.rotation_interval` has passed.
 public final class KeyRingManager: Service, Sendable {
     /// One consistent view of the ring.
@@ -140,8 +140,24 @@ public final class KeyRingManager: Service, Sendable {
         }
         let current = snapshot.records
         if policy.rotationDue(KeyRingState(records: current, keys: [:]), now: now) {
-            try await rotate()
+            try await rotateIfDue(now: now)
         }
+    }
+
+    /// Rotates when rotation is still due in the ring as stored: the check runs under the store's lock, so of several
+    /// processes that find the same rotation due, one rotates and the others pick its result up.
+    func rotateIfDue(now: Date) async throws {
+        let policy = self.policy, bits = rsaBits
+        let kids = Mutex<(String, String?)?>(nil)
+        try await apply { state in
+            guard let state, policy.rotationDue(state, now: now) else { return nil }
+            let (rotated, active, previous) = try policy.rotate(state, now: now, generate: { try SigningKey.generate(bits: bits) })
+            kids.withLock { $0 = (active, previous) }
+            return rotated
+        }
+        guard let (active, previous) = kids.withLock({ $0 }) else { return }
+        logger.info("signing key rotated (interval)", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
+        await notify("keys.rotate", active)
     }
 
     /// Runs ``maintain()`` every poll interval until graceful shutdown.

@@ -1,5 +1,5 @@
-/// Durable storage of the key ring. Implementations: the file store under `keys.directory` (embedded default);
-/// a shared store for replicas later.
+/// Durable storage of the key ring. Implementations: the file store under `keys.directory` (embedded default) and
+/// the PostgreSQL store shared by replicas, which keeps private keys encrypted.
 public protocol KeyStore: Sendable {
     /// A human-readable location for messages (a directory, a table).
     var location: String { get }

@@ -8,11 +8,16 @@ import NIOCore
 import ServiceLifecycle
 
 /// Builds the gateway's HTTP application from its parts. Long-lived parts (the key ring's maintenance loop, the
-/// revocation list's refresh) run as services of the application and stop on graceful shutdown (SIGTERM, SIGINT).
+/// revocation list's refresh, the policy-version poll) run as services of the application and stop on graceful
+/// shutdown (SIGTERM, SIGINT).
+///
+/// With a `changes` notifier (PostgreSQL `LISTEN/NOTIFY`), another replica's key rotation, logout or policy change
+/// triggers the matching reload at once; the one-second polls stay as the safety net.
 public func buildApplication(
     configuration: GatewayConfiguration,
     store: any GatewayStore,
     keyRing: KeyRingManager,
+    changes: (any ChangeNotifier)? = nil,
     clock: any GatewayClock = SystemClock(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
@@ -21,11 +26,15 @@ public func buildApplication(
         idleTimeout: .seconds(30),
         httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
     )
+    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient)]
+    if let changes {
+        services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
+    }
     return Application(
         responder: gateway.responder(),
         server: .http1(configuration: server),
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
-        services: [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient)],
+        services: services,
         logger: logger
     )
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import GatewayStorage
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -68,11 +69,15 @@ extension GatewayError: HTTPResponseError {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
-    /// Maps any error to a gateway error: Hummingbird's own HTTP errors by status, everything else to `internal`.
+    /// Maps any error to a gateway error: Hummingbird's own HTTP errors by status, a store that cannot be reached
+    /// (``StoreError``: database down, connection lost, no answer in time) to 503 `unavailable`, everything else to
+    /// `internal`.
     static func from(_ error: any Error) -> GatewayError {
         switch error {
         case let error as GatewayError:
             return error
+        case is StoreError:
+            return .unavailable("The gateway's store is unavailable; retry shortly.")
         case let error as HTTPError:
             return from(status: error.status)
         case let error as any HTTPResponseError:

@@ -55,22 +55,20 @@ extension IAMGatewayCommand {
         func run() async throws {
             let configuration = try options.load()
             let logger = makeLogger("iam-gateway")
-            let store: any GatewayStore
+            let backend = try await StorageBackend.open(configuration, logger: logger)
+            try await backend.whileRunning {
+                try await serve(configuration: configuration, backend: backend, logger: logger)
+            }
+        }
+
+        func serve(configuration: GatewayConfiguration, backend: StorageBackend, logger: Logger) async throws {
+            let store = backend.store
             let keyRing: KeyRingManager
             do {
-                store = try await openStore(configuration, logger: logger)
-            } catch {
-                printError("iam-gateway: storage.url: cannot open the store: \(error)")
-                throw ExitCode(1)
-            }
-            do {
-                keyRing = try await KeyRingManager.open(
-                    store: FileKeyStore(directory: configuration.keys.directory),
-                    configuration: configuration, clock: SystemClock(), logger: logger
-                )
+                keyRing = try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
             } catch {
                 try? await store.close()
-                printError("iam-gateway: keys.directory: \(error)")
+                printError("iam-gateway: \(backend.keyStoreKey): \(error)")
                 throw ExitCode(1)
             }
             do {
@@ -88,10 +86,10 @@ extension IAMGatewayCommand {
             }
             logger.info("starting", metadata: [
                 "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
-                "active_kid": "\(keyRing.snapshot.active.kid)",
+                "key_store": "\(backend.keyStore.location)", "active_kid": "\(keyRing.snapshot.active.kid)",
             ])
             do {
-                let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, logger: logger)
+                let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, changes: backend.changes, logger: logger)
                 try await app.runService()
             } catch {
                 try? await store.close()
@@ -113,18 +111,19 @@ extension IAMGatewayCommand {
             @OptionGroup var options: ConfigOptions
 
             func run() async throws {
-                let manager = try await openKeyRing(try options.load())
-                let formatter = ISO8601DateFormatter()
-                print("KID                     STATUS    CREATED               ACTIVATED             RETIRE_AT")
-                for record in manager.snapshot.records {
-                    let columns = [
-                        record.kid.padding(toLength: 24, withPad: " ", startingAt: 0),
-                        record.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
-                        formatter.string(from: record.createdAt).padding(toLength: 22, withPad: " ", startingAt: 0),
-                        (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0),
-                        record.retireAt.map(formatter.string(from:)) ?? "-",
-                    ]
-                    print(columns.joined())
+                try await withKeyRing(try options.load()) { manager in
+                    let formatter = ISO8601DateFormatter()
+                    print("KID                     STATUS    CREATED               ACTIVATED             RETIRE_AT")
+                    for record in manager.snapshot.records {
+                        let columns = [
+                            record.kid.padding(toLength: 24, withPad: " ", startingAt: 0),
+                            record.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
+                            formatter.string(from: record.createdAt).padding(toLength: 22, withPad: " ", startingAt: 0),
+                            (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0),
+                            record.retireAt.map(formatter.string(from:)) ?? "-",
+                        ]
+                        print(columns.joined())
+                    }
                 }
             }
         }
@@ -134,9 +133,10 @@ extension IAMGatewayCommand {
             @OptionGroup var options: ConfigOptions
 
             func run() async throws {
-                let manager = try await openKeyRing(try options.load())
-                let (active, previous) = try await manager.rotate()
-                print("active_kid=\(active) previous_kid=\(previous ?? "-")")
+                try await withKeyRing(try options.load()) { manager in
+                    let (active, previous) = try await manager.rotate()
+                    print("active_kid=\(active) previous_kid=\(previous ?? "-")")
+                }
             }
         }
 
@@ -146,38 +146,34 @@ extension IAMGatewayCommand {
             @Argument(help: "The kid of the key to revoke.") var kid: String
 
             func run() async throws {
-                let manager = try await openKeyRing(try options.load())
-                do {
-                    try await manager.revoke(kid: kid)
-                } catch let error as KeyRingError {
-                    printError("iam-gateway: \(error)")
-                    throw ExitCode(1)
+                let kid = self.kid
+                try await withKeyRing(try options.load()) { manager in
+                    do {
+                        try await manager.revoke(kid: kid)
+                    } catch let error as KeyRingError {
+                        printError("iam-gateway: \(error)")
+                        throw ExitCode(1)
+                    }
+                    print("revoked \(kid); active_kid=\(manager.snapshot.active.kid)")
                 }
-                print("revoked \(kid); active_kid=\(manager.snapshot.active.kid)")
             }
         }
     }
 }
 
-func openStore(_ configuration: GatewayConfiguration, logger: Logger) async throws -> any GatewayStore {
-    switch try StorageLocation(url: configuration.storage.url) {
-    case .sqlite(let path):
-        return try await SQLiteStore.open(path: path, logger: logger)
-    case .postgres:
-        throw StoreError.unavailable("the PostgreSQL store is not available in this build yet; use sqlite://")
-    }
-}
-
-func openKeyRing(_ configuration: GatewayConfiguration) async throws -> KeyRingManager {
+/// Runs `body` with the key ring of the configured key store (files, or the shared PostgreSQL store).
+func withKeyRing(_ configuration: GatewayConfiguration, _ body: (KeyRingManager) async throws -> Void) async throws {
     var logger = Logger(label: "iam-gateway.keys")
     logger.logLevel = .warning
-    do {
-        return try await KeyRingManager.open(
-            store: FileKeyStore(directory: configuration.keys.directory),
-            configuration: configuration, clock: SystemClock(), logger: logger
-        )
-    } catch {
-        printError("iam-gateway: keys.directory: \(error)")
-        throw ExitCode(1)
+    let backend = try await StorageBackend.open(configuration, logger: logger)
+    try await backend.whileRunning {
+        let manager: KeyRingManager
+        do {
+            manager = try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
+        } catch {
+            printError("iam-gateway: \(backend.keyStoreKey): \(error)")
+            throw ExitCode(1)
+        }
+        try await body(manager)
     }
 }

@@ -102,6 +102,9 @@ import Testing
         ("keys: { directory: '' }", [:], "keys.directory", "must not be empty"),
         ("storage: { url: 'mysql://x' }", [:], "storage.url", "sqlite:// or postgres://"),
         ("storage: { url: 'postgres://' }", [:], "storage.url", "postgres://"),
+        ("storage: { url: 'postgres://u:p@db/iam' }", [:], "keys.encryption_key_file", "key-encryption key"),
+        ("keys: { encryption_key_file: /k, encryption_key_env: K }", [:], "keys.encryption_key_env", "not both"),
+        ("keys: { encryption_key: abc }", [:], "keys.encryption_key", "unknown key"),
         ("tokens: { access_ttl: 0 }", [:], "tokens.access_ttl", "between 1"),
         ("tokens: { access_ttl: 600, refresh_ttl: 60 }", [:], "tokens.refresh_ttl", "shorter"),
         ("http: [1, 2]", [:], "http", "unknown key"),
@@ -134,6 +137,16 @@ import Testing
             #expect(error.key == case_.key, "case #\(index)")
             #expect(error.problem.contains(case_.fragment), "case #\(index): \(error.problem)")
         }
+    }
+
+    @Test func postgresWithAKeyEncryptionKeyIsAccepted() throws {
+        let (fromFile, _) = try GatewayConfiguration.parse(yaml: "storage: { url: 'postgres://u:p@db/iam' }\nkeys: { encryption_key_file: /etc/iam-gateway/kek }")
+        #expect(fromFile.keys.encryptionKeyFile == "/etc/iam-gateway/kek")
+        let (fromEnvironment, warnings) = try GatewayConfiguration.parse(
+            yaml: "", environment: ["IAM_GATEWAY_STORAGE_URL": "postgres://u:p@db/iam", "IAM_GATEWAY_KEYS_ENCRYPTION_KEY_ENV": "GATEWAY_KEK"]
+        )
+        #expect(fromEnvironment.keys.encryptionKeyEnv == "GATEWAY_KEK")
+        #expect(warnings.isEmpty)
     }
 
     @Test func missingFileNamesThePath() {

@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import GatewayCore
+import GatewayStorage
+import Logging
+import ServiceLifecycle
+
+/// The stores `storage.url` selects: SQLite and the file key store, or PostgreSQL for both with `LISTEN/NOTIFY`.
+struct StorageBackend {
+    let store: any GatewayStore
+    let keyStore: any KeyStore
+    /// The config key to name when the key store fails.
+    let keyStoreKey: String
+    let changes: (any ChangeNotifier)?
+    /// The PostgreSQL connection pool, which must run while the stores are used.
+    let pool: PostgresStore?
+
+    /// Opens the stores. Exits 2 on a configuration problem (a missing or malformed key-encryption key, a bad URL)
+    /// and 1 when the database cannot be opened (unreachable, wrong password, newer schema), with a message naming
+    /// the key and the database without its password.
+    static func open(_ configuration: GatewayConfiguration, logger: Logger) async throws -> StorageBackend {
+        let location: StorageLocation
+        do {
+            location = try StorageLocation(url: configuration.storage.url)
+        } catch {
+            printError("iam-gateway: \(error)")
+            throw ExitCode(2)
+        }
+        switch location {
+        case .sqlite(let path):
+            let store: SQLiteStore
+            do {
+                store = try await SQLiteStore.open(path: path, logger: logger)
+            } catch {
+                printError("iam-gateway: storage.url: cannot open the store: \(error)")
+                throw ExitCode(1)
+            }
+            return StorageBackend(store: store, keyStore: FileKeyStore(directory: configuration.keys.directory), keyStoreKey: "keys.directory", changes: nil, pool: nil)
+        case .postgres(let url):
+            let kek: KeyEncryptionKey
+            let postgres: PostgresStoreConfiguration
+            do {
+                kek = try KeyEncryptionKey.load(configuration: configuration, environment: ProcessInfo.processInfo.environment)
+                postgres = try PostgresStoreConfiguration(url: url)
+            } catch {
+                printError("iam-gateway: \(error)")
+                throw ExitCode(2)
+            }
+            let store: PostgresStore
+            do {
+                store = try await PostgresStore.open(configuration: postgres, logger: logger)
+            } catch {
+                printError("iam-gateway: storage.url: cannot open the store: \(error)")
+                throw ExitCode(1)
+            }
+            return StorageBackend(
+                store: store, keyStore: PostgresKeyStore(store: store, encryptionKey: kek), keyStoreKey: "keys (shared key store)",
+                changes: store.changeListener(), pool: store
+            )
+        }
+    }
+
+    /// Runs `body` while the connection pool (if any) runs; the pool stops after `body` returns, so it outlives the
+    /// HTTP server's graceful shutdown.
+    func whileRunning(_ body: () async throws -> Void) async throws {
+        guard let pool else {
+            try await body()
+            return
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await pool.run() }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+}
