@@ -57,7 +57,12 @@ struct CryptoRates: ParsableCommand {
         let verifier = TokenVerifier(issuer: "http://127.0.0.1:8080", audience: "connections", leeway: 30)
         let now = Date()
         let verify = try rate(seconds: seconds) { _ = try verifier.verify(token, now: now, key: { _ in publicKey }) }
-        emit(["raw_sign_per_s": rawSign, "mint_per_s": mint, "raw_verify_per_s": rawVerify, "verify_per_s": verify])
+        let payloadSegment = token.split(separator: ".")[1]
+        let payload = Data(Base64URL.decode(payloadSegment) ?? Data())
+        let base64 = rate(seconds: seconds / 3) { _ = Base64URL.decode(payloadSegment) }
+        let claimsDecode = try rate(seconds: seconds / 3) { _ = try JSONDecoder().decode(AccessTokenClaims.self, from: payload) }
+        emit(["raw_sign_per_s": rawSign, "mint_per_s": mint, "raw_verify_per_s": rawVerify, "verify_per_s": verify,
+              "base64_payload_per_s": base64, "claims_decode_per_s": claimsDecode])
     }
 }
 

@@ -27,6 +27,7 @@ public struct AuthService: Sendable {
     let clock: any GatewayClock
     let logger: Logger
     let verifier: TokenVerifier
+    let verifiedTokens = VerifiedTokenCache()
     /// Verified against when the tenant or user does not exist, so every failure costs the same.
     let dummyHash: String
 
@@ -164,14 +165,25 @@ public struct AuthService: Sendable {
     // MARK: - Authentication
 
     /// Authenticates a client access token: RS256 from our own JWKS, `aud` = gateway audience, session not revoked.
+    /// A token verified before is taken from ``VerifiedTokenCache`` while its key is published and it is in date.
     public func authenticate(bearer token: String) throws -> (Principal, AccessTokenClaims) {
         let keys = keyRing.snapshot.publicKeys
+        let now = clock.now()
         let claims: AccessTokenClaims
-        do {
-            claims = try verifier.verify(token, now: clock.now(), key: { keys[$0] })
-        } catch {
-            logger.debug("bearer token refused", metadata: ["reason": "\(error.reason)"])
-            throw GatewayError.invalidToken()
+        if let cached = verifiedTokens.claims(for: token, now: now.unixSeconds, leeway: verifier.leeway, isPublished: { keys[$0] != nil }) {
+            claims = cached
+        } else {
+            var usedKid = ""
+            do {
+                claims = try verifier.verify(token, now: now, key: { kid in
+                    usedKid = kid
+                    return keys[kid]
+                })
+            } catch {
+                logger.debug("bearer token refused", metadata: ["reason": "\(error.reason)"])
+                throw GatewayError.invalidToken()
+            }
+            verifiedTokens.store(claims, kid: usedKid, for: token)
         }
         if let sid = claims.sid, revocations.isRevoked(sid) {
             throw GatewayError(.tokenRevoked, "The session of this token has ended.", bearerPresented: true)

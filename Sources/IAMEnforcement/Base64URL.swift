@@ -2,25 +2,81 @@ import Foundation
 
 /// Base64url without padding (RFC 7515 section 2), as JWS and JWK use it.
 public enum Base64URL {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    /// 0...63 for base64url characters, 255 for anything else.
+    static let values: [UInt8] = {
+        var table = [UInt8](repeating: 255, count: 256)
+        for (index, byte) in alphabet.enumerated() { table[Int(byte)] = UInt8(index) }
+        return table
+    }()
+
     /// Encodes bytes as unpadded base64url text.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var text = Data(bytes).base64EncodedString()
-        text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while text.last == "=" { text.removeLast() }
-        return text
+        let input = Array(bytes)
+        var output = [UInt8]()
+        output.reserveCapacity((input.count * 4 + 2) / 3)
+        var index = 0
+        while index + 3 <= input.count {
+            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+            output.append(alphabet[Int(chunk >> 18 & 63)])
+            output.append(alphabet[Int(chunk >> 12 & 63)])
+            output.append(alphabet[Int(chunk >> 6 & 63)])
+            output.append(alphabet[Int(chunk & 63)])
+            index += 3
+        }
+        let rest = input.count - index
+        if rest == 1 {
+            let chunk = UInt32(input[index]) << 16
+            output.append(alphabet[Int(chunk >> 18 & 63)])
+            output.append(alphabet[Int(chunk >> 12 & 63)])
+        } else if rest == 2 {
+            let chunk = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8
+            output.append(alphabet[Int(chunk >> 18 & 63)])
+            output.append(alphabet[Int(chunk >> 12 & 63)])
+            output.append(alphabet[Int(chunk >> 6 & 63)])
+        }
+        return String(decoding: output, as: UTF8.self)
     }
 
-    /// Decodes unpadded (or padded) base64url text; `nil` for anything else, including standard base64.
+    /// Decodes unpadded (or correctly padded) base64url text; `nil` for anything else, standard base64 included.
     public static func decode<Text: StringProtocol>(_ text: Text) -> Data? {
-        var base64 = String(text)
-        guard base64.utf8.allSatisfy({ byte in
-            (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39)
-                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-        }) else { return nil }
-        base64 = base64.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        let remainder = base64.utf8.count % 4
-        if remainder == 1 { return nil }
-        if remainder > 0 { base64 += String(repeating: "=", count: 4 - remainder) }
-        return Data(base64Encoded: base64)
+        decodeBytes(Substring(text).utf8).map { Data($0) }
+    }
+
+    /// Decodes to bytes; `nil` for invalid input.
+    public static func decodeBytes<Bytes: BidirectionalCollection>(_ input: Bytes) -> [UInt8]? where Bytes.Element == UInt8 {
+        var count = input.count
+        if count % 4 == 0, count > 0 {
+            // Tolerate standard padding at the end only.
+            var index = input.index(input.startIndex, offsetBy: count - 1)
+            var padding = 0
+            while padding < 2, input[index] == UInt8(ascii: "=") {
+                padding += 1
+                count -= 1
+                index = input.index(before: index)
+            }
+        }
+        guard count % 4 != 1 else { return nil }
+        var output = [UInt8]()
+        output.reserveCapacity(count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        var consumed = 0
+        for byte in input {
+            if consumed == count { break }
+            let value = values[Int(byte)]
+            guard value != 255 else { return nil }
+            accumulator = accumulator << 6 | UInt32(value)
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                output.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+            consumed += 1
+        }
+        // Leftover bits must be zero (canonical encoding).
+        guard accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+        return output
     }
 }
