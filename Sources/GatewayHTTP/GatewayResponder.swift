@@ -55,6 +55,22 @@ struct GatewayResponder: HTTPResponder {
         }) {
             return supplied
         }
-        return UUID().uuidString.lowercased()
+        return newRequestID()
+    }
+
+    /// 128 random bits as 32 lower-case hex digits. (Foundation's `UUID()` opens /dev/urandom on every call.)
+    static func newRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(32)
+        for _ in 0..<2 {
+            var value = generator.next()
+            for _ in 0..<16 {
+                bytes.append(digits[Int(value & 0xF)])
+                value >>= 4
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

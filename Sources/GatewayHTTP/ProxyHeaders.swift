@@ -21,7 +21,7 @@ enum ProxyHeaders {
         var names: Set<String> = []
         for value in fields[values: .connection] {
             for token in value.split(separator: ",") {
-                names.insert(token.trimmingCharacters(in: .whitespaces).lowercased())
+                names.insert(RequestAuthenticator.trimmed(token).lowercased())
             }
         }
         return names
@@ -55,7 +55,7 @@ enum ProxyHeaders {
     static func downstream(from headers: HTTPHeaders) -> HTTPFields {
         var listed: Set<String> = []
         for value in headers["connection"] {
-            for token in value.split(separator: ",") { listed.insert(token.trimmingCharacters(in: .whitespaces).lowercased()) }
+            for token in value.split(separator: ",") { listed.insert(RequestAuthenticator.trimmed(token).lowercased()) }
         }
         var fields = HTTPFields()
         for (name, value) in headers {

@@ -25,6 +25,15 @@ public struct RequestAuthenticator: Sendable {
         self.auth = auth
     }
 
+    /// `text` without leading and trailing spaces and tabs. (Foundation's `trimmingCharacters` goes through
+    /// UTF-16 and cost a fifth of the proxy's CPU time on a 1 KB token.)
+    static func trimmed(_ text: Substring) -> String {
+        let isBlank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        let bytes = text.utf8
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(Substring(bytes[first...last]))
+    }
+
     static let missing = GatewayError(.invalidToken, "Authentication is required: a bearer token, an API key or the session cookie.")
 
     /// The caller, or 401.
@@ -36,7 +45,7 @@ public struct RequestAuthenticator: Sendable {
         if let authorization = authorizations.first {
             let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2 else { throw GatewayError.invalidToken() }
-            let value = parts[1].trimmingCharacters(in: .whitespaces)
+            let value = Self.trimmed(parts[1])
             switch parts[0].lowercased() {
             case "bearer":
                 return try auth.authenticate(bearer: value).0
@@ -47,7 +56,7 @@ public struct RequestAuthenticator: Sendable {
             }
         }
         if let key = request.headers[.xAPIKey] {
-            return try await auth.authenticate(apiKey: key.trimmingCharacters(in: .whitespaces))
+            return try await auth.authenticate(apiKey: Self.trimmed(Substring(key)))
         }
         if let token = request.cookies[SessionCookie.name]?.value, !token.isEmpty {
             return try auth.authenticate(bearer: token).0
