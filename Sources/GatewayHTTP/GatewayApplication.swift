@@ -3,6 +3,7 @@ import GatewayCore
 import Hummingbird
 import AsyncHTTPClient
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -32,7 +33,9 @@ public func buildApplication(
     }
     return Application(
         responder: gateway.responder(),
-        server: .http1(configuration: server),
+        server: .http1WebSocketUpgrade(configuration: .init(http1: server)) { head, channel, _ in
+            await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        },
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
         services: services,
         logger: logger
@@ -55,6 +58,8 @@ public struct Gateway: Sendable {
     /// Pooled client for upstreams; shut down by the application's ``HTTPClientService``.
     public let httpClient: HTTPClient
     public let downstreamTokens: DownstreamTokenCache
+    let routes: RouteTable
+    let proxy: ProxyPipeline
 
     public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger) async throws {
         self.configuration = configuration
@@ -84,19 +89,16 @@ public struct Gateway: Sendable {
         self.logger = logger
         self.httpClient = HTTPClientService.makeClient()
         self.downstreamTokens = DownstreamTokenCache(capacity: configuration.tokens.downstreamCacheSize)
+        self.routes = RouteTable(routes: configuration.routes)
+        self.proxy = ProxyPipeline(
+            authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
+            clock: clock, httpClient: httpClient, logger: logger
+        )
     }
 
     /// The front responder: path checks, proxy routes, then the API.
     public func responder() -> some HTTPResponder<GatewayRequestContext> {
-        GatewayResponder(
-            api: router().buildResponder(),
-            routes: RouteTable(routes: configuration.routes),
-            proxy: ProxyPipeline(
-                authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
-                clock: clock, httpClient: httpClient, logger: logger
-            ),
-            maximumHeaderBytes: 32 * 1024
-        )
+        GatewayResponder(api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: 32 * 1024)
     }
 
     /// The router with every API endpoint.

@@ -24,8 +24,15 @@ struct ProxyPipeline: Sendable {
     static let quietLogger = Logger(label: "iam-gateway.upstream", factory: { _ in SwiftLogNoOpLogHandler() })
 
     func handle(_ request: Request, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> Response {
+        let headers = try await prepare(request.headers, authority: request.head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+        // 5. Forward, streaming both bodies.
+        return try await forward(request, match: match, headers: headers)
+    }
+
+    /// Stages 1 to 4: the upstream request headers for an authenticated, authorized caller.
+    func prepare(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> HTTPHeaders {
         // 1. Authenticate (bearer, session cookie or API key); a downstream token has the wrong `aud` and fails here.
-        let principal = try await authenticator.authenticate(request)
+        let principal = try await authenticator.authenticate(headers: fields)
         // 2. Resolve roles, permissions and policy version (cached).
         let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
         // 3. Authorize at the edge when the route names a permission.
@@ -42,9 +49,8 @@ struct ProxyPipeline: Sendable {
             ("X-Forwarded-For", clientAddress),
             ("X-Forwarded-Proto", "http"),
         ]
-        if let host = request.head.authority { set.append(("X-Forwarded-Host", host)) }
-        // 5. Forward, streaming both bodies.
-        return try await forward(request, match: match, headers: ProxyHeaders.upstream(from: request.headers, set: set))
+        if let host = authority { set.append(("X-Forwarded-Host", host)) }
+        return ProxyHeaders.upstream(from: fields, set: set)
     }
 
     func downstreamToken(_ principal: Principal, access: ResolvedAccess, audience: String) async throws -> String {

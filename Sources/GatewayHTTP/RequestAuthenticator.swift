@@ -38,8 +38,13 @@ public struct RequestAuthenticator: Sendable {
 
     /// The caller, or 401.
     public func authenticate(_ request: Request) async throws -> Principal {
-        let authorizations = request.headers[values: .authorization]
-        guard authorizations.count <= 1, request.headers[values: .xAPIKey].count <= 1 else {
+        try await authenticate(headers: request.headers)
+    }
+
+    /// The caller of a request with these headers, or 401 (also used before a WebSocket upgrade).
+    public func authenticate(headers: HTTPFields) async throws -> Principal {
+        let authorizations = headers[values: .authorization]
+        guard authorizations.count <= 1, headers[values: .xAPIKey].count <= 1 else {
             throw GatewayError.invalidRequest("Send one credential only.")
         }
         if let authorization = authorizations.first {
@@ -55,12 +60,24 @@ public struct RequestAuthenticator: Sendable {
                 throw GatewayError.invalidToken("Unsupported authorization scheme; use Bearer or ApiKey.")
             }
         }
-        if let key = request.headers[.xAPIKey] {
+        if let key = headers[.xAPIKey] {
             return try await auth.authenticate(apiKey: Self.trimmed(Substring(key)))
         }
-        if let token = request.cookies[SessionCookie.name]?.value, !token.isEmpty {
+        if let token = Self.sessionCookie(in: headers), !token.isEmpty {
             return try auth.authenticate(bearer: token).0
         }
         throw Self.missing
+    }
+
+    /// The value of the gateway's session cookie among the request's `Cookie` headers.
+    static func sessionCookie(in headers: HTTPFields) -> String? {
+        let prefix = SessionCookie.name + "="
+        for value in headers[values: .cookie] {
+            for pair in value.split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " }
+                if trimmed.hasPrefix(prefix) { return String(trimmed.dropFirst(prefix.count)) }
+            }
+        }
+        return nil
     }
 }

@@ -1,0 +1,79 @@
+import GatewayCore
+import HTTPTypes
+import HummingbirdWSClient
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+
+/// WebSocket upgrades on a proxy route: authenticated and authorized like any request (stages 1 to 4), then
+/// tunnelled to the upstream, with the downstream token attached to the upstream handshake, message by message in
+/// both directions. A request that is refused is not upgraded: the HTTP path answers it (401, 403, 404...).
+extension ProxyPipeline {
+    /// Largest message relayed in either direction.
+    static let maximumWebSocketMessage = 1 << 20
+
+    func webSocketUpgrade(_ head: HTTPRequest, routes: RouteTable, clientAddress: String) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        guard let target = head.path else { return .dontUpgrade }
+        let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts[0])
+        guard !PathSafety.isUnsafe(path), let match = routes.match(path: path) else { return .dontUpgrade }
+        let requestID = GatewayResponder.requestID(head.headerFields[.xRequestID])
+        guard let headers = try? await prepare(head.headerFields, authority: head.authority, match: match, requestID: requestID, clientAddress: clientAddress) else {
+            return .dontUpgrade
+        }
+        var upstream = match.route.upstream
+        while upstream.hasSuffix("/") { upstream.removeLast() }
+        if upstream.hasPrefix("https://") {
+            upstream = "wss://" + upstream.dropFirst("https://".count)
+        } else {
+            upstream = "ws://" + upstream.dropFirst("http://".count)
+        }
+        let query = parts.count == 2 && !parts[1].isEmpty ? "?" + parts[1] : ""
+        let url = upstream + match.upstreamPath + query
+        var fields = HTTPFields()
+        for (name, value) in headers where !name.lowercased().hasPrefix("sec-websocket-") {
+            if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
+        }
+        let handshake = fields
+        let logger = self.logger
+        return .upgrade([.xRequestID: requestID]) { inbound, outbound, _ in
+            do {
+                try await Self.tunnel(inbound: inbound, outbound: outbound, url: url, headers: handshake)
+            } catch {
+                logger.warning("websocket tunnel ended with an error", metadata: ["route": "\(match.route.name)", "error_type": "\(type(of: error))"])
+                try? await outbound.close(.unexpectedServerError, reason: "upstream unavailable")
+            }
+        }
+    }
+
+    static func tunnel(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, url: String, headers: HTTPFields) async throws {
+        let configuration = WebSocketClientConfiguration(maxFrameSize: maximumWebSocketMessage, additionalHeaders: headers)
+        try await WebSocketClient.connect(url: url, configuration: configuration, logger: quietLogger) { upstreamInbound, upstreamOutbound, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await message in inbound.messages(maxSize: maximumWebSocketMessage) {
+                        try await upstreamOutbound.write(Self.frame(message))
+                    }
+                    try await upstreamOutbound.close(.normalClosure, reason: nil)
+                }
+                group.addTask {
+                    for try await message in upstreamInbound.messages(maxSize: maximumWebSocketMessage) {
+                        try await outbound.write(Self.frame(message))
+                    }
+                    try await outbound.close(.normalClosure, reason: nil)
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    static func frame(_ message: WebSocketMessage) -> WebSocketOutboundWriter.OutboundFrame {
+        switch message {
+        case .text(let text): .text(text)
+        case .binary(let buffer): .binary(buffer)
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import CryptoExtras
+import Foundation
+import GatewayCore
+import GatewayHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import HummingbirdWSClient
+import HummingbirdWebSocket
+import IAMEnforcement
+import Logging
+import NIOCore
+import NIOWebSocket
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// A WebSocket echo upstream that records the handshake headers it received.
+final class EchoWebSocketUpstream: Sendable {
+    private let handshakes = Mutex<[HTTPFields]>([])
+    private let portBox = Mutex(0)
+    var port: Int { portBox.withLock { $0 } }
+    var lastHandshake: HTTPFields? { handshakes.withLock { $0.last } }
+    var handshakeCount: Int { handshakes.withLock { $0.count } }
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        let router = Router()
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade { head, _, _ in
+                self.handshakes.withLock { $0.append(head.headerFields) }
+                return .upgrade([:]) { inbound, outbound, _ in
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        switch message {
+                        case .text(let text): try await outbound.write(.text("echo: " + text))
+                        case .binary(let buffer): try await outbound.write(.binary(buffer))
+                        }
+                    }
+                }
+            },
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in self.portBox.withLock { $0 = channel.localAddress?.port ?? 0 } },
+            logger: Logger(label: "ws-upstream")
+        )
+        let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "ws-upstream")))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            while port == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            do {
+                let result = try await body()
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return result
+            } catch {
+                await group.triggerGracefulShutdown()
+                try? await tasks.waitForAll()
+                throw error
+            }
+        }
+    }
+}
+
+@Suite struct WebSocketProxyTests {
+    @Test func upgradesAreAuthenticatedAndTunnelledWithTheDownstreamToken() async throws {
+        let upstream = EchoWebSocketUpstream()
+        try await upstream.run {
+            let gateway = try await TestGateway.make { configuration in
+                configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")]
+            }
+            do {
+                try await gateway.application().test(.live) { client in
+                    let port = try #require(client.port)
+                    let token = try await client.token()
+                    let replies = Mutex<[String]>([])
+                    try await WebSocketClient.connect(
+                        url: "ws://127.0.0.1:\(port)/api/ws/room?name=a",
+                        configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)", .cookie: "theme=dark"]),
+                        logger: Logger(label: "ws-client")
+                    ) { inbound, outbound, _ in
+                        try await outbound.write(.text("hello"))
+                        try await outbound.write(.text("again"))
+                        var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                        for _ in 0..<2 {
+                            if case .text(let text) = try await iterator.next() { replies.withLock { $0.append(text) } }
+                        }
+                        try await outbound.close(.normalClosure, reason: nil)
+                    }
+                    #expect(replies.withLock { $0 } == ["echo: hello", "echo: again"])
+                    let handshake = try #require(upstream.lastHandshake)
+                    let forwarded = try #require(handshake[.authorization])
+                    #expect(forwarded != "Bearer \(token)", "the client's token is replaced")
+                    let downstream = String(forwarded.dropFirst("Bearer ".count))
+                    let keys = gateway.keyRing.snapshot.publicKeys
+                    let claims = try TokenVerifierForTests.verify(downstream, issuer: gateway.configuration.issuer, audience: "chat", keys: keys)
+                    #expect(claims.sub == (try await client.send(.get, "/v1/me", bearer: token)).string("sub"))
+                    #expect(handshake[HTTPField.Name("X-Tenant-Id")!] == "platform")
+                    #expect(handshake[.cookie] == "theme=dark")
+
+                    // Without credentials the upgrade is refused (the HTTP path answers 401).
+                    await #expect(throws: (any Error).self) {
+                        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/ws/room", logger: Logger(label: "ws-client")) { _, outbound, _ in
+                            try await outbound.close(.normalClosure, reason: nil)
+                        }
+                    }
+                    // A forged token is refused the same way.
+                    await #expect(throws: (any Error).self) {
+                        try await WebSocketClient.connect(
+                            url: "ws://127.0.0.1:\(port)/api/ws/room",
+                            configuration: .init(additionalHeaders: [.authorization: "Bearer forged.token.value"]),
+                            logger: Logger(label: "ws-client")
+                        ) { _, outbound, _ in
+                            try await outbound.close(.normalClosure, reason: nil)
+                        }
+                    }
+                    #expect(upstream.handshakeCount == 1, "refused upgrades never reach the upstream")
+                }
+            } catch {
+                await gateway.cleanUp()
+                throw error
+            }
+            await gateway.cleanUp()
+        }
+    }
+}
+
+enum TokenVerifierForTests {
+    static func verify(_ token: String, issuer: String, audience: String, keys: [String: _RSA.Signing.PublicKey]) throws -> AccessTokenClaims {
+        try TokenVerifier(issuer: issuer, audience: audience, leeway: 30).verify(token, now: Date(), key: { keys[$0] })
+    }
+}
