@@ -32,6 +32,9 @@ struct MultiReplicaTests {
         var configuration = try PostgresStoreConfiguration(url: url)
         configuration.schema = "replicas_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         configuration.maximumConnections = 6
+        // The whole suite runs in parallel on 2 cores in CI: connection set-up (SCRAM) and key generation can take
+        // seconds there, so tests allow more than the production default of 5 s per operation.
+        configuration.operationTimeout = .seconds(30)
         return configuration
     }
 

@@ -36,6 +36,9 @@ enum TestPostgres {
         var configuration = try PostgresStoreConfiguration(url: url)
         configuration.schema = schema
         configuration.maximumConnections = 4
+        // The whole suite runs in parallel on 2 cores in CI: connection set-up (SCRAM) and key generation can take
+        // seconds there, so tests allow more than the production default of 5 s per operation.
+        configuration.operationTimeout = .seconds(30)
         return configuration
     }
 
