@@ -46,6 +46,15 @@ struct IdentityController<Context: RequestContext> {
         return id
     }
 
+    /// After a principal was deleted: its sessions join the revocation list, the policy versions it bumped are
+    /// followed at once, and the deletion is audited. `nil` (nothing deleted) is 404 with `missing`.
+    func settle(_ scope: CallerScope, _ deleted: DeletedPrincipal?, action: String, target: String, missing: String) async throws {
+        guard let deleted else { throw GatewayError.notFound(missing) }
+        revocations.add(deleted.revokedSessionIDs)
+        try await resolver.refreshVersions()
+        await record(scope, action, target)
+    }
+
     func hash(_ password: String) async throws -> String {
         try PasswordHasher.validate(password)
         let hasher = self.hasher
@@ -110,12 +119,7 @@ struct IdentityController<Context: RequestContext> {
             let scope = try await scopes.scope(of: request, context: context)
             try scope.require("users.manage")
             let userID = try Self.validID(try context.parameters.require("user_id"), field: "user_id")
-            guard let deleted = try await store.deleteUser(tenantID: scope.tenantID, userID: userID, now: clock.now()) else {
-                throw GatewayError.notFound("No such user in this tenant.")
-            }
-            revocations.add(deleted.revokedSessionIDs)
-            try await resolver.refreshVersions()
-            await record(scope, "user.delete", "user:\(userID)")
+            try await settle(scope, try await store.deleteUser(tenantID: scope.tenantID, userID: userID, now: clock.now()), action: "user.delete", target: "user:\(userID)", missing: "No such user in this tenant.")
             return JSONResponse.noContent()
         }
         router.put("/v1/users/:user_id/password") { request, context -> Response in
@@ -161,12 +165,7 @@ struct IdentityController<Context: RequestContext> {
             let scope = try await scopes.scope(of: request, context: context)
             try scope.require("apikeys.manage")
             let keyID = try Self.validID(try context.parameters.require("key_id"), field: "key_id")
-            guard let deleted = try await store.deleteAPIKey(tenantID: scope.tenantID, keyID: keyID, now: clock.now()) else {
-                throw GatewayError.notFound("No such API key in this tenant.")
-            }
-            revocations.add(deleted.revokedSessionIDs)
-            try await resolver.refreshVersions()
-            await record(scope, "apikey.delete", "apikey:\(keyID)")
+            try await settle(scope, try await store.deleteAPIKey(tenantID: scope.tenantID, keyID: keyID, now: clock.now()), action: "apikey.delete", target: "apikey:\(keyID)", missing: "No such API key in this tenant.")
             return JSONResponse.noContent()
         }
     }
