@@ -36,19 +36,7 @@ public struct PostgresKeyStore: KeyStore {
         let logger = store.logger
         do {
             return try await store.client.withConnection { connection -> StoredKeyRing in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let result = try await update(connection, logger: logger, transform)
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
-                } catch {
-                    do {
-                        try await connection.query("ROLLBACK", logger: logger)
-                    } catch {
-                        try? await connection.close()
-                    }
-                    throw error
-                }
+                try await connection.inTransaction(logger: logger) { try await update(connection, logger: logger, transform) }
             }
         } catch {
             if PostgresErrors.isUnavailable(error) {

@@ -98,19 +98,7 @@ public final class PostgresStore: GatewayStore, Service {
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await withDeadline { [client, logger] in
             try await client.withConnection { connection -> T in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    let result = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
-                    return result
-                } catch {
-                    do {
-                        try await connection.query("ROLLBACK", logger: logger)
-                    } catch {
-                        try? await connection.close()
-                    }
-                    throw error
-                }
+                try await connection.inTransaction(logger: logger) { try await body(connection) }
             }
         }
     }
@@ -243,6 +231,26 @@ enum PostgresErrors {
             return error.message
         default:
             return "\(error)"
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `body` between `BEGIN` and `COMMIT`, rolling back when it throws. A connection whose rollback fails is
+    /// closed, so the pool never hands out a connection with a transaction open.
+    nonisolated(nonsending) func inTransaction<T>(logger: Logger, _ body: () async throws -> T) async throws -> T {
+        try await query("BEGIN", logger: logger)
+        do {
+            let result = try await body()
+            try await query("COMMIT", logger: logger)
+            return result
+        } catch {
+            do {
+                try await query("ROLLBACK", logger: logger)
+            } catch {
+                try? await close()
+            }
+            throw error
         }
     }
 }
