@@ -8,7 +8,7 @@ import Synchronization
 /// A cache entry is valid while its workspace's policy version is unchanged. Versions are followed through the
 /// store's change feed: at once after a change made through this process (``refreshVersions()``), and every poll
 /// interval for changes made elsewhere, so a role change is seen by the next request on this node and within about
-/// a second on others.
+/// a second on others. The permission registry is re-read on the same poll (``reloadRegistry()``).
 public final class AccessResolver: Service, Sendable {
     struct Key: Hashable {
         var tenantID: String
@@ -70,10 +70,14 @@ public final class AccessResolver: Service, Sendable {
         }
     }
 
-    /// Forgets the registered-permission list (after a registration) and every cached resolution.
-    public func permissionsChanged() {
+    /// Re-reads the permission registry. When it changed (a registration through this process or another
+    /// replica), cached resolutions are dropped: `admin` and `connections.*` follow the registry, and downstream
+    /// tokens are filtered by it.
+    public func reloadRegistry() async throws {
+        let entries = try await store.permissions()
         state.withLock { state in
-            state.registered = nil
+            guard state.registered != entries else { return }
+            state.registered = entries
             state.entries.removeAll()
         }
     }
@@ -84,6 +88,7 @@ public final class AccessResolver: Service, Sendable {
                 do {
                     try await Task.sleep(for: self.pollInterval)
                     try await self.refreshVersions()
+                    try await self.reloadRegistry()
                 } catch is CancellationError {
                     return
                 } catch {

@@ -38,8 +38,7 @@ struct IAMController<Context: RequestContext> {
         RoleView(roleId: role.roleID, name: role.name, tenantId: role.tenantID, workspaceId: role.workspaceID, description: role.description, permissions: role.permissions.sorted(), system: false)
     }
 
-    func systemRoleView(_ roleID: String, tenantID: String) async throws -> RoleView? {
-        let registered = try await store.permissions().map(\.name)
+    static func systemRoleView(_ roleID: String, tenantID: String, registered: [String]) -> RoleView? {
         guard let permissions = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: registered) else { return nil }
         return RoleView(roleId: roleID, name: roleID, tenantId: tenantID, workspaceId: nil, description: "System role", permissions: permissions.sorted(), system: true)
     }
@@ -77,7 +76,7 @@ struct IAMController<Context: RequestContext> {
                 entries.append(.init(name: name, service: body.service, label: label))
             }
             try await store.registerPermissions(service: body.service, entries: entries)
-            resolver.permissionsChanged()
+            try await resolver.reloadRegistry()
             await record(scope, "permissions.register", "service:\(body.service)")
             return try JSONResponse.make(["service": body.service, "registered": String(entries.count)])
         }
@@ -116,8 +115,9 @@ struct IAMController<Context: RequestContext> {
             let scope = try await scopes.scope(of: request, context: context)
             try scope.require("roles.read")
             var views: [RoleView] = []
+            let registered = try await store.permissions().map(\.name)
             for roleID in PermissionCatalog.systemRoles(in: scope.tenantID) {
-                if let view = try await systemRoleView(roleID, tenantID: scope.tenantID) { views.append(view) }
+                if let view = Self.systemRoleView(roleID, tenantID: scope.tenantID, registered: registered) { views.append(view) }
             }
             views += try await store.roles(tenantID: scope.tenantID).map(Self.roleView)
             return try JSONResponse.make(["roles": views])
@@ -126,7 +126,9 @@ struct IAMController<Context: RequestContext> {
             let scope = try await scopes.scope(of: request, context: context)
             try scope.require("roles.read")
             let roleID = try context.parameters.require("role_id")
-            if let view = try await systemRoleView(roleID, tenantID: scope.tenantID) { return try JSONResponse.make(view) }
+            if let view = Self.systemRoleView(roleID, tenantID: scope.tenantID, registered: try await store.permissions().map(\.name)) {
+                return try JSONResponse.make(view)
+            }
             guard Identifier.isValid(roleID), let role = try await store.role(tenantID: scope.tenantID, roleID: roleID) else {
                 throw GatewayError.notFound("No such role in this tenant.")
             }
