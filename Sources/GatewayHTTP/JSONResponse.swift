@@ -52,7 +52,7 @@ extension Request {
         switch error {
         case .keyNotFound(let key, _): return "The field \(key.stringValue) is required."
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "The field \(path(context)) has the wrong type."
+            return context.codingPath.isEmpty ? "The request body must be a JSON object." : "The field \(path(context)) has the wrong type."
         case .dataCorrupted(let context):
             return context.codingPath.isEmpty ? "The request body is not valid JSON." : "The field \(path(context)) is invalid."
         @unknown default: return "The request body is not valid JSON of the expected shape."

@@ -382,6 +382,8 @@ struct GatewayPayload: JWTPayload {
                 #expect(reply.string("code") == "invalid_request", "\(name)")
                 #expect(reply.headers[.contentType] == "application/problem+json", "\(name)")
             }
+            #expect(try await client.send(.post, "/v1/auth/login", raw: "[]").string("detail") == "The request body must be a JSON object.")
+            #expect(try await client.send(.post, "/v1/auth/login", json: ["tenant_id": 5, "workspace_id": "default", "username": "a", "password": "b"]).string("detail") == "The field tenant_id has the wrong type.")
             let huge = String(repeating: "a", count: 1024 * 1024 + 10)
             let tooLarge = try await client.send(.post, "/v1/auth/login", raw: #"{"tenant_id":"\#(huge)"}"#)
             #expect(tooLarge.status == .contentTooLarge)
