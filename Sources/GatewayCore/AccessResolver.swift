@@ -38,14 +38,11 @@ public final class AccessResolver: Service, Sendable {
 
     /// The access `principalID` of `tenantID` has in `workspaceID` of the same tenant.
     public func resolve(tenantID: String, workspaceID: String, principalID: String) async throws -> ResolvedAccess {
-        let key = Key(tenantID: tenantID, workspaceID: workspaceID, principalID: principalID)
-        let versionKey = "\(tenantID)|\(workspaceID)"
-        if let cached = state.withLock({ state -> ResolvedAccess? in
-            guard let entry = state.entries[key], let version = state.versions[versionKey], entry.policyVersion == version else { return nil }
-            return entry
-        }) {
+        if let cached = cachedResolution(tenantID: tenantID, workspaceID: workspaceID, principalID: principalID) {
             return cached
         }
+        let key = Key(tenantID: tenantID, workspaceID: workspaceID, principalID: principalID)
+        let versionKey = "\(tenantID)|\(workspaceID)"
         let access = try await resolveFromStore(key)
         state.withLock { state in
             if state.entries.count >= maximumEntries { state.entries.removeAll(keepingCapacity: true) }
@@ -55,6 +52,17 @@ public final class AccessResolver: Service, Sendable {
             }
         }
         return access
+    }
+
+    /// The cached resolution while it is current (the workspace's policy version unchanged), without touching the
+    /// store; `nil` when ``resolve(tenantID:workspaceID:principalID:)`` would have to read it.
+    public func cachedResolution(tenantID: String, workspaceID: String, principalID: String) -> ResolvedAccess? {
+        let key = Key(tenantID: tenantID, workspaceID: workspaceID, principalID: principalID)
+        let versionKey = "\(tenantID)|\(workspaceID)"
+        return state.withLock { state -> ResolvedAccess? in
+            guard let entry = state.entries[key], let version = state.versions[versionKey], entry.policyVersion == version else { return nil }
+            return entry
+        }
     }
 
     /// Follows the change feed now: call after a change so the next request sees it.

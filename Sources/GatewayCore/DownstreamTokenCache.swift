@@ -46,12 +46,13 @@ public final class DownstreamTokenCache: Sendable {
         self.capacity = max(0, capacity)
     }
 
-    /// A cached token for `key` still good at `now`, or `nil`.
-    public func token(for key: Key, now: Int64) -> String? {
+    /// A cached token for `key` still good at `now`, or `nil`. A probe that falls back to minting on a miss passes
+    /// `countingMiss: false`, so the miss is counted once.
+    public func token(for key: Key, now: Int64, countingMiss: Bool = true) -> String? {
         state.withLock { state in
             state.tick &+= 1
             guard var entry = state.entries[key], entry.reuseUntil > now else {
-                state.misses += 1
+                if countingMiss { state.misses += 1 }
                 return nil
             }
             entry.lastUse = state.tick

@@ -23,11 +23,22 @@ public func buildApplication(
     logger: Logger
 ) async throws -> some ApplicationProtocol {
     let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
+    return buildApplication(gateway: gateway, changes: changes, logger: logger)
+}
+
+/// The application of already wired parts (tests read the gateway's counters).
+public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = nil, logger: Logger) -> some ApplicationProtocol {
+    let configuration = gateway.configuration
+    let keyRing = gateway.keyRing
+    // The event-loop proxy path sits after the HTTP codec and keeps the 30 s idle timeout itself (Hummingbird's
+    // handler behind it does not see the requests it relays).
+    let fastPath = gateway.proxyFastPath
     let server = HTTP1Channel.Configuration(
-        idleTimeout: .seconds(30),
+        additionalChannelHandlers: [fastPath.handler()],
+        idleTimeout: nil,
         httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
     )
-    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient)]
+    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools)]
     if let changes {
         services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
     }
@@ -36,7 +47,7 @@ public func buildApplication(
         server: .http1WebSocketUpgrade(configuration: .init(http1: server)) { head, channel, _ in
             await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
         },
-        configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: "iam-gateway"),
+        configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Gateway.serverName),
         services: services,
         logger: logger
     )
@@ -60,6 +71,11 @@ public struct Gateway: Sendable {
     public let downstreamTokens: DownstreamTokenCache
     let routes: RouteTable
     let proxy: ProxyPipeline
+    /// Pooled upstream connections of the event-loop proxy path, one pool per event loop.
+    let upstreamPools: UpstreamPools
+    let proxyFastPath: ProxyFastPath
+    static let serverName = "iam-gateway"
+    static let maximumHeaderBytes = 32 * 1024
 
     public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger) async throws {
         self.configuration = configuration
@@ -94,11 +110,19 @@ public struct Gateway: Sendable {
             authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
             clock: clock, httpClient: httpClient, logger: logger
         )
+        self.upstreamPools = UpstreamPools()
+        self.proxyFastPath = ProxyFastPath(
+            routes: routes, targets: UpstreamTarget.byRoute(configuration.routes), pipeline: proxy, pools: upstreamPools,
+            maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(30), serverName: Self.serverName, logger: logger
+        )
     }
+
+    /// Requests the proxy relayed on the event loop (cached credential, resolution and downstream token).
+    public var eventLoopProxiedRequests: Int { proxyFastPath.handled }
 
     /// The front responder: path checks, proxy routes, then the API.
     public func responder() -> some HTTPResponder<GatewayRequestContext> {
-        GatewayResponder(api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: 32 * 1024)
+        GatewayResponder(api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes)
     }
 
     /// The router with every API endpoint.

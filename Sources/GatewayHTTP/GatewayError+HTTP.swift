@@ -51,6 +51,12 @@ extension GatewayError: HTTPResponseError {
 
     /// The problem+json response for this error.
     public func problemResponse() -> Response {
+        let (headers, body) = problemParts()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The headers and body of ``problemResponse()``, for writers below Hummingbird (the proxy's event-loop path).
+    func problemParts() -> (HTTPFields, ByteBuffer) {
         var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
         if status == .unauthorized {
             var challenge = #"Bearer realm="iam-gateway""#
@@ -66,7 +72,7 @@ extension GatewayError: HTTPResponseError {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(problem)) ?? Data(#"{"code":"internal","status":500}"#.utf8)
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return (headers, ByteBuffer(bytes: body))
     }
 
     /// Maps any error to a gateway error: Hummingbird's own HTTP errors by status, a store that cannot be reached

@@ -2,9 +2,10 @@ import AsyncHTTPClient
 import NIOCore
 import ServiceLifecycle
 
-/// Owns the proxy's pooled HTTP client and shuts it down on graceful shutdown.
+/// Owns the proxy's pooled HTTP client and upstream connections, and closes them on graceful shutdown.
 struct HTTPClientService: Service {
     let client: HTTPClient
+    let pools: UpstreamPools
 
     /// A client for upstreams: pooled keep-alive connections, no redirects followed, no decompression.
     static func makeClient() -> HTTPClient {
@@ -19,6 +20,7 @@ struct HTTPClientService: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        await pools.closeAll()
         try await client.shutdown()
     }
 }

@@ -41,6 +41,23 @@ struct ProxyPipeline: Sendable {
         }
         // 4. Mutate: a downstream token for the route's audience and the gateway's headers.
         let token = try await downstreamToken(principal, access: access, audience: match.route.audience)
+        return upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress)
+    }
+
+    /// Stages 1 to 4 from memory alone: the same headers as ``prepare(_:authority:match:requestID:clientAddress:)``
+    /// when the credential verifies in process and the resolution and downstream token are cached and current;
+    /// `nil` whenever a stage would need the store, a mint or an error answer, so the full path decides.
+    func prepareInProcess(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) -> HTTPHeaders? {
+        guard let principal = authenticator.authenticateInProcess(headers: fields),
+            let access = resolver.cachedResolution(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+        else { return nil }
+        if let permission = match.route.permission, !access.permissions.contains(permission) { return nil }
+        let key = tokenKey(principal, access: access, audience: match.route.audience)
+        guard let token = tokens.token(for: key, now: clock.now().unixSeconds, countingMiss: false) else { return nil }
+        return upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress)
+    }
+
+    func upstreamHeaders(_ fields: HTTPFields, principal: Principal, token: String, authority: String?, requestID: String, clientAddress: String) -> HTTPHeaders {
         var set: [(String, String)] = [
             ("Authorization", "Bearer \(token)"),
             ("X-Tenant-Id", principal.tenantID),
@@ -53,12 +70,16 @@ struct ProxyPipeline: Sendable {
         return ProxyHeaders.upstream(from: fields, set: set)
     }
 
-    func downstreamToken(_ principal: Principal, access: ResolvedAccess, audience: String) async throws -> String {
-        let now = clock.now().unixSeconds
-        let key = DownstreamTokenCache.Key(
+    func tokenKey(_ principal: Principal, access: ResolvedAccess, audience: String) -> DownstreamTokenCache.Key {
+        DownstreamTokenCache.Key(
             subject: principal.subject, tenantID: principal.tenantID, workspaceID: principal.workspaceID, sessionID: principal.sessionID,
             audience: audience, policyVersion: access.policyVersion, kid: keyRing.snapshot.active.kid
         )
+    }
+
+    func downstreamToken(_ principal: Principal, access: ResolvedAccess, audience: String) async throws -> String {
+        let now = clock.now().unixSeconds
+        let key = tokenKey(principal, access: access, audience: audience)
         if let cached = tokens.token(for: key, now: now) { return cached }
         let minted = try auth.tokenMinter.mint(try await auth.downstreamRequest(principal, access: access, audience: audience))
         var stored = key

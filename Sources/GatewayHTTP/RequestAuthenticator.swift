@@ -69,6 +69,25 @@ public struct RequestAuthenticator: Sendable {
         throw Self.missing
     }
 
+    /// The caller when the request's credential verifies without the store (a bearer token or the session cookie:
+    /// both are signed tokens, usually already in the verified-token cache); `nil` for an API key, a bad credential
+    /// or anything else, which ``authenticate(headers:)`` then handles and answers.
+    func authenticateInProcess(headers: HTTPFields) -> Principal? {
+        let authorizations = headers[values: .authorization]
+        guard authorizations.count <= 1, headers[values: .xAPIKey].count <= 1 else { return nil }
+        let token: String
+        if let authorization = authorizations.first {
+            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].utf8.count == 6, parts[0].lowercased() == "bearer" else { return nil }
+            token = Self.trimmed(parts[1])
+        } else if headers[.xAPIKey] == nil, let cookie = Self.sessionCookie(in: headers), !cookie.isEmpty {
+            token = cookie
+        } else {
+            return nil
+        }
+        return try? auth.authenticate(bearer: token).0
+    }
+
     /// The value of the gateway's session cookie among the request's `Cookie` headers.
     static func sessionCookie(in headers: HTTPFields) -> String? {
         let prefix = SessionCookie.name + "="

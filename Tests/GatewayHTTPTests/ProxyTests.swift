@@ -16,6 +16,11 @@ import Testing
 /// The proxy over real HTTP on loopback: the gateway live on port 0 in front of a recording upstream.
 @Suite struct ProxyTests {
     func withProxy(_ body: @Sendable (TestGateway, RecordingUpstream, any TestClientProtocol) async throws -> Void) async throws {
+        try await withWiredProxy { gateway, _, upstream, client in try await body(gateway, upstream, client) }
+    }
+
+    /// ``withProxy(_:)`` with the wired ``Gateway`` too, for its counters.
+    func withWiredProxy(_ body: @Sendable (TestGateway, Gateway, RecordingUpstream, any TestClientProtocol) async throws -> Void) async throws {
         let upstream = RecordingUpstream()
         try await upstream.run {
             let base = "http://127.0.0.1:\(upstream.port)"
@@ -31,7 +36,8 @@ import Testing
                 ]
             }
             do {
-                try await gateway.application().test(.live) { client in try await body(gateway, upstream, client) }
+                let (application, wired) = try await gateway.wiredApplication()
+                try await application.test(.live) { client in try await body(gateway, wired, upstream, client) }
             } catch {
                 await gateway.cleanUp()
                 throw error

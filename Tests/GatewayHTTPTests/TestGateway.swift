@@ -42,6 +42,13 @@ struct TestGateway {
         try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: Logger(label: "test"))
     }
 
+    /// The application and the gateway behind it.
+    func wiredApplication() async throws -> (some ApplicationProtocol, Gateway) {
+        let logger = Logger(label: "test")
+        let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
+        return (buildApplication(gateway: gateway, logger: logger), gateway)
+    }
+
     func cleanUp() async {
         try? await store.close()
         try? FileManager.default.removeItem(atPath: directory)

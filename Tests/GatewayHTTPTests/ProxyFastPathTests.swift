@@ -1,0 +1,145 @@
+import Foundation
+import GatewayCore
+@testable import GatewayHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The proxy's event-loop path against the responder's: the same request through each must reach the upstream
+/// identically and get the same answer.
+extension ProxyTests {
+    /// Header lines as comparable, order-free text, without `Date` (it may tick between the two requests).
+    static func lines(_ fields: HTTPFields) -> [String] {
+        fields.filter { $0.name != .date }.map { "\($0.name.canonicalName): \($0.value)" }.sorted()
+    }
+
+    @Test(arguments: [
+        (HTTPRequest.Method.get, "/api/echo/items/42?a=1&b=two%20words"),
+        (.head, "/api/echo/h"),
+        (.delete, "/api/keep/d/e"),
+        (.post, "/api/echo/no-body"),
+        (.options, "/api/echo"),
+    ])
+    func eventLoopPathForwardsAndAnswersAsTheResponderDoes(_ method: HTTPRequest.Method, _ path: String) async throws {
+        try await withWiredProxy { gateway, wired, upstream, client in
+            let login = try await client.login(cookie: true)
+            let token = try #require(login.string("access_token"))
+            let cookie = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
+            // An explicit empty body: the test client would otherwise frame a bodiless POST as chunked.
+            let headers: HTTPFields = [
+                .contentLength: "0", HTTPField.Name("X-Request-Id")!: "same-request-id", .accept: "application/json", HTTPField.Name("X-Other")!: "kept",
+                .cookie: "theme=dark", HTTPField.Name("X-Tenant-Id")!: "evil", HTTPField.Name("Keep-Alive")!: "timeout=5", .te: "trailers",
+            ]
+            // Warm the caches (the first request mints the downstream token).
+            _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+
+            for credential in ["bearer", "cookie"] {
+                var sent = headers
+                if credential == "bearer" { sent[.authorization] = "Bearer \(token)" } else { sent[.cookie] = "\(cookie); theme=dark" }
+                wired.proxyFastPath.isEnabled = false
+                let relayedBefore = wired.eventLoopProxiedRequests
+                let viaResponder = try await client.send(method, path, headers: sent)
+                let seenByResponder = try #require(upstream.last)
+                #expect(wired.eventLoopProxiedRequests == relayedBefore, "responder path")
+
+                wired.proxyFastPath.isEnabled = true
+                let viaEventLoop = try await client.send(method, path, headers: sent)
+                let seenByEventLoop = try #require(upstream.last)
+                #expect(wired.eventLoopProxiedRequests == relayedBefore + 1, "event-loop path (\(credential))")
+
+                #expect(viaEventLoop.status == viaResponder.status)
+                #expect(NSDictionary(dictionary: viaEventLoop.json).isEqual(to: viaResponder.json), "\(viaEventLoop.text) vs \(viaResponder.text)")
+                #expect(Self.lines(viaEventLoop.headers) == Self.lines(viaResponder.headers))
+                #expect(viaEventLoop.headers[.date] != nil)
+                #expect(seenByEventLoop.method == seenByResponder.method)
+                #expect(seenByEventLoop.path == seenByResponder.path)
+                #expect(seenByEventLoop.query == seenByResponder.query)
+                #expect(Self.lines(seenByEventLoop.headers) == Self.lines(seenByResponder.headers))
+                #expect(seenByEventLoop.header("X-Tenant-Id") == "platform")
+            }
+        }
+    }
+
+    @Test func eventLoopPathFailuresAreTheSameProblems() async throws {
+        try await withWiredProxy { gateway, wired, upstream, client in
+            let token = try await client.token()
+            let headers: HTTPFields = [HTTPField.Name("X-Request-Id")!: "failure-id"]
+            for path in ["/api/down/x", "/api/slow"] {
+                wired.proxyFastPath.isEnabled = false
+                let viaResponder = try await client.send(.get, path, headers: headers, bearer: token)
+                wired.proxyFastPath.isEnabled = true
+                let relayedBefore = wired.eventLoopProxiedRequests
+                let viaEventLoop = try await client.send(.get, path, headers: headers, bearer: token)
+                #expect(wired.eventLoopProxiedRequests == relayedBefore + 1, "\(path) went through the event-loop path")
+                #expect([HTTPResponse.Status.badGateway, .gatewayTimeout].contains(viaEventLoop.status))
+                #expect(viaEventLoop.status == viaResponder.status)
+                #expect(viaEventLoop.text == viaResponder.text)
+                #expect(Self.lines(viaEventLoop.headers) == Self.lines(viaResponder.headers))
+            }
+            // The connection that timed out was dropped; the route works again on a new one.
+            #expect(try await client.send(.get, "/api/echo/after", bearer: token).status == .created)
+        }
+    }
+
+    /// Pipelined requests on one connection, some relayed on the event loop and some answered by the responder,
+    /// come back in request order; `Connection: close` on a relayed request closes the connection after it.
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withWiredProxy { gateway, wired, upstream, client in
+            let token = try await client.token()
+            _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+            let port = try #require(client.port)
+            let relayedBefore = wired.eventLoopProxiedRequests
+            func request(_ path: String, id: String, close: Bool = false) -> String {
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nX-Request-Id: \(id)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n"
+            }
+            let batch = request("/api/echo/1", id: "p1") + request("/v1/health", id: "p2") + request("/api/echo/3", id: "p3")
+                + request("/api/nothing", id: "p4") + request("/api/echo/5", id: "p5") + request("/api/echo/6", id: "p6", close: true)
+            let (text, closed) = try await Self.rawExchange(port: port, bytes: batch)
+            let ids = text.split(separator: "\r\n").filter { $0.lowercased().hasPrefix("x-request-id:") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+            #expect(ids == ["p1", "p2", "p3", "p4", "p5", "p6"])
+            let statuses = text.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) }
+            #expect(statuses == ["201", "200", "201", "404", "201", "201"])
+            #expect(closed, "closed after the request that asked for it")
+            #expect(wired.eventLoopProxiedRequests > relayedBefore, "some went through the event-loop path")
+
+            // A relayed request with `Connection: close` is answered with it, and the connection closes.
+            let relayedBeforeClose = wired.eventLoopProxiedRequests
+            let (single, singleClosed) = try await Self.rawExchange(port: port, bytes: request("/api/echo/last", id: "c1", close: true))
+            #expect(wired.eventLoopProxiedRequests == relayedBeforeClose + 1)
+            #expect(single.hasPrefix("HTTP/1.1 201 "))
+            #expect(single.lowercased().contains("\r\nconnection: close\r\n"))
+            #expect(singleClosed)
+        }
+    }
+
+    /// Writes `bytes` on a new connection and returns everything read until the server closes it, and whether the
+    /// server did close it (the client gives up after 10 s).
+    static func rawExchange(port: Int, bytes: String) async throws -> (text: String, closedByServer: Bool) {
+        final class Collector: ChannelInboundHandler, @unchecked Sendable {
+            typealias InboundIn = ByteBuffer
+            let done: EventLoopPromise<String>
+            var text = ""
+            var gaveUp = false
+            init(done: EventLoopPromise<String>) { self.done = done }
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) { text += String(buffer: unwrapInboundIn(data)) }
+            func channelInactive(context: ChannelHandlerContext) { done.succeed(text) }
+        }
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let collector = Collector(done: loop.makePromise(of: String.self))
+        let channel = try await ClientBootstrap(group: loop)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
+            .connect(host: "127.0.0.1", port: port).get()
+        try await channel.writeAndFlush(ByteBuffer(string: bytes))
+        let timeout = loop.scheduleTask(in: .seconds(10)) {
+            collector.gaveUp = true
+            channel.close(promise: nil)
+        }
+        let text = try await collector.done.futureResult.get()
+        timeout.cancel()
+        let gaveUp = try await loop.submit { collector.gaveUp }.get()
+        return (text, !gaveUp)
+    }
+}
