@@ -163,15 +163,18 @@ struct CacheMemory: ParsableCommand {
         let cache = DownstreamTokenCache(capacity: entries)
         let now = Date().unixSeconds
         for index in 0..<entries {
+            // Identifiers shaped like the gateway's own (`u-` and 20 hex digits), so they take the space real ones do.
+            let subject = "u-" + String(format: "%020x", index)
+            let session = "s-" + String(format: "%020x", index)
             let claims = AccessTokenClaims(
-                iss: "http://127.0.0.1:8080", sub: "u-\(index)", aud: "connections", exp: now + 120, iat: now, nbf: now, jti: "j\(index)",
+                iss: "http://127.0.0.1:8080", sub: subject, aud: "connections", exp: now + 120, iat: now, nbf: now, jti: SecretToken.identifier(prefix: ""),
                 tenantID: "acme", workspaceID: "default", roles: ["viewer"], policyVersion: 3,
-                permissions: ["connections.read", "integrations.read"], sid: "s\(index)"
+                permissions: ["connections.read", "integrations.read"], sid: session
             )
             // A real token shape: header.payload.signature with a 256-byte signature; signing each would only cost time.
             let payload = Base64URL.encode(try JSONEncoder().encode(claims))
             let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6IngiLCJ0eXAiOiJhdCtqd3QifQ.\(payload).\(String(repeating: "s", count: 342))"
-            cache.store(token, for: .init(subject: "u-\(index)", tenantID: "acme", workspaceID: "default", sessionID: "s\(index)", audience: "connections", policyVersion: 3, kid: key.kid), issuedAt: now, expiresAt: now + 120)
+            cache.store(token, for: .init(subject: subject, tenantID: "acme", workspaceID: "default", sessionID: session, audience: "connections", policyVersion: 3, kid: key.kid), issuedAt: now, expiresAt: now + 120)
         }
         let after = Self.residentMegabytes()
         emit(["entries": Double(cache.count), "rss_before_mb": before, "rss_after_mb": after, "rss_delta_mb": after - before])

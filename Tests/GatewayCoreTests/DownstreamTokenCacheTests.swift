@@ -29,6 +29,27 @@ import Testing
         #expect(cache.token(for: key("u0"), now: 1) == nil)
     }
 
+    /// The table is keyed by a digest of the fields: keys that differ only in where one field ends and the next
+    /// begins, or in a missing session, must not share a token.
+    @Test func digestKeepsFieldBoundariesApart() {
+        let cache = DownstreamTokenCache(capacity: 10)
+        let base = DownstreamTokenCache.Key(subject: "ab", tenantID: "c", workspaceID: "w", sessionID: nil, audience: "a", policyVersion: 1, kid: "k")
+        cache.store("token", for: base, issuedAt: 0, expiresAt: 1000)
+        #expect(cache.token(for: base, now: 1) == "token")
+        var shifted = base
+        shifted.subject = "a"
+        shifted.tenantID = "bc"
+        #expect(cache.token(for: shifted, now: 1) == nil)
+        for session in ["", "-", "s-"] {
+            var withSession = base
+            withSession.sessionID = session
+            #expect(cache.token(for: withSession, now: 1) == nil, "session \(session) against none")
+        }
+        var otherAudience = base
+        otherAudience.audience = "b"
+        #expect(cache.token(for: otherAudience, now: 1) == nil)
+    }
+
     @Test func zeroCapacityDisablesIt() {
         let cache = DownstreamTokenCache(capacity: 0)
         cache.store("token", for: key("u"), issuedAt: 0, expiresAt: 1000)
