@@ -29,7 +29,7 @@ public struct PasswordHasher: Sendable {
     }
 
     public func hash(_ password: String) throws -> String {
-        let salt = (0..<16).map { _ in UInt8.random(in: .min ... .max) }
+        let salt = SecretToken.randomBytes(16)
         let derived = try Self.derive(password, salt: salt, logN: logN, r: blockSize, p: parallelism)
         return "$scrypt$ln=\(logN),r=\(blockSize),p=\(parallelism)$\(Base64URL.encode(salt))$\(Base64URL.encode(derived))"
     }

@@ -4,21 +4,43 @@ import IAMEnforcement
 
 /// High-entropy secrets (refresh tokens, API keys, session ids) and their stored form.
 public enum SecretToken {
+    /// `count` bytes from the system's CSPRNG, eight per call (one `getrandom` each, not one per byte).
+    public static func randomBytes(_ count: Int) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next() as UInt64) { bytes.append(contentsOf: $0) }
+        }
+        bytes.removeLast(bytes.count - count)
+        return bytes
+    }
+
+    /// Lower-case hex digits of `bytes`.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(bytes.underestimatedCount * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
     /// `count` random bytes as base64url.
     public static func random(bytes count: Int = 32) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return Base64URL.encode((0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        Base64URL.encode(randomBytes(count))
     }
 
     /// A random identifier matching the id pattern: `prefix` + 20 lower-case hex digits.
     public static func identifier(prefix: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return prefix + (0..<10).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+        prefix + hex(randomBytes(10))
     }
 
     /// SHA-256 hex of a high-entropy secret: what the store keeps instead of the secret.
     public static func hash(_ secret: some StringProtocol) -> String {
-        SHA256.hash(data: Array(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        hex(SHA256.hash(data: Array(secret.utf8)))
     }
 
     /// Compares two byte strings in time independent of where they differ.

@@ -10,12 +10,18 @@ public struct SigningKey: Sendable {
     public let jwk: JSONWebKey
     /// The same key loaded into OpenSSL, which signs about twice as fast; `nil` falls back to swift-crypto.
     let openSSL: OpenSSLRSASigner?
+    /// The first segment of every token this key signs, encoded once:
+    /// base64url of `{"alg":"RS256","kid":...,"typ":"at+jwt"}`.
+    public let jwsHeaderSegment: String
 
     public init(kid: String, privateKey: _RSA.Signing.PrivateKey) throws {
         self.kid = kid
         self.privateKey = privateKey
         self.jwk = try JSONWebKey(rsaPublicKey: privateKey.publicKey, kid: kid)
         self.openSSL = OpenSSLRSASigner(pem: privateKey.pkcs8PEMRepresentation)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        self.jwsHeaderSegment = Base64URL.encode(try encoder.encode(JWSHeader(alg: "RS256", kid: kid, typ: JWSHeader.accessTokenType)))
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` (RS256): through OpenSSL when loaded, else swift-crypto.
@@ -46,8 +52,6 @@ public struct SigningKey: Sendable {
 
     /// A random key id: 16 bytes of entropy, base64url (filename-safe).
     public static func newKeyID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Base64URL.encode(bytes)
+        Base64URL.encode(SecretToken.randomBytes(16))
     }
 }

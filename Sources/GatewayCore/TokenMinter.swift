@@ -62,16 +62,14 @@ public struct TokenMinter: Sendable {
 
     /// The compact JWS of `claims` signed with `key`: header `{"alg":"RS256","kid":...,"typ":"at+jwt"}`.
     public static func sign(_ claims: AccessTokenClaims, with key: SigningKey) throws -> String {
-        let header = JWSHeader(alg: "RS256", kid: key.kid, typ: JWSHeader.accessTokenType)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let signingInput = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
+        let signingInput = key.jwsHeaderSegment + "." + Base64URL.encode(try encoder.encode(claims))
         return signingInput + "." + Base64URL.encode(try key.sign(Array(signingInput.utf8)))
     }
 
     /// 16 random bytes, base64url.
     static func newTokenID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return Base64URL.encode((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        Base64URL.encode(SecretToken.randomBytes(16))
     }
 }

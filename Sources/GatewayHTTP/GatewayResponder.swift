@@ -64,20 +64,15 @@ struct GatewayResponder: HTTPResponder {
     /// `UUID()` opens /dev/urandom, and `SystemRandomNumberGenerator` calls `getrandom`, each time).
     static func newRequestID() -> String {
         let counter = requestCounter.add(1, ordering: .relaxed).newValue
-        let digits = Array("0123456789abcdef".utf8)
         var bytes = [UInt8]()
-        bytes.reserveCapacity(32)
+        bytes.reserveCapacity(16)
         for lane in 0..<2 as Range<UInt64> {
             var hasher = Hasher()
             hasher.combine(counter)
             hasher.combine(lane)
-            var value = UInt64(bitPattern: Int64(hasher.finalize()))
-            for _ in 0..<16 {
-                bytes.append(digits[Int(value & 0xF)])
-                value >>= 4
-            }
+            withUnsafeBytes(of: hasher.finalize()) { bytes.append(contentsOf: $0) }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return SecretToken.hex(bytes)
     }
 
     private static let requestCounter = Atomic<UInt64>(UInt64.random(in: 0...UInt64.max))

@@ -15,7 +15,7 @@ final class AsyncLock: Sendable {
         return try await body()
     }
 
-    private func acquire() async {
+    func acquire() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let acquired = state.withLock { state -> Bool in
                 if state.locked {
@@ -29,7 +29,7 @@ final class AsyncLock: Sendable {
         }
     }
 
-    private func release() {
+    func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {
                 state.locked = false

@@ -132,7 +132,7 @@ public struct FileKeyStore: KeyStore {
     }
 
     static func revision(of bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        SecretToken.hex(SHA256.hash(data: bytes))
     }
 
     // MARK: - Directory and atomic writes

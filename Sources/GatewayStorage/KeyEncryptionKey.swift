@@ -32,7 +32,7 @@ public struct KeyEncryptionKey: Sendable {
         self.key = SymmetricKey(data: bytes)
         var material = Data("iam-gateway key-encryption-key id".utf8)
         material.append(bytes)
-        self.id = SHA256.hash(data: material).prefix(8).map { String(format: "%02x", $0) }.joined()
+        self.id = SecretToken.hex(SHA256.hash(data: material).prefix(8))
     }
 
     /// Loads the KEK named by the configuration.

@@ -23,6 +23,49 @@ import Testing
         try await reopened.close()
     }
 
+    /// Concurrent transactions share commits: each is answered with its own outcome, a failing one (a conflict)
+    /// rolls back alone, and what was answered as written is on disk after reopening.
+    @Test func groupCommitKeepsEachTransactionsOutcome() async throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let path = temp.appending("gateway.sqlite")
+        let store = try await SQLiteStore.open(path: path, logger: Logger(label: "test"))
+        try await store.createTenant(Tenant(tenantID: "acme", name: "Acme", createdAt: Date()))
+        // 200 creations of 100 usernames: one of each pair wins, the other is a conflict.
+        let outcomes = await withTaskGroup(of: (String, Bool).self) { tasks in
+            for index in 0..<200 {
+                tasks.addTask {
+                    let user = UserRecord(tenantID: "acme", userID: "u-\(index)", username: "name-\(index % 100)", passwordHash: "x", createdAt: Date())
+                    do {
+                        try await store.createUser(user)
+                        return (user.userID, true)
+                    } catch {
+                        return (user.userID, false)
+                    }
+                }
+            }
+            var outcomes: [String: Bool] = [:]
+            for await (id, created) in tasks { outcomes[id] = created }
+            return outcomes
+        }
+        let statistics = store.groupCommitStatistics
+        #expect(statistics.transactions >= 201)
+        #expect(statistics.commits < statistics.transactions, "some commits covered several transactions")
+        let created = Set(outcomes.filter(\.value).keys)
+        #expect(created.count == 100)
+        for pair in 0..<100 {
+            #expect(created.contains("u-\(pair)") != created.contains("u-\(pair + 100)"), "exactly one of name-\(pair)")
+        }
+        try await store.close()
+
+        let reopened = try await SQLiteStore.open(path: path, logger: Logger(label: "test"))
+        for index in 0..<200 {
+            let stored = try await reopened.user(tenantID: "acme", userID: "u-\(index)")
+            #expect((stored != nil) == created.contains("u-\(index)"), "u-\(index)")
+        }
+        try await reopened.close()
+    }
+
     @Test func notADatabaseFileFailsToOpen() async throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
