@@ -130,6 +130,7 @@ let package = Package(
             name: "gateway-bench",
             dependencies: [
                 "GatewayCore",
+                "GatewayStorage",
                 "IAMEnforcement",
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import CryptoExtras
 import Foundation
 import GatewayCore
+import GatewayStorage
 import IAMEnforcement
 import NIOCore
 import NIOHTTP1
@@ -14,7 +15,7 @@ struct GatewayBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-bench",
         abstract: "Micro and HTTP benchmarks of the gateway.",
-        subcommands: [CryptoRates.self, AuthRates.self, CacheMemory.self]
+        subcommands: [CryptoRates.self, AuthRates.self, CacheMemory.self, GatewayPrincipals.self]
     )
 }
 
@@ -76,6 +77,7 @@ struct AuthRates: AsyncParsableCommand {
     @Option var audience: String
     @Option var seconds: Double = 5
     @Option var concurrency: Int = 8
+    @Option(help: "The gateway's process id: each rate is also given per CPU-second the gateway used.") var pid: Int32?
 
     func post(_ client: HTTPClient, _ path: String, _ body: [String: Any], bearer: String? = nil) async throws -> [String: Any] {
         var request = HTTPClientRequest(url: gateway + path)
@@ -93,8 +95,21 @@ struct AuthRates: AsyncParsableCommand {
         try await post(client, "/v1/auth/login", ["tenant_id": tenant, "workspace_id": "default", "username": username, "password": password])
     }
 
-    /// Runs `concurrency` loops of `step` for `seconds`; returns completed steps per second.
-    func measure(_ step: @escaping @Sendable (Int) async throws -> Void) async throws -> Double {
+    /// CPU seconds (user + system) the process `pid` has used.
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return 0 }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        // After the command name: state is field 3, utime 14 and stime 15 (1-based), in clock ticks.
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Runs `concurrency` loops of `step` for `seconds`; returns completed steps per second, and per CPU-second of
+    /// the gateway when its pid is known.
+    func measure(_ step: @escaping @Sendable (Int) async throws -> Void) async throws -> (wall: Double, perGatewayCPU: Double) {
+        let cpuBefore = pid.map(Self.cpuSeconds) ?? 0
         let deadline = Date().addingTimeInterval(seconds)
         let start = Date()
         let total = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -110,7 +125,8 @@ struct AuthRates: AsyncParsableCommand {
             }
             return try await group.reduce(0, +)
         }
-        return Double(total) / Date().timeIntervalSince(start)
+        let cpu = (pid.map(Self.cpuSeconds) ?? 0) - cpuBefore
+        return (Double(total) / Date().timeIntervalSince(start), cpu > 0 ? Double(total) / cpu : 0)
     }
 
     func run() async throws {
@@ -127,7 +143,11 @@ struct AuthRates: AsyncParsableCommand {
             }
             let exchange = try await measure { _ in _ = try await post(client, "/v1/auth/token", ["audience": audience], bearer: access) }
             let logins = try await measure { _ in _ = try await login(client) }
-            emit(["refresh_per_s": refresh, "exchange_per_s": exchange, "login_per_s": logins])
+            emit([
+                "refresh_per_s": refresh.wall, "exchange_per_s": exchange.wall, "login_per_s": logins.wall,
+                "refresh_per_gateway_cpu_s": refresh.perGatewayCPU, "exchange_per_gateway_cpu_s": exchange.perGatewayCPU,
+                "login_per_gateway_cpu_s": logins.perGatewayCPU,
+            ])
         } catch {
             try await client.shutdown()
             throw error
@@ -173,10 +193,79 @@ struct CacheMemory: ParsableCommand {
             )
             // A real token shape: header.payload.signature with a 256-byte signature; signing each would only cost time.
             let payload = Base64URL.encode(try JSONEncoder().encode(claims))
-            let token = "eyJhbGciOiJSUzI1NiIsImtpZCI6IngiLCJ0eXAiOiJhdCtqd3QifQ.\(payload).\(String(repeating: "s", count: 342))"
+            let token = "\(key.jwsHeaderSegment).\(payload).\(Base64URL.encode(SecretToken.randomBytes(256)))"
             cache.store(token, for: .init(subject: subject, tenantID: "acme", workspaceID: "default", sessionID: session, audience: "connections", policyVersion: 3, kid: key.kid), issuedAt: now, expiresAt: now + 120)
         }
         let after = Self.residentMegabytes()
         emit(["entries": Double(cache.count), "rss_before_mb": before, "rss_after_mb": after, "rss_delta_mb": after - before])
     }
+}
+
+/// The running gateway's own RSS after `count` distinct principals went through a proxy route once each: every one
+/// leaves a verified token, a resolution and a downstream token in the gateway's caches. The bearer tokens are
+/// signed here with the gateway's active key, read from its key directory (the principals need not exist in the
+/// store: they resolve to no roles, which an open route accepts).
+struct GatewayPrincipals: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "principals")
+    @Option var gateway: String = "http://127.0.0.1:8080"
+    @Option var keys: String
+    @Option var path: String = "/bench/"
+    @Option var pid: Int32
+    @Option var count: Int = 100_000
+    @Option var concurrency: Int = 16
+    @Option var issuer: String = "http://127.0.0.1:8080"
+    @Option var audience: String = "iam-gateway"
+
+    static func residentMegabytes(_ pid: Int32) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return -1 }
+        return kilobytes / 1024
+    }
+
+    func run() async throws {
+        guard let ring = try await FileKeyStore(directory: keys).load(), let active = ring.state.active, let key = ring.state.keys[active.kid] else {
+            throw ValidationError("no active key in \(keys)")
+        }
+        let before = Self.residentMegabytes(pid)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        let start = Date()
+        let next = Counter()
+        let failures = Counter()
+        let count = self.count, gateway = self.gateway, path = self.path, issuer = self.issuer, audience = self.audience
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    while true {
+                        let index = next.increment() - 1
+                        guard index < count else { return }
+                        let now = Date().unixSeconds
+                        let claims = AccessTokenClaims(
+                            iss: issuer, sub: "u-" + String(format: "%020x", index), aud: audience, exp: now + 3600, iat: now, nbf: now,
+                            jti: SecretToken.identifier(prefix: ""), tenantID: "platform", workspaceID: "default", roles: [], policyVersion: 0,
+                            permissions: [], sid: "s-" + String(format: "%020x", index)
+                        )
+                        var request = HTTPClientRequest(url: gateway + path)
+                        request.headers.add(name: "Authorization", value: "Bearer \(try TokenMinter.sign(claims, with: key))")
+                        let response = try await client.execute(request, timeout: .seconds(30))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                        if response.status != .ok { _ = failures.increment() }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = Date().timeIntervalSince(start)
+        try await client.shutdown()
+        try await Task.sleep(for: .seconds(1))
+        emit(["principals": Double(count), "failures": Double(failures.increment() - 1), "seconds": seconds,
+              "rss_before_mb": before, "rss_after_mb": Self.residentMegabytes(pid)])
+    }
+}
+
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    /// The value after adding one.
+    func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
 }
