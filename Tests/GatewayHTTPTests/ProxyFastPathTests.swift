@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOHTTP1
 import NIOPosix
 import Testing
 
@@ -115,6 +116,44 @@ extension ProxyTests {
         }
     }
 
+    /// A pooled upstream connection that the upstream drops just as it is reused: an idempotent request is sent
+    /// once more on a new connection; a POST is not (it might have been processed) and gets 502.
+    @Test func aDroppedPooledConnectionIsRetriedForIdempotentRequestsOnly() async throws {
+        let upstream = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(OneAnswerPerConnection())
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(upstream.localAddress?.port)
+        let gateway = try await TestGateway.make { configuration in
+            configuration.routes = [.init(name: "once", prefix: "/api/once", upstream: "http://127.0.0.1:\(port)", audience: "echo")]
+        }
+        do {
+            let (application, wired) = try await gateway.wiredApplication()
+            try await application.test(.live) { client in
+                let token = try await client.token()
+                #expect(try await client.send(.get, "/api/once/warm", bearer: token).status == .ok, "mints, through AsyncHTTPClient")
+                let before = wired.eventLoopProxiedRequests
+                #expect(try await client.send(.get, "/api/once/1", bearer: token).status == .ok, "a new pooled connection")
+                #expect(try await client.send(.get, "/api/once/2", bearer: token).status == .ok, "reused, dropped, sent again on a new one")
+                let post = try await client.send(.post, "/api/once/3", headers: [.contentLength: "0"], bearer: token)
+                #expect(post.status == .badGateway, "reused, dropped, not sent again")
+                #expect(post.string("code") == "upstream_unavailable")
+                #expect(wired.eventLoopProxiedRequests == before + 3)
+                #expect(try await client.send(.get, "/api/once/4", bearer: token).status == .ok)
+            }
+        } catch {
+            await gateway.cleanUp()
+            try await upstream.close()
+            throw error
+        }
+        await gateway.cleanUp()
+        try await upstream.close()
+    }
+
     /// Writes `bytes` on a new connection and returns everything read until the server closes it, and whether the
     /// server did close it (the client gives up after 10 s).
     static func rawExchange(port: Int, bytes: String) async throws -> (text: String, closedByServer: Bool) {
@@ -141,5 +180,28 @@ extension ProxyTests {
         timeout.cancel()
         let gaveUp = try await loop.submit { collector.gaveUp }.get()
         return (text, !gaveUp)
+    }
+}
+
+/// Answers the first request of each connection (keep-alive) and closes the connection, unanswered, when a second
+/// request arrives: what an upstream's keep-alive timeout does to a connection being reused.
+final class OneAnswerPerConnection: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    var requests = 0
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            requests += 1
+            if requests > 1 { context.close(promise: nil) }
+        case .body:
+            break
+        case .end:
+            guard requests == 1 else { return }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "2"]))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
     }
 }
