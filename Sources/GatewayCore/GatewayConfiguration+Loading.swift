@@ -61,6 +61,7 @@ extension GatewayConfiguration {
         let reader = ValueReader(values: values)
         try reader.read("http.host", into: &configuration.http.host, .nonEmpty)
         try reader.read("http.port", into: &configuration.http.port, range: 0...65535)
+        try reader.read("http.idle_timeout", into: &configuration.http.idleTimeout, range: 1...3600)
         try reader.read("issuer", into: &configuration.issuer, .httpURL)
         try reader.read("gateway_audience", into: &configuration.gatewayAudience, .identifier)
         try reader.read("tokens.access_ttl", into: &configuration.tokens.accessTTL, range: 1...86_400)
@@ -112,7 +113,7 @@ extension GatewayConfiguration {
     }
 
     static let scalarKeys: [String] = [
-        "http.host", "http.port", "issuer", "gateway_audience",
+        "http.host", "http.port", "http.idle_timeout", "issuer", "gateway_audience",
         "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",

@@ -18,6 +18,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public struct HTTP: Sendable, Equatable {
         public var host: String = "127.0.0.1"
         public var port: Int = 8080
+        /// Seconds a client connection may stay idle (no request in progress) before it is closed.
+        public var idleTimeout: Int = 30
         public init() {}
     }
 

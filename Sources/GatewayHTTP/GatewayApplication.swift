@@ -30,8 +30,8 @@ public func buildApplication(
 public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = nil, logger: Logger) -> some ApplicationProtocol {
     let configuration = gateway.configuration
     let keyRing = gateway.keyRing
-    // The event-loop proxy path sits after the HTTP codec and keeps the 30 s idle timeout itself (Hummingbird's
-    // handler behind it does not see the requests it relays).
+    // The event-loop proxy path sits after the HTTP codec and keeps the idle timeout (`http.idle_timeout`) itself:
+    // Hummingbird's handler behind it does not see the requests it relays.
     let fastPath = gateway.proxyFastPath
     let server = HTTP1Channel.Configuration(
         additionalChannelHandlers: [fastPath.handler()],
@@ -113,7 +113,8 @@ public struct Gateway: Sendable {
         self.upstreamPools = UpstreamPools()
         self.proxyFastPath = ProxyFastPath(
             routes: routes, targets: UpstreamTarget.byRoute(configuration.routes), pipeline: proxy, pools: upstreamPools,
-            maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(30), serverName: Self.serverName, logger: logger
+            maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(Int64(configuration.http.idleTimeout)), serverName: Self.serverName,
+            logger: logger
         )
     }
 

@@ -92,6 +92,9 @@ final class UpstreamPool: @unchecked Sendable {
     let eventLoop: any EventLoop
     let connectTimeout: TimeAmount
     let idleTimeout: TimeAmount
+    /// Idle connections kept per upstream and event loop; a connection released beyond that is closed, so a burst
+    /// does not leave thousands of sockets open to the upstream.
+    static let maximumIdlePerTarget = 128
     private var idle: [UpstreamTarget: [UpstreamConnection]] = [:]
 
     init(eventLoop: any EventLoop, connectTimeout: TimeAmount, idleTimeout: TimeAmount) {
@@ -147,6 +150,10 @@ final class UpstreamPool: @unchecked Sendable {
         eventLoop.preconditionInEventLoop()
         connection.delegate = nil
         guard connection.isOpen else { return }
+        guard idle[connection.target, default: []].count < Self.maximumIdlePerTarget else {
+            connection.channel?.close(promise: nil)
+            return
+        }
         connection.idleSince = .now()
         idle[connection.target, default: []].append(connection)
     }

@@ -65,6 +65,7 @@ import Testing
     @Test func environmentOverridesKeys() throws {
         let environment = [
             "IAM_GATEWAY_HTTP_PORT": "7000",
+            "IAM_GATEWAY_HTTP_IDLE_TIMEOUT": "45",
             "IAM_GATEWAY_TOKENS_ACCESS_TTL": "900",
             "IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD": "from-env-123",
             "IAM_GATEWAY_ROUTES": #"[{"name":"a","prefix":"/a","upstream":"http://127.0.0.1:1","audience":"svc-a"}]"#,
@@ -74,6 +75,7 @@ import Testing
         ]
         let (configuration, warnings) = try GatewayConfiguration.parse(yaml: Self.sample, environment: environment)
         #expect(configuration.http.port == 7000)
+        #expect(configuration.http.idleTimeout == 45)
         #expect(configuration.http.host == "0.0.0.0")
         #expect(configuration.tokens.accessTTL == 900)
         #expect(configuration.bootstrap.adminPassword == "from-env-123")
@@ -93,6 +95,7 @@ import Testing
         ("http: { port: eighty }", [:], "http.port", "must be an integer"),
         ("http: { port: 70000 }", [:], "http.port", "between 0 and 65535"),
         ("", ["IAM_GATEWAY_HTTP_PORT": "x"], "http.port", "must be an integer"),
+        ("http: { idle_timeout: 0 }", [:], "http.idle_timeout", "between 1 and 3600"),
         ("issuer: ftp://example.com", [:], "issuer", "http:// or https://"),
         ("issuer: not a url", [:], "issuer", "http:// or https://"),
         ("issuer: http://example.com/?q=1", [:], "issuer", "without query"),

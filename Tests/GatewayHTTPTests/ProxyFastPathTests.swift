@@ -154,6 +154,45 @@ extension ProxyTests {
         try await upstream.close()
     }
 
+    /// The idle timeout, kept by the event-loop path's handler for both paths: a connection closes once idle for
+    /// `http.idle_timeout`, but never while a response is awaited, however long the upstream takes.
+    @Test func idleConnectionsCloseButNotDuringAResponse() async throws {
+        let upstream = RecordingUpstream()
+        try await upstream.run {
+            let base = "http://127.0.0.1:\(upstream.port)"
+            let gateway = try await TestGateway.make { configuration in
+                configuration.http.idleTimeout = 1
+                configuration.routes = [
+                    .init(name: "echo", prefix: "/api/echo", upstream: base + "/echo", audience: "echo"),
+                    .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 10),
+                ]
+            }
+            do {
+                let (application, wired) = try await gateway.wiredApplication()
+                try await application.test(.live) { client in
+                    let token = try await client.token()
+                    _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+                    let port = try #require(client.port)
+                    let request = "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+                    for eventLoopPath in [true, false] {
+                        wired.proxyFastPath.isEnabled = eventLoopPath
+                        let relayedBefore = wired.eventLoopProxiedRequests
+                        // The upstream answers after 3 s, three idle timeouts: the answer arrives, then the idle
+                        // connection is closed by the gateway.
+                        let (text, closed) = try await Self.rawExchange(port: port, bytes: request)
+                        #expect(text.hasPrefix("HTTP/1.1 200 "), "whole answer first (event-loop path: \(eventLoopPath))")
+                        #expect(closed, "then closed as idle")
+                        #expect(wired.eventLoopProxiedRequests == relayedBefore + (eventLoopPath ? 1 : 0))
+                    }
+                }
+            } catch {
+                await gateway.cleanUp()
+                throw error
+            }
+            await gateway.cleanUp()
+        }
+    }
+
     /// Writes `bytes` on a new connection and returns everything read until the server closes it, and whether the
     /// server did close it (the client gives up after 10 s).
     static func rawExchange(port: Int, bytes: String) async throws -> (text: String, closedByServer: Bool) {
