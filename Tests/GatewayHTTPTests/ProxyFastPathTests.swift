@@ -1,12 +1,15 @@
+import AsyncHTTPClient
 import Foundation
 import GatewayCore
 @testable import GatewayHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import ServiceLifecycle
 import Testing
 
 /// The proxy's event-loop path against the responder's: the same request through each must reach the upstream
@@ -189,6 +192,66 @@ extension ProxyTests {
                 await gateway.cleanUp()
                 throw error
             }
+            await gateway.cleanUp()
+        }
+    }
+
+    /// Graceful shutdown (SIGTERM) while a relayed answer is awaited: the answer is delivered whole, with
+    /// `Connection: close`, and the server stops after it.
+    @Test func gracefulShutdownLetsARelayedAnswerFinish() async throws {
+        let upstream = RecordingUpstream()
+        try await upstream.run {
+            let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+            let port = try #require(probe.localAddress?.port)
+            try await probe.close()
+            let base = "http://127.0.0.1:\(upstream.port)"
+            let gateway = try await TestGateway.make { configuration in
+                configuration.http.port = port
+                configuration.routes = [
+                    .init(name: "echo", prefix: "/api/echo", upstream: base + "/echo", audience: "echo"),
+                    .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 10),
+                ]
+            }
+            let (application, wired) = try await gateway.wiredApplication()
+            let services = ServiceGroup(configuration: .init(services: [application], logger: Logger(label: "test")))
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await services.run() }
+                    var login = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/auth/login")
+                    login.method = .POST
+                    login.headers.add(name: "Content-Type", value: "application/json")
+                    login.body = .bytes(ByteBuffer(string: #"{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"\#(TestGateway.adminPassword)"}"#))
+                    var token: String?
+                    for _ in 0..<50 where token == nil {
+                        if let reply = try? await http.execute(login, timeout: .seconds(5)), reply.status == .ok {
+                            let body = try await reply.body.collect(upTo: 1 << 16)
+                            token = (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["access_token"] as? String
+                        } else {
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                    let bearer = try #require(token)
+                    var warm = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/echo/warm")
+                    warm.headers.add(name: "Authorization", value: "Bearer \(bearer)")
+                    _ = try await http.execute(warm, timeout: .seconds(5)).body.collect(upTo: 1 << 16)
+                    let relayedBefore = wired.eventLoopProxiedRequests
+                    async let answer = Self.rawExchange(port: port, bytes: "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(bearer)\r\n\r\n")
+                    try await Task.sleep(for: .milliseconds(700))
+                    await services.triggerGracefulShutdown()
+                    let (text, closed) = try await answer
+                    #expect(text.hasPrefix("HTTP/1.1 200 "), "the awaited answer arrives: \(text.prefix(40))")
+                    #expect(text.lowercased().contains("\r\nconnection: close\r\n"))
+                    #expect(closed)
+                    #expect(wired.eventLoopProxiedRequests == relayedBefore + 1)
+                    try await tasks.waitForAll()
+                }
+            } catch {
+                try? await http.shutdown()
+                await gateway.cleanUp()
+                throw error
+            }
+            try await http.shutdown()
             await gateway.cleanUp()
         }
     }
