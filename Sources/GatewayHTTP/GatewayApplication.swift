@@ -44,8 +44,14 @@ public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = 
     }
     return Application(
         responder: gateway.responder(),
-        server: .http1WebSocketUpgrade(configuration: .init(http1: server)) { head, channel, _ in
-            await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+        // HTTP/1 with WebSocket upgrades on proxy routes, behind a deadline for the first request head.
+        server: HTTPServerBuilder { responder in
+            RequestHeadDeadlineChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: server)) { head, channel, _ in
+                    await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+                },
+                timeout: .seconds(Int64(configuration.http.idleTimeout))
+            )
         },
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Gateway.serverName),
         services: services,

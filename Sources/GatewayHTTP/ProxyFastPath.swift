@@ -149,6 +149,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        // The first request head has arrived: from here the idle timeout below applies.
+        RequestHeadDeadline.stepAside(in: context.pipeline)
         self.context = context
         pool = fastPath.pools.pool(for: context.eventLoop)
         clientAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"

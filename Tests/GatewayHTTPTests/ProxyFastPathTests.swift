@@ -196,6 +196,28 @@ extension ProxyTests {
         }
     }
 
+    /// A connection must deliver its first request head within `http.idle_timeout`: one that sends nothing, or a
+    /// head that never ends (slowloris), is closed; a complete request on a new connection is answered.
+    @Test func connectionsWithoutACompleteRequestHeadAreClosed() async throws {
+        let gateway = try await TestGateway.make { configuration in configuration.http.idleTimeout = 1 }
+        do {
+            try await gateway.application().test(.live) { client in
+                let port = try #require(client.port)
+                let (silent, silentClosed) = try await Self.rawExchange(port: port, bytes: "")
+                #expect(silent.isEmpty && silentClosed, "nothing sent: closed")
+                let (partial, partialClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n")
+                #expect(partial.isEmpty && partialClosed, "unfinished head: closed")
+                let (answered, answeredClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                #expect(answered.hasPrefix("HTTP/1.1 200 "), "a complete request is answered")
+                #expect(answeredClosed, "and the connection closes once idle")
+            }
+        } catch {
+            await gateway.cleanUp()
+            throw error
+        }
+        await gateway.cleanUp()
+    }
+
     /// Graceful shutdown (SIGTERM) while a relayed answer is awaited: the answer is delivered whole, with
     /// `Connection: close`, and the server stops after it.
     @Test func gracefulShutdownLetsARelayedAnswerFinish() async throws {

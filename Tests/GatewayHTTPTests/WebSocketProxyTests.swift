@@ -66,11 +66,15 @@ final class EchoWebSocketUpstream: Sendable {
         try await upstream.run {
             let gateway = try await TestGateway.make { configuration in
                 configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")]
+                // Short, so the pause below outlasts it: an upgraded connection is not subject to the HTTP deadlines.
+                configuration.http.idleTimeout = 1
             }
             do {
                 try await gateway.application().test(.live) { client in
                     let port = try #require(client.port)
                     let token = try await client.token()
+                    // Asked now: the test client's keep-alive connection is closed as idle during the pause below.
+                    let subject = try await client.send(.get, "/v1/me", bearer: token).string("sub")
                     let replies = Mutex<[String]>([])
                     try await WebSocketClient.connect(
                         url: "ws://127.0.0.1:\(port)/api/ws/room?name=a",
@@ -78,6 +82,7 @@ final class EchoWebSocketUpstream: Sendable {
                         logger: Logger(label: "ws-client")
                     ) { inbound, outbound, _ in
                         try await outbound.write(.text("hello"))
+                        try await Task.sleep(for: .milliseconds(1500))
                         try await outbound.write(.text("again"))
                         var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
                         for _ in 0..<2 {
@@ -92,7 +97,7 @@ final class EchoWebSocketUpstream: Sendable {
                     let downstream = String(forwarded.dropFirst("Bearer ".count))
                     let keys = gateway.keyRing.snapshot.publicKeys
                     let claims = try TokenVerifierForTests.verify(downstream, issuer: gateway.configuration.issuer, audience: "chat", keys: keys)
-                    #expect(claims.sub == (try await client.send(.get, "/v1/me", bearer: token)).string("sub"))
+                    #expect(claims.sub == subject)
                     #expect(handshake[HTTPField.Name("X-Tenant-Id")!] == "platform")
                     #expect(handshake[.cookie] == "theme=dark")
 
