@@ -31,6 +31,7 @@ final class AsyncLock: Sendable {
 
     func release() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            precondition(state.locked, "AsyncLock released while not held")
             if state.waiters.isEmpty {
                 state.locked = false
                 return nil

@@ -145,9 +145,9 @@ public final class SQLiteStore: GatewayStore {
             group.withLock { $0.isOpen = true }
         }
         let result: Result<T, any Error>
-        do {
-            if joinsOpenGroup {
-                // Others' changes are in this transaction: a failure must undo this member's alone.
+        if joinsOpenGroup {
+            // Others' changes are in this transaction: a failure must undo this member's alone.
+            do {
                 _ = try await rawQuery("SAVEPOINT member")
                 do {
                     let value = try await body(Transaction(store: self))
@@ -158,22 +158,22 @@ public final class SQLiteStore: GatewayStore {
                     _ = try await rawQuery("RELEASE member")
                     result = .failure(error)
                 }
-            } else {
-                // The first member: on failure the whole transaction holds nothing else and is rolled back.
-                do {
-                    result = .success(try await body(Transaction(store: self)))
-                } catch {
-                    await abandonGroup(error)
-                    lock.release()
-                    throw error
-                }
+            } catch {
+                // The savepoint could not be set or rolled back: SQLite ended the whole transaction (I/O error,
+                // disk full). Every transaction of the group fails with it.
+                await abandonGroup(error)
+                lock.release()
+                throw error
             }
-        } catch {
-            // The savepoint could not be set or rolled back: SQLite ended the whole transaction (I/O error, disk
-            // full). Every transaction of the group fails with it.
-            await abandonGroup(error)
-            lock.release()
-            throw error
+        } else {
+            // The first member: on failure the transaction holds nothing else and is rolled back whole.
+            do {
+                result = .success(try await body(Transaction(store: self)))
+            } catch {
+                await abandonGroup(error)
+                lock.release()
+                throw error
+            }
         }
         if group.withLock({ $0.waiting > 0 && $0.members.count + 1 < Self.maximumGroupSize }) {
             // Another transaction is queued: it continues the group, and its holder's COMMIT answers this one.

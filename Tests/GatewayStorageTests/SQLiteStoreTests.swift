@@ -66,6 +66,30 @@ import Testing
         try await reopened.close()
     }
 
+    /// A transaction that fails alone (first of its group, nothing queued) and one that fails with others queued
+    /// behind it each release the store once: the store keeps serving, in order, with nothing half-written.
+    @Test func failingTransactionsLeaveTheStoreUsable() async throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let store = try await SQLiteStore.open(path: temp.appending("gateway.sqlite"), logger: Logger(label: "test"))
+        try await store.createTenant(Tenant(tenantID: "acme", name: "Acme", createdAt: Date()))
+        let user = UserRecord(tenantID: "acme", userID: "u-1", username: "same", passwordHash: "x", createdAt: Date())
+        try await store.createUser(user)
+        await #expect(throws: GatewayError.self) { try await store.createUser(user) }
+        // 40 creations of one username at once: exactly one more succeeds (a new id), the rest are conflicts.
+        let created = await withTaskGroup(of: Bool.self) { tasks in
+            for index in 0..<40 {
+                tasks.addTask {
+                    (try? await store.createUser(UserRecord(tenantID: "acme", userID: "v-\(index)", username: "other", passwordHash: "x", createdAt: Date()))) != nil
+                }
+            }
+            return await tasks.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(created == 1)
+        #expect(try await store.user(tenantID: "acme", username: "same")?.userID == "u-1")
+        try await store.close()
+    }
+
     @Test func notADatabaseFileFailsToOpen() async throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
