@@ -41,8 +41,17 @@ public struct RequestAuthenticator: Sendable {
         try await authenticate(headers: request.headers)
     }
 
-    /// The caller of a request with these headers, or 401 (also used before a WebSocket upgrade).
-    public func authenticate(headers: HTTPFields) async throws -> Principal {
+    /// A request's one credential.
+    enum Credential {
+        /// A signed token: `Authorization: Bearer` or the session cookie.
+        case bearer(String)
+        /// `Authorization: ApiKey` or `X-API-Key`.
+        case apiKey(String)
+    }
+
+    /// The credential of a request with these headers: `Authorization` first, then `X-API-Key`, then the session
+    /// cookie; 400 for two of a kind, 401 for a malformed or missing one.
+    static func credential(in headers: HTTPFields) throws -> Credential {
         let authorizations = headers[values: .authorization]
         guard authorizations.count <= 1, headers[values: .xAPIKey].count <= 1 else {
             throw GatewayError.invalidRequest("Send one credential only.")
@@ -50,41 +59,40 @@ public struct RequestAuthenticator: Sendable {
         if let authorization = authorizations.first {
             let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
             guard parts.count == 2 else { throw GatewayError.invalidToken() }
-            let value = Self.trimmed(parts[1])
+            let value = trimmed(parts[1])
             switch parts[0].lowercased() {
             case "bearer":
-                return try auth.authenticate(bearer: value).0
+                return .bearer(value)
             case "apikey":
-                return try await auth.authenticate(apiKey: value)
+                return .apiKey(value)
             default:
                 throw GatewayError.invalidToken("Unsupported authorization scheme; use Bearer or ApiKey.")
             }
         }
         if let key = headers[.xAPIKey] {
-            return try await auth.authenticate(apiKey: Self.trimmed(Substring(key)))
+            return .apiKey(trimmed(Substring(key)))
         }
-        if let token = Self.sessionCookie(in: headers), !token.isEmpty {
+        if let token = sessionCookie(in: headers), !token.isEmpty {
+            return .bearer(token)
+        }
+        throw missing
+    }
+
+    /// The caller of a request with these headers, or 401 (also used before a WebSocket upgrade).
+    public func authenticate(headers: HTTPFields) async throws -> Principal {
+        switch try Self.credential(in: headers) {
+        case .bearer(let token):
             return try auth.authenticate(bearer: token).0
+        case .apiKey(let key):
+            return try await auth.authenticate(apiKey: key)
         }
-        throw Self.missing
     }
 
     /// The caller when the request's credential verifies without the store (a bearer token or the session cookie:
     /// both are signed tokens, usually already in the verified-token cache); `nil` for an API key, a bad credential
     /// or anything else, which ``authenticate(headers:)`` then handles and answers.
     func authenticateInProcess(headers: HTTPFields) -> Principal? {
-        let authorizations = headers[values: .authorization]
-        guard authorizations.count <= 1, headers[values: .xAPIKey].count <= 1 else { return nil }
-        let token: String
-        if let authorization = authorizations.first {
-            let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-            guard parts.count == 2, parts[0].utf8.count == 6, parts[0].lowercased() == "bearer" else { return nil }
-            token = Self.trimmed(parts[1])
-        } else if headers[.xAPIKey] == nil, let cookie = Self.sessionCookie(in: headers), !cookie.isEmpty {
-            token = cookie
-        } else {
-            return nil
-        }
+        guard case .bearer(let token)? = try? Self.credential(in: headers) else { return nil }
         return try? auth.authenticate(bearer: token).0
     }
 
