@@ -3,6 +3,7 @@ import GatewayCore
 import GatewayStorage
 import HTTPTypes
 import Hummingbird
+import IAMEnforcement
 import NIOCore
 
 /// The one place where domain errors become HTTP answers: `application/problem+json` (RFC 9457) with a stable
@@ -57,22 +58,12 @@ extension GatewayError: HTTPResponseError {
 
     /// The headers and body of ``problemResponse()``, for writers below Hummingbird (the proxy's event-loop path).
     func problemParts() -> (HTTPFields, ByteBuffer) {
-        var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
-        if status == .unauthorized {
-            var challenge = #"Bearer realm="iam-gateway""#
-            if bearerPresented {
-                challenge += #", error="invalid_token""#
-            }
-            headers[.wwwAuthenticate] = challenge
-        }
+        let problem = IAMProblem(code: code.rawValue, status: Int(status.code), title: title, detail: detail, bearerTokenPresented: bearerPresented)
+        var (headers, body) = problem.parts()
         if let retryAfter {
             headers[.retryAfter] = String(retryAfter)
         }
-        let problem = Problem(type: "urn:iam-gateway:problem:\(code.rawValue)", title: title, status: Int(status.code), detail: detail, code: code.rawValue)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let body = (try? encoder.encode(problem)) ?? Data(#"{"code":"internal","status":500}"#.utf8)
-        return (headers, ByteBuffer(bytes: body))
+        return (headers, body)
     }
 
     /// Maps any error to a gateway error: Hummingbird's own HTTP errors by status, a store that cannot be reached
@@ -112,11 +103,3 @@ extension GatewayError: HTTPResponseError {
     }
 }
 
-/// An RFC 9457 problem document.
-struct Problem: Codable, Equatable {
-    var type: String
-    var title: String
-    var status: Int
-    var detail: String
-    var code: String
-}

@@ -3,22 +3,22 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// An `application/problem+json` answer (RFC 9457) in the gateway's shape (SPEC section 3). Details never carry
-/// token content or verification internals.
-struct IAMProblem: Encodable, Sendable {
-    var type: String
-    var title: String
-    var status: Int
-    var detail: String
-    var code: String
+/// An `application/problem+json` answer (RFC 9457) in the gateway's shape (SPEC section 3), written the same way
+/// by the gateway and by services using this library. Details never carry token content or verification internals.
+public struct IAMProblem: Encodable, Sendable {
+    public var type: String
+    public var title: String
+    public var status: Int
+    public var detail: String
+    public var code: String
     /// RFC 6750: name `error="invalid_token"` in the challenge only when a bearer token was presented.
-    var bearerTokenPresented = false
+    public var bearerTokenPresented = false
 
     enum CodingKeys: String, CodingKey {
         case type, title, status, detail, code
     }
 
-    init(code: String, status: Int, title: String, detail: String, bearerTokenPresented: Bool = false) {
+    public init(code: String, status: Int, title: String, detail: String, bearerTokenPresented: Bool = false) {
         self.type = "urn:iam-gateway:problem:\(code)"
         self.title = title
         self.status = status
@@ -43,6 +43,12 @@ struct IAMProblem: Encodable, Sendable {
 
     /// The HTTP answer: problem JSON, `Cache-Control: no-store`, and on a 401 the bearer challenge.
     func response() -> Response {
+        let (headers, body) = parts()
+        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: body))
+    }
+
+    /// The headers and body of ``response()``, for writers that set the status themselves.
+    public func parts() -> (HTTPFields, ByteBuffer) {
         var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
         if status == 401 {
             headers[.wwwAuthenticate] = bearerTokenPresented ? #"Bearer realm="iam-gateway", error="invalid_token""# : #"Bearer realm="iam-gateway""#
@@ -50,6 +56,6 @@ struct IAMProblem: Encodable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(self)) ?? Data(#"{"code":"internal","status":500}"#.utf8)
-        return Response(status: .init(code: status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return (headers, ByteBuffer(bytes: body))
     }
 }
