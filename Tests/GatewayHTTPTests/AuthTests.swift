@@ -29,13 +29,7 @@ struct GatewayPayload: JWTPayload {
 @Suite struct AuthTests {
     func withGateway(_ configure: (inout GatewayConfiguration) -> Void = { _ in }, _ body: @Sendable (TestGateway, any TestClientProtocol) async throws -> Void) async throws {
         let gateway = try await TestGateway.make(configure: configure)
-        do {
-            try await gateway.application().test(.router) { client in try await body(gateway, client) }
-        } catch {
-            await gateway.cleanUp()
-            throw error
-        }
-        await gateway.cleanUp()
+        try await gateway.test(.router) { _, client in try await body(gateway, client) }
     }
 
     @Test func loginIssuesVerifiableTokensAndMeAnswers() async throws {

@@ -11,16 +11,10 @@ import Testing
 @Suite struct EnforcementEndToEndTests {
     func withLiveGateway(_ body: @Sendable (TestGateway, any TestClientProtocol, String) async throws -> Void) async throws {
         let gateway = try await TestGateway.make()
-        do {
-            try await gateway.application().test(.live) { client in
-                let port = try #require(client.port)
-                try await body(gateway, client, "http://127.0.0.1:\(port)")
-            }
-        } catch {
-            await gateway.cleanUp()
-            throw error
+        try await gateway.test(.live) { _, client in
+            let port = try #require(client.port)
+            try await body(gateway, client, "http://127.0.0.1:\(port)")
         }
-        await gateway.cleanUp()
     }
 
     /// A user with a custom role in tenant platform; returns the role id.

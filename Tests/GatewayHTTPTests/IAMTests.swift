@@ -34,13 +34,7 @@ struct TwoTenants {
 @Suite struct IAMTests {
     func withGateway(_ body: @Sendable (TestGateway, any TestClientProtocol) async throws -> Void) async throws {
         let gateway = try await TestGateway.make()
-        do {
-            try await gateway.application().test(.router) { client in try await body(gateway, client) }
-        } catch {
-            await gateway.cleanUp()
-            throw error
-        }
-        await gateway.cleanUp()
+        try await gateway.test(.router) { _, client in try await body(gateway, client) }
     }
 
     @Test func systemRolesHaveExactlyTheSpecifiedPermissions() {

@@ -135,8 +135,7 @@ extension ProxyTests {
             configuration.routes = [.init(name: "once", prefix: "/api/once", upstream: "http://127.0.0.1:\(port)", audience: "echo")]
         }
         do {
-            let (application, wired) = try await gateway.wiredApplication()
-            try await application.test(.live) { client in
+            try await gateway.test(.live) { wired, client in
                 let token = try await client.token()
                 #expect(try await client.send(.get, "/api/once/warm", bearer: token).status == .ok, "mints, through AsyncHTTPClient")
                 let before = wired.eventLoopProxiedRequests
@@ -149,11 +148,9 @@ extension ProxyTests {
                 #expect(try await client.send(.get, "/api/once/4", bearer: token).status == .ok)
             }
         } catch {
-            await gateway.cleanUp()
             try await upstream.close()
             throw error
         }
-        await gateway.cleanUp()
         try await upstream.close()
     }
 
@@ -170,29 +167,22 @@ extension ProxyTests {
                     .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 10),
                 ]
             }
-            do {
-                let (application, wired) = try await gateway.wiredApplication()
-                try await application.test(.live) { client in
-                    let token = try await client.token()
-                    _ = try await client.send(.get, "/api/echo/warm", bearer: token)
-                    let port = try #require(client.port)
-                    let request = "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
-                    for eventLoopPath in [true, false] {
-                        wired.proxyFastPath.isEnabled = eventLoopPath
-                        let relayedBefore = wired.eventLoopProxiedRequests
-                        // The upstream answers after 3 s, three idle timeouts: the answer arrives, then the idle
-                        // connection is closed by the gateway.
-                        let (text, closed) = try await Self.rawExchange(port: port, bytes: request)
-                        #expect(text.hasPrefix("HTTP/1.1 200 "), "whole answer first (event-loop path: \(eventLoopPath))")
-                        #expect(closed, "then closed as idle")
-                        #expect(wired.eventLoopProxiedRequests == relayedBefore + (eventLoopPath ? 1 : 0))
-                    }
+            try await gateway.test(.live) { wired, client in
+                let token = try await client.token()
+                _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+                let port = try #require(client.port)
+                let request = "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+                for eventLoopPath in [true, false] {
+                    wired.proxyFastPath.isEnabled = eventLoopPath
+                    let relayedBefore = wired.eventLoopProxiedRequests
+                    // The upstream answers after 3 s, three idle timeouts: the answer arrives, then the idle
+                    // connection is closed by the gateway.
+                    let (text, closed) = try await Self.rawExchange(port: port, bytes: request)
+                    #expect(text.hasPrefix("HTTP/1.1 200 "), "whole answer first (event-loop path: \(eventLoopPath))")
+                    #expect(closed, "then closed as idle")
+                    #expect(wired.eventLoopProxiedRequests == relayedBefore + (eventLoopPath ? 1 : 0))
                 }
-            } catch {
-                await gateway.cleanUp()
-                throw error
             }
-            await gateway.cleanUp()
         }
     }
 
@@ -200,22 +190,16 @@ extension ProxyTests {
     /// head that never ends (slowloris), is closed; a complete request on a new connection is answered.
     @Test func connectionsWithoutACompleteRequestHeadAreClosed() async throws {
         let gateway = try await TestGateway.make { configuration in configuration.http.idleTimeout = 1 }
-        do {
-            try await gateway.application().test(.live) { client in
-                let port = try #require(client.port)
-                let (silent, silentClosed) = try await Self.rawExchange(port: port, bytes: "")
-                #expect(silent.isEmpty && silentClosed, "nothing sent: closed")
-                let (partial, partialClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n")
-                #expect(partial.isEmpty && partialClosed, "unfinished head: closed")
-                let (answered, answeredClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-                #expect(answered.hasPrefix("HTTP/1.1 200 "), "a complete request is answered")
-                #expect(answeredClosed, "and the connection closes once idle")
-            }
-        } catch {
-            await gateway.cleanUp()
-            throw error
+        try await gateway.test(.live) { _, client in
+            let port = try #require(client.port)
+            let (silent, silentClosed) = try await Self.rawExchange(port: port, bytes: "")
+            #expect(silent.isEmpty && silentClosed, "nothing sent: closed")
+            let (partial, partialClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n")
+            #expect(partial.isEmpty && partialClosed, "unfinished head: closed")
+            let (answered, answeredClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(answered.hasPrefix("HTTP/1.1 200 "), "a complete request is answered")
+            #expect(answeredClosed, "and the connection closes once idle")
         }
-        await gateway.cleanUp()
     }
 
     /// Graceful shutdown (SIGTERM) while a relayed answer is awaited: the answer is delivered whole, with

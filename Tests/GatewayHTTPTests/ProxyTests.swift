@@ -35,14 +35,7 @@ import Testing
                     .init(name: "down", prefix: "/api/down", upstream: "http://127.0.0.1:1", audience: "echo"),
                 ]
             }
-            do {
-                let (application, wired) = try await gateway.wiredApplication()
-                try await application.test(.live) { client in try await body(gateway, wired, upstream, client) }
-            } catch {
-                await gateway.cleanUp()
-                throw error
-            }
-            await gateway.cleanUp()
+            try await gateway.test(.live) { wired, client in try await body(gateway, wired, upstream, client) }
         }
     }
 

@@ -49,6 +49,19 @@ struct TestGateway {
         return (buildApplication(gateway: gateway, logger: logger), gateway)
     }
 
+    /// Runs `body` against this gateway's application under `setup` (the router, or live HTTP on loopback) with
+    /// the wired parts, then removes the gateway's files, also when `body` fails.
+    func test(_ setup: TestingSetup, _ body: @Sendable (Gateway, any TestClientProtocol) async throws -> Void) async throws {
+        do {
+            let (application, wired) = try await wiredApplication()
+            try await application.test(setup) { client in try await body(wired, client) }
+        } catch {
+            await cleanUp()
+            throw error
+        }
+        await cleanUp()
+    }
+
     func cleanUp() async {
         try? await store.close()
         try? FileManager.default.removeItem(atPath: directory)

@@ -69,61 +69,55 @@ final class EchoWebSocketUpstream: Sendable {
                 // Short, so the pause below outlasts it: an upgraded connection is not subject to the HTTP deadlines.
                 configuration.http.idleTimeout = 1
             }
-            do {
-                try await gateway.application().test(.live) { client in
-                    let port = try #require(client.port)
-                    let token = try await client.token()
-                    // Asked now: the test client's keep-alive connection is closed as idle during the pause below.
-                    let subject = try await client.send(.get, "/v1/me", bearer: token).string("sub")
-                    let replies = Mutex<[String]>([])
-                    try await WebSocketClient.connect(
-                        url: "ws://127.0.0.1:\(port)/api/ws/room?name=a",
-                        configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)", .cookie: "theme=dark"]),
-                        logger: Logger(label: "ws-client")
-                    ) { inbound, outbound, _ in
-                        try await outbound.write(.text("hello"))
-                        try await Task.sleep(for: .milliseconds(1500))
-                        try await outbound.write(.text("again"))
-                        var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
-                        for _ in 0..<2 {
-                            if case .text(let text) = try await iterator.next() { replies.withLock { $0.append(text) } }
-                        }
+            try await gateway.test(.live) { _, client in
+                let port = try #require(client.port)
+                let token = try await client.token()
+                // Asked now: the test client's keep-alive connection is closed as idle during the pause below.
+                let subject = try await client.send(.get, "/v1/me", bearer: token).string("sub")
+                let replies = Mutex<[String]>([])
+                try await WebSocketClient.connect(
+                    url: "ws://127.0.0.1:\(port)/api/ws/room?name=a",
+                    configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)", .cookie: "theme=dark"]),
+                    logger: Logger(label: "ws-client")
+                ) { inbound, outbound, _ in
+                    try await outbound.write(.text("hello"))
+                    try await Task.sleep(for: .milliseconds(1500))
+                    try await outbound.write(.text("again"))
+                    var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                    for _ in 0..<2 {
+                        if case .text(let text) = try await iterator.next() { replies.withLock { $0.append(text) } }
+                    }
+                    try await outbound.close(.normalClosure, reason: nil)
+                }
+                #expect(replies.withLock { $0 } == ["echo: hello", "echo: again"])
+                let handshake = try #require(upstream.lastHandshake)
+                let forwarded = try #require(handshake[.authorization])
+                #expect(forwarded != "Bearer \(token)", "the client's token is replaced")
+                let downstream = String(forwarded.dropFirst("Bearer ".count))
+                let keys = gateway.keyRing.snapshot.publicKeys
+                let claims = try TokenVerifierForTests.verify(downstream, issuer: gateway.configuration.issuer, audience: "chat", keys: keys)
+                #expect(claims.sub == subject)
+                #expect(handshake[HTTPField.Name("X-Tenant-Id")!] == "platform")
+                #expect(handshake[.cookie] == "theme=dark")
+
+                // Without credentials the upgrade is refused (the HTTP path answers 401).
+                await #expect(throws: (any Error).self) {
+                    try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/ws/room", logger: Logger(label: "ws-client")) { _, outbound, _ in
                         try await outbound.close(.normalClosure, reason: nil)
                     }
-                    #expect(replies.withLock { $0 } == ["echo: hello", "echo: again"])
-                    let handshake = try #require(upstream.lastHandshake)
-                    let forwarded = try #require(handshake[.authorization])
-                    #expect(forwarded != "Bearer \(token)", "the client's token is replaced")
-                    let downstream = String(forwarded.dropFirst("Bearer ".count))
-                    let keys = gateway.keyRing.snapshot.publicKeys
-                    let claims = try TokenVerifierForTests.verify(downstream, issuer: gateway.configuration.issuer, audience: "chat", keys: keys)
-                    #expect(claims.sub == subject)
-                    #expect(handshake[HTTPField.Name("X-Tenant-Id")!] == "platform")
-                    #expect(handshake[.cookie] == "theme=dark")
-
-                    // Without credentials the upgrade is refused (the HTTP path answers 401).
-                    await #expect(throws: (any Error).self) {
-                        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/ws/room", logger: Logger(label: "ws-client")) { _, outbound, _ in
-                            try await outbound.close(.normalClosure, reason: nil)
-                        }
-                    }
-                    // A forged token is refused the same way.
-                    await #expect(throws: (any Error).self) {
-                        try await WebSocketClient.connect(
-                            url: "ws://127.0.0.1:\(port)/api/ws/room",
-                            configuration: .init(additionalHeaders: [.authorization: "Bearer forged.token.value"]),
-                            logger: Logger(label: "ws-client")
-                        ) { _, outbound, _ in
-                            try await outbound.close(.normalClosure, reason: nil)
-                        }
-                    }
-                    #expect(upstream.handshakeCount == 1, "refused upgrades never reach the upstream")
                 }
-            } catch {
-                await gateway.cleanUp()
-                throw error
+                // A forged token is refused the same way.
+                await #expect(throws: (any Error).self) {
+                    try await WebSocketClient.connect(
+                        url: "ws://127.0.0.1:\(port)/api/ws/room",
+                        configuration: .init(additionalHeaders: [.authorization: "Bearer forged.token.value"]),
+                        logger: Logger(label: "ws-client")
+                    ) { _, outbound, _ in
+                        try await outbound.close(.normalClosure, reason: nil)
+                    }
+                }
+                #expect(upstream.handshakeCount == 1, "refused upgrades never reach the upstream")
             }
-            await gateway.cleanUp()
         }
     }
 }
