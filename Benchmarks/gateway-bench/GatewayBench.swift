@@ -19,6 +19,15 @@ struct GatewayBench: AsyncParsableCommand {
     )
 }
 
+/// Resident memory in MB of process `process` ("self" or a pid), from /proc; -1 when it cannot be read.
+func residentMegabytes(of process: String = "self") -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+    else { return -1 }
+    return kilobytes / 1024
+}
+
 func emit(_ values: [String: Double]) {
     let body = values.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(String(format: "%.1f", $0.value))" }.joined(separator: ",")
     print("{\(body)}")
@@ -169,17 +178,9 @@ struct CacheMemory: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "cache-memory")
     @Option var entries: Int = 100_000
 
-    static func residentMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return -1 }
-        return kilobytes / 1024
-    }
-
     func run() throws {
         let key = try SigningKey.generate(bits: 2048)
-        let before = Self.residentMegabytes()
+        let before = residentMegabytes()
         let cache = DownstreamTokenCache(capacity: entries)
         let now = Date().unixSeconds
         for index in 0..<entries {
@@ -196,7 +197,7 @@ struct CacheMemory: ParsableCommand {
             let token = "\(key.jwsHeaderSegment).\(payload).\(Base64URL.encode(SecretToken.randomBytes(256)))"
             cache.store(token, for: .init(subject: subject, tenantID: "acme", workspaceID: "default", sessionID: session, audience: "connections", policyVersion: 3, kid: key.kid), issuedAt: now, expiresAt: now + 120)
         }
-        let after = Self.residentMegabytes()
+        let after = residentMegabytes()
         emit(["entries": Double(cache.count), "rss_before_mb": before, "rss_after_mb": after, "rss_delta_mb": after - before])
     }
 }
@@ -216,19 +217,11 @@ struct GatewayPrincipals: AsyncParsableCommand {
     @Option var issuer: String = "http://127.0.0.1:8080"
     @Option var audience: String = "iam-gateway"
 
-    static func residentMegabytes(_ pid: Int32) -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return -1 }
-        return kilobytes / 1024
-    }
-
     func run() async throws {
         guard let ring = try await FileKeyStore(directory: keys).load(), let active = ring.state.active, let key = ring.state.keys[active.kid] else {
             throw ValidationError("no active key in \(keys)")
         }
-        let before = Self.residentMegabytes(pid)
+        let before = residentMegabytes(of: "\(pid)")
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         let start = Date()
         let next = Counter()
@@ -259,13 +252,14 @@ struct GatewayPrincipals: AsyncParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         try await client.shutdown()
         try await Task.sleep(for: .seconds(1))
-        emit(["principals": Double(count), "failures": Double(failures.increment() - 1), "seconds": seconds,
-              "rss_before_mb": before, "rss_after_mb": Self.residentMegabytes(pid)])
+        emit(["principals": Double(count), "failures": Double(failures.value), "seconds": seconds,
+              "rss_before_mb": before, "rss_after_mb": residentMegabytes(of: "\(pid)")])
     }
 }
 
 final class Counter: Sendable {
-    private let value = Atomic<Int>(0)
+    private let count = Atomic<Int>(0)
     /// The value after adding one.
-    func increment() -> Int { value.add(1, ordering: .relaxed).newValue }
+    func increment() -> Int { count.add(1, ordering: .relaxed).newValue }
+    var value: Int { count.load(ordering: .relaxed) }
 }
