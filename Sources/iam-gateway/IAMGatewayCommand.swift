@@ -37,6 +37,17 @@ func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
+/// `body`'s result; when it throws, prints `iam-gateway: [context: ]error` and exits with `code` (2 for a
+/// configuration problem, 1 for the rest).
+func exitOnFailure<T>(_ code: Int32, _ context: String? = nil, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        printError("iam-gateway: " + (context.map { "\($0): " } ?? "") + "\(error)")
+        throw ExitCode(code)
+    }
+}
+
 func makeLogger(_ label: String) -> Logger {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
@@ -63,15 +74,10 @@ extension IAMGatewayCommand {
 
         func serve(configuration: GatewayConfiguration, backend: StorageBackend, logger: Logger) async throws {
             let store = backend.store
-            let keyRing: KeyRingManager
-            do {
-                keyRing = try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
-            } catch {
-                try? await store.close()
-                printError("iam-gateway: \(backend.keyStoreKey): \(error)")
-                throw ExitCode(1)
+            let keyRing = try await exitOnFailure(1, backend.keyStoreKey) {
+                try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
             }
-            do {
+            try await exitOnFailure(1, "bootstrap") {
                 let hasher = configuration.passwords.hasher
                 if let generated = try await Bootstrapper(store: store, hasher: hasher, clock: SystemClock())
                     .run(username: configuration.bootstrap.adminUsername, password: configuration.bootstrap.adminPassword)
@@ -79,24 +85,15 @@ extension IAMGatewayCommand {
                     printError("iam-gateway: first start: created tenant platform and platform admin \"\(configuration.bootstrap.adminUsername)\"")
                     printError("iam-gateway: generated admin password (shown once, store it now): \(generated)")
                 }
-            } catch {
-                try? await store.close()
-                printError("iam-gateway: bootstrap: \(error)")
-                throw ExitCode(1)
             }
             logger.info("starting", metadata: [
                 "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
                 "key_store": "\(backend.keyStore.location)", "active_kid": "\(keyRing.snapshot.active.kid)",
             ])
-            do {
+            try await exitOnFailure(1) {
                 let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, changes: backend.changes, logger: logger)
                 try await app.runService()
-            } catch {
-                try? await store.close()
-                printError("iam-gateway: \(error)")
-                throw ExitCode(1)
             }
-            try? await store.close()
         }
     }
 
@@ -167,12 +164,8 @@ func withKeyRing(_ configuration: GatewayConfiguration, _ body: (KeyRingManager)
     logger.logLevel = .warning
     let backend = try await StorageBackend.open(configuration, logger: logger)
     try await backend.whileRunning {
-        let manager: KeyRingManager
-        do {
-            manager = try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
-        } catch {
-            printError("iam-gateway: \(backend.keyStoreKey): \(error)")
-            throw ExitCode(1)
+        let manager = try await exitOnFailure(1, backend.keyStoreKey) {
+            try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
         }
         try await body(manager)
     }

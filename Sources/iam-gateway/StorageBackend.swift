@@ -19,40 +19,16 @@ struct StorageBackend {
     /// and 1 when the database cannot be opened (unreachable, wrong password, newer schema), with a message naming
     /// the key and the database without its password.
     static func open(_ configuration: GatewayConfiguration, logger: Logger) async throws -> StorageBackend {
-        let location: StorageLocation
-        do {
-            location = try StorageLocation(url: configuration.storage.url)
-        } catch {
-            printError("iam-gateway: \(error)")
-            throw ExitCode(2)
-        }
+        let location = try await exitOnFailure(2) { try StorageLocation(url: configuration.storage.url) }
         switch location {
         case .sqlite(let path):
-            let store: SQLiteStore
-            do {
-                store = try await SQLiteStore.open(path: path, logger: logger)
-            } catch {
-                printError("iam-gateway: storage.url: cannot open the store: \(error)")
-                throw ExitCode(1)
-            }
+            let store = try await exitOnFailure(1, "storage.url: cannot open the store") { try await SQLiteStore.open(path: path, logger: logger) }
             return StorageBackend(store: store, keyStore: FileKeyStore(directory: configuration.keys.directory), keyStoreKey: "keys.directory", changes: nil, pool: nil)
         case .postgres(let url):
-            let kek: KeyEncryptionKey
-            let postgres: PostgresStoreConfiguration
-            do {
-                kek = try KeyEncryptionKey.load(configuration: configuration, environment: ProcessInfo.processInfo.environment)
-                postgres = try PostgresStoreConfiguration(url: url)
-            } catch {
-                printError("iam-gateway: \(error)")
-                throw ExitCode(2)
+            let (kek, postgres) = try await exitOnFailure(2) {
+                (try KeyEncryptionKey.load(configuration: configuration, environment: ProcessInfo.processInfo.environment), try PostgresStoreConfiguration(url: url))
             }
-            let store: PostgresStore
-            do {
-                store = try await PostgresStore.open(configuration: postgres, logger: logger)
-            } catch {
-                printError("iam-gateway: storage.url: cannot open the store: \(error)")
-                throw ExitCode(1)
-            }
+            let store = try await exitOnFailure(1, "storage.url: cannot open the store") { try await PostgresStore.open(configuration: postgres, logger: logger) }
             return StorageBackend(
                 store: store, keyStore: PostgresKeyStore(store: store, encryptionKey: kek), keyStoreKey: "keys (shared key store)",
                 changes: store.changeListener(), pool: store
@@ -61,16 +37,22 @@ struct StorageBackend {
     }
 
     /// Runs `body` while the connection pool (if any) runs; the pool stops after `body` returns, so it outlives the
-    /// HTTP server's graceful shutdown.
+    /// HTTP server's graceful shutdown. The store is closed afterwards, whether `body` returned or threw.
     func whileRunning(_ body: () async throws -> Void) async throws {
-        guard let pool else {
-            try await body()
-            return
+        do {
+            if let pool {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await pool.run() }
+                    defer { group.cancelAll() }
+                    try await body()
+                }
+            } else {
+                try await body()
+            }
+        } catch {
+            try? await store.close()
+            throw error
         }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await pool.run() }
-            defer { group.cancelAll() }
-            try await body()
-        }
+        try? await store.close()
     }
 }
