@@ -139,6 +139,9 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private var pending = CircularBuffer<HTTPRequestPart>()
     private var readHeld = false
     private var quiescing = false
+    /// An error that arrived behind the exchange in flight (a malformed pipelined request): passed on once the
+    /// requests before it are answered, so Hummingbird answers it (400 and close) in order.
+    private var pendingError: (any Error)?
     private var lastActivity = NIODeadline.now()
     private var idleTask: Scheduled<Void>?
     private var dateSecond = -1
@@ -220,6 +223,11 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             forwarded = true
         }
         if forwarded { context.fireChannelReadComplete() }
+        if exchange == nil, pending.isEmpty, let error = pendingError {
+            pendingError = nil
+            context.fireErrorCaught(error)
+            return
+        }
         if readHeld, pending.isEmpty, exchange.map({ !$0.requestEnded }) ?? true {
             readHeld = false
             context.read()
@@ -245,9 +253,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if exchange != nil {
-            abandonExchange()
-            context.close(promise: nil)
+        if exchange != nil || !pending.isEmpty {
+            pendingError = pendingError ?? error
             return
         }
         context.fireErrorCaught(error)

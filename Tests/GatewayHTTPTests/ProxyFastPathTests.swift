@@ -116,6 +116,13 @@ extension ProxyTests {
             #expect(single.hasPrefix("HTTP/1.1 201 "))
             #expect(single.lowercased().contains("\r\nconnection: close\r\n"))
             #expect(singleClosed)
+
+            // A malformed request pipelined behind a relayed one: the relayed one is answered first, then 400.
+            let relayedBeforeGarbage = wired.eventLoopProxiedRequests
+            let (garbled, garbledClosed) = try await Self.rawExchange(port: port, bytes: request("/api/echo/g", id: "g1") + "NOT\u{01} A REQUEST\r\n\r\n")
+            #expect(wired.eventLoopProxiedRequests == relayedBeforeGarbage + 1)
+            #expect(garbled.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) } == ["201", "400"])
+            #expect(garbledClosed)
         }
     }
 
