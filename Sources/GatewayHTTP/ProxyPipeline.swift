@@ -96,25 +96,46 @@ struct ProxyPipeline: Sendable {
         var outbound = HTTPClientRequest(url: upstreamURL)
         outbound.method = HTTPMethod(rawValue: request.method.rawValue)
         outbound.headers = headers
+        // The body goes through a relay, so that it is no longer being read for the upstream when the server reads
+        // what is left of it after the answer (see ``RequestBodyRelay``).
+        var relay: RequestBodyRelay?
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > 0 {
-            outbound.body = .stream(request.body, length: .known(length))
+            let bodyRelay = RequestBodyRelay(request.body)
+            outbound.body = .stream(bodyRelay.body, length: .known(length))
+            relay = bodyRelay
         } else if request.headers[.transferEncoding] != nil {
-            outbound.body = .stream(request.body, length: .unknown)
+            let bodyRelay = RequestBodyRelay(request.body)
+            outbound.body = .stream(bodyRelay.body, length: .unknown)
+            relay = bodyRelay
         }
         let response: HTTPClientResponse
         do {
             response = try await httpClient.execute(outbound, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger)
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            await relay?.close()
             logger.warning("upstream timeout", metadata: ["route": "\(match.route.name)"])
             throw GatewayError(.upstreamTimeout, "The upstream did not answer in time.")
         } catch {
+            await relay?.close()
             logger.warning("upstream unavailable", metadata: ["route": "\(match.route.name)", "error_type": "\(type(of: error))"])
             throw GatewayError(.upstreamUnavailable, "The upstream cannot be reached.")
         }
+        let status = HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase)
+        let headers = ProxyHeaders.downstream(from: response.headers)
+        guard let relay else { return Response(status: status, headers: headers, body: ResponseBody(asyncSequence: response.body)) }
         return Response(
-            status: HTTPResponse.Status(code: Int(response.status.code), reasonPhrase: response.status.reasonPhrase),
-            headers: ProxyHeaders.downstream(from: response.headers),
-            body: ResponseBody(asyncSequence: response.body)
+            status: status,
+            headers: headers,
+            body: ResponseBody { writer in
+                do {
+                    for try await part in response.body { try await writer.write(part) }
+                } catch {
+                    await relay.close()
+                    throw error
+                }
+                await relay.close()
+                try await writer.finish(nil)
+            }
         )
     }
 }

@@ -214,6 +214,39 @@ import Testing
         }
     }
 
+    /// An upstream that answers (or times out) before the client has sent the whole body. The request body must
+    /// have one reader at a time: the upload to the upstream stops before the server reads what is left of it,
+    /// and the connection is closed after the answer because the rest of the body will not be read.
+    @Test func anAnswerBeforeTheWholeBodyClosesTheConnectionAndNothingElse() async throws {
+        try await withProxy { gateway, upstream, client in
+            let token = try await client.token()
+            let port = try #require(client.port)
+            func partialPost(_ path: String) -> String {
+                "POST \(path) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nContent-Length: 100000\r\n\r\n0123456789"
+            }
+            // The echo upstream answers without reading the body.
+            let (early, earlyClosed) = try await Self.rawExchange(port: port, bytes: partialPost("/api/echo/early"))
+            #expect(early.hasPrefix("HTTP/1.1 201 "), "the upstream's answer is relayed: \(early.prefix(40))")
+            #expect(earlyClosed, "then the connection is closed: the rest of the body is not read")
+            // The slow upstream is given up after the route's 1 s timeout.
+            let (late, lateClosed) = try await Self.rawExchange(port: port, bytes: partialPost("/api/slow"))
+            #expect(late.hasPrefix("HTTP/1.1 504 "))
+            #expect(late.contains("upstream_timeout"))
+            #expect(lateClosed)
+            // The gateway is still serving, and a whole body still goes through.
+            var upload = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/files/upload")
+            upload.method = .POST
+            upload.headers.add(name: "Authorization", value: "Bearer \(token)")
+            upload.body = .bytes(ByteBuffer(string: "whole body"))
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let reply = try await http.execute(upload, timeout: .seconds(10))
+            let text = String(buffer: try await reply.body.collect(upTo: 4096))
+            try await http.shutdown()
+            #expect(reply.status == .ok)
+            #expect(text.contains(#""bytes":10"#))
+        }
+    }
+
     @Test func oversizedHeadersGet431() async throws {
         try await withProxy { gateway, upstream, client in
             let token = try await client.token()
