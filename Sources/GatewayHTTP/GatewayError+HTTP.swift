@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import IAMEnforcement
 import NIOCore
+import NIOHTTP1
 
 /// The one place where domain errors become HTTP answers: `application/problem+json` (RFC 9457) with a stable
 /// `code`, `WWW-Authenticate` on 401s where a bearer token was presented (RFC 6750) and `Retry-After` on 429s.
@@ -84,6 +85,23 @@ extension GatewayError: HTTPResponseError {
         default:
             return .internal()
         }
+    }
+
+    /// The answer to bytes that are not an HTTP/1.1 request: 431 for a header over the decoder's limits, 400 otherwise.
+    static func malformed(_ error: HTTPParserError) -> GatewayError {
+        error == .headerOverflow
+            ? .init(.requestHeaderFieldsTooLarge, "The request headers are too large.")
+            : .invalidRequest("The request is not valid HTTP/1.1.")
+    }
+
+    /// This error as NIOHTTP1 response parts that close the connection, for handlers in front of Hummingbird's codec.
+    func closingResponseParts() -> [HTTPServerResponsePart] {
+        var (fields, body) = problemParts()
+        fields[.contentLength] = String(body.readableBytes)
+        fields[.connection] = "close"
+        let headers = HTTPHeaders(fields.map { ($0.name.canonicalName, $0.value) })
+        let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: Int(status.code)), headers: headers)
+        return [.head(head), .body(.byteBuffer(body)), .end(nil)]
     }
 
     static func from(status: HTTPResponse.Status) -> GatewayError {

@@ -142,6 +142,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     /// An error that arrived behind the exchange in flight (a malformed pipelined request): passed on once the
     /// requests before it are answered, so Hummingbird answers it (400 and close) in order.
     private var pendingError: (any Error)?
+    /// A parse error passed on to Hummingbird: its answer (a bare 400 that closes) gets the problem+json body.
+    private var malformedAnswer: GatewayError?
     private var lastActivity = NIODeadline.now()
     private var idleTask: Scheduled<Void>?
     private var dateSecond = -1
@@ -225,7 +227,7 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
         if forwarded { context.fireChannelReadComplete() }
         if exchange == nil, pending.isEmpty, let error = pendingError {
             pendingError = nil
-            context.fireErrorCaught(error)
+            passOn(error, context: context)
             return
         }
         if readHeld, pending.isEmpty, exchange.map({ !$0.requestEnded }) ?? true {
@@ -257,6 +259,11 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             pendingError = pendingError ?? error
             return
         }
+        passOn(error, context: context)
+    }
+
+    private func passOn(_ error: any Error, context: ChannelHandlerContext) {
+        if let parseError = error as? HTTPParserError { malformedAnswer = .malformed(parseError) }
         context.fireErrorCaught(error)
     }
 
@@ -272,7 +279,17 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         lastActivity = .now()
-        if case .end = unwrapOutboundIn(data) { slowInProgress = max(0, slowInProgress - 1) }
+        let part = unwrapOutboundIn(data)
+        if case .end = part { slowInProgress = max(0, slowInProgress - 1) }
+        if let answer = malformedAnswer, case .head(let head) = part, head.status == .badRequest {
+            malformedAnswer = nil
+            var (fields, body) = answer.problemParts()
+            fields[.contentLength] = String(body.readableBytes)
+            decorate(&fields, closing: true)
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
+            context.write(wrapOutboundOut(.body(body)), promise: promise)
+            return
+        }
         context.write(data, promise: promise)
     }
 

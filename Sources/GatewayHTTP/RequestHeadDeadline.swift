@@ -65,7 +65,8 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// A server child channel with ``RequestHeadDeadline`` in front of `inner`'s pipeline.
+/// A server child channel with ``RequestHeadDeadline`` in front of `inner`'s pipeline and ``FirstRequestParseError``
+/// after its request decoder.
 struct RequestHeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel {
     typealias Value = Inner.Value
 
@@ -79,6 +80,9 @@ struct RequestHeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel
             try channel.pipeline.syncOperations.addHandler(RequestHeadDeadline(timeout: timeout), position: .first)
         }.flatMap {
             inner.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            try FirstRequestParseError.install(in: channel.pipeline.syncOperations)
+            return value
         }
     }
 

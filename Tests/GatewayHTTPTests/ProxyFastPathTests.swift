@@ -122,6 +122,7 @@ extension ProxyTests {
             let (garbled, garbledClosed) = try await Self.rawExchange(port: port, bytes: request("/api/echo/g", id: "g1") + "NOT\u{01} A REQUEST\r\n\r\n")
             #expect(wired.eventLoopProxiedRequests == relayedBeforeGarbage + 1)
             #expect(garbled.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) } == ["201", "400"])
+            #expect(garbled.contains(#""code":"invalid_request""#), "the 400 is a problem")
             #expect(garbledClosed)
         }
     }
@@ -206,6 +207,43 @@ extension ProxyTests {
             let (answered, answeredClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             #expect(answered.hasPrefix("HTTP/1.1 200 "), "a complete request is answered")
             #expect(answeredClosed, "and the connection closes once idle")
+        }
+    }
+
+    /// Bytes that are not HTTP/1.1 get a problem+json answer and the connection is closed, whether they are the
+    /// connection's first request or follow a request handled by Hummingbird's responder.
+    @Test func malformedRequestsGetAProblemAndTheConnectionCloses() async throws {
+        let gateway = try await TestGateway.make()
+        try await gateway.test(.live) { _, client in
+            let port = try #require(client.port)
+            func problem(_ text: String) -> (status: String?, code: String?, contentType: String?) {
+                let status = text.firstMatch(of: #/^HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) }
+                let code = text.firstMatch(of: #/"code":"([a-z_]+)"/#).map { String($0.output.1) }
+                let type = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-type:") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+                return (status, code, type)
+            }
+            // The first request of a connection: a broken request line, a malformed header, headers over the limit.
+            for (bytes, status, code) in [
+                ("NOT\u{01} A REQUEST\r\n\r\n", "400", "invalid_request"),
+                ("GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400", "invalid_request"),
+                ("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 70 * 1024))\r\n\r\n", "431", "request_header_fields_too_large"),
+            ] {
+                let (text, closed) = try await Self.rawExchange(port: port, bytes: bytes)
+                let answer = problem(text)
+                #expect(answer.status == status, "\(bytes.prefix(30)): \(text.prefix(60))")
+                #expect(answer.code == code)
+                #expect(answer.contentType == "application/problem+json")
+                #expect(text.lowercased().contains("\r\nconnection: close\r\n"))
+                #expect(closed, "closed without waiting for a timeout")
+            }
+            // Behind a request the responder answers: that answer first, then the problem.
+            let (text, closed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nNOT\u{01} A REQUEST\r\n\r\n")
+            #expect(text.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) } == ["200", "400"])
+            let at = try #require(text.range(of: "HTTP/1.1 400 "))
+            let second = String(text[at.lowerBound...])
+            #expect(problem(second).code == "invalid_request")
+            #expect(problem(second).contentType == "application/problem+json")
+            #expect(closed)
         }
     }
 
