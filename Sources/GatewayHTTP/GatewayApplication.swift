@@ -48,7 +48,10 @@ public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = 
         server: HTTPServerBuilder { responder in
             RequestHeadDeadlineChannel(
                 inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: server)) { head, channel, _ in
-                    await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown")
+                    await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown") { error, requestID in
+                        // The WebSocket layer answers a refusal with a bare 400; this gives it the problem.
+                        try? await channel.pipeline.addHandler(UpgradeRefusal(error: error, requestID: requestID))
+                    }
                 },
                 timeout: .seconds(Int64(configuration.http.idleTimeout))
             )

@@ -142,8 +142,9 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     /// An error that arrived behind the exchange in flight (a malformed pipelined request): passed on once the
     /// requests before it are answered, so Hummingbird answers it (400 and close) in order.
     private var pendingError: (any Error)?
-    /// A parse error passed on to Hummingbird: its answer (a bare 400 that closes) gets the problem+json body.
-    private var malformedAnswer: GatewayError?
+    /// What a bare 400 written by the layers below is really answering, and the request id to give it: a parse
+    /// error passed on to Hummingbird, or a refused WebSocket upgrade. The 400 is written as this problem instead.
+    private var bareBadRequest: (error: GatewayError, requestID: String?)?
     private var lastActivity = NIODeadline.now()
     private var idleTask: Scheduled<Void>?
     private var dateSecond = -1
@@ -156,6 +157,9 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     func handlerAdded(context: ChannelHandlerContext) {
         // The first request head has arrived: from here the idle timeout below applies.
         RequestHeadDeadline.stepAside(in: context.pipeline)
+        if let refusal = try? context.pipeline.syncOperations.handler(type: UpgradeRefusal.self) {
+            bareBadRequest = (refusal.error, refusal.requestID)
+        }
         self.context = context
         pool = fastPath.pools.pool(for: context.eventLoop)
         clientAddress = context.channel.remoteAddress?.ipAddress ?? "unknown"
@@ -263,7 +267,7 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     }
 
     private func passOn(_ error: any Error, context: ChannelHandlerContext) {
-        if let parseError = error as? HTTPParserError { malformedAnswer = .malformed(parseError) }
+        if let parseError = error as? HTTPParserError { bareBadRequest = (.malformed(parseError), nil) }
         context.fireErrorCaught(error)
     }
 
@@ -281,12 +285,13 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
         lastActivity = .now()
         let part = unwrapOutboundIn(data)
         if case .end = part { slowInProgress = max(0, slowInProgress - 1) }
-        if let answer = malformedAnswer, case .head(let head) = part, head.status == .badRequest {
-            malformedAnswer = nil
-            var (fields, body) = answer.problemParts()
+        if let answer = bareBadRequest, case .head(let head) = part, head.status == .badRequest, head.headerFields[.contentLength] == "0" {
+            bareBadRequest = nil
+            var (fields, body) = answer.error.problemParts()
             fields[.contentLength] = String(body.readableBytes)
+            if let requestID = answer.requestID { fields[.xRequestID] = requestID }
             decorate(&fields, closing: true)
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.status, headerFields: fields))), promise: nil)
+            context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.error.status, headerFields: fields))), promise: nil)
             context.write(wrapOutboundOut(.body(body)), promise: promise)
             return
         }

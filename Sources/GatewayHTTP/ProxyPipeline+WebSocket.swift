@@ -14,13 +14,29 @@ extension ProxyPipeline {
     /// Largest message relayed in either direction.
     static let maximumWebSocketMessage = 1 << 20
 
-    func webSocketUpgrade(_ head: HTTPRequest, routes: RouteTable, clientAddress: String) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        guard let target = head.path else { return .dontUpgrade }
+    func webSocketUpgrade(
+        _ head: HTTPRequest, routes: RouteTable, clientAddress: String, refused: (GatewayError, _ requestID: String) async -> Void
+    ) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
+        let requestID = GatewayResponder.requestID(head.headerFields[.xRequestID])
+        guard let target = head.path else {
+            await refused(.invalidRequest("The request has no path."), requestID)
+            return .dontUpgrade
+        }
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
-        guard !PathSafety.isUnsafe(path), let match = routes.match(path: path) else { return .dontUpgrade }
-        let requestID = GatewayResponder.requestID(head.headerFields[.xRequestID])
-        guard let headers = try? await prepare(head.headerFields, authority: head.authority, match: match, requestID: requestID, clientAddress: clientAddress) else {
+        guard !PathSafety.isUnsafe(path) else {
+            await refused(.invalidRequest("The path has dot segments, encoded slashes or malformed escapes."), requestID)
+            return .dontUpgrade
+        }
+        guard let match = routes.match(path: path) else {
+            await refused(.notFound("No route matches this path."), requestID)
+            return .dontUpgrade
+        }
+        let headers: HTTPHeaders
+        do {
+            headers = try await prepare(head.headerFields, authority: head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+        } catch {
+            await refused(GatewayError.from(error), requestID)
             return .dontUpgrade
         }
         var upstream = match.route.upstream

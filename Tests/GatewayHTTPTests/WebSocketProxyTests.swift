@@ -116,6 +116,24 @@ final class EchoWebSocketUpstream: Sendable {
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                 }
+                // On the wire, each refusal is the problem the HTTP path would give, and the connection closes.
+                func upgrade(_ path: String, _ authorization: String?) -> String {
+                    "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        + "Sec-WebSocket-Version: 13\r\nX-Request-Id: ws-refused-1\r\n" + (authorization.map { "Authorization: \($0)\r\n" } ?? "") + "\r\n"
+                }
+                for (request, status, code) in [
+                    (upgrade("/api/ws/room", nil), "401", "invalid_token"),
+                    (upgrade("/api/ws/room", "Bearer forged.token.value"), "401", "invalid_token"),
+                    (upgrade("/api/nothing", "Bearer \(token)"), "404", "not_found"),
+                    (upgrade("/api/ws/%2e%2e/x", "Bearer \(token)"), "400", "invalid_request"),
+                ] {
+                    let (text, closed) = try await ProxyTests.rawExchange(port: port, bytes: request)
+                    #expect(text.hasPrefix("HTTP/1.1 \(status) "), "\(request.prefix(30)): \(text.prefix(40))")
+                    #expect(text.contains(#""code":"\#(code)""#))
+                    #expect(text.lowercased().contains("\r\ncontent-type: application/problem+json\r\n"))
+                    #expect(text.lowercased().contains("\r\nx-request-id: ws-refused-1\r\n"))
+                    #expect(closed)
+                }
                 #expect(upstream.handshakeCount == 1, "refused upgrades never reach the upstream")
             }
         }

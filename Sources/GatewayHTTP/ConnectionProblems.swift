@@ -51,3 +51,18 @@ final class FirstRequestParseError: ChannelDuplexHandler, RemovableChannelHandle
         try pipeline.addHandler(FirstRequestParseError(), position: .after(decoder.handler))
     }
 }
+
+/// Carries why a WebSocket upgrade was refused, from the upgrade decision to ``ProxyFastPathHandler``, which puts
+/// it in place of the WebSocket layer's bare 400. It passes every event on unchanged (NIO needs a handler to be
+/// inbound or outbound).
+final class UpgradeRefusal: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    let error: GatewayError
+    let requestID: String
+
+    init(error: GatewayError, requestID: String) {
+        self.error = error
+        self.requestID = requestID
+    }
+}
