@@ -26,40 +26,17 @@ public final class DownstreamTokenCache: Sendable {
         }
     }
 
-    /// What the table is keyed by: 128 bits of SHA-256 over the key's fields (length-prefixed, so no two keys
-    /// encode alike), 16 bytes inline instead of seven strings. A collision would need 2^64 entries.
-    struct Digest: Hashable {
-        var high: UInt64
-        var low: UInt64
-
-        init(_ key: Key) {
-            var sha = SHA256()
-            func add(_ text: String) {
-                var text = text
-                text.withUTF8 { bytes in
-                    var length = UInt32(bytes.count).littleEndian
-                    withUnsafeBytes(of: &length) { sha.update(bufferPointer: $0) }
-                    sha.update(bufferPointer: UnsafeRawBufferPointer(bytes))
-                }
-            }
-            add(key.subject)
-            add(key.tenantID)
-            add(key.workspaceID)
-            add(key.sessionID.map { "s" + $0 } ?? "-")
-            add(key.audience)
-            add(key.kid)
-            var version = key.policyVersion.littleEndian
-            withUnsafeBytes(of: &version) { sha.update(bufferPointer: $0) }
-            let digest = sha.finalize()
-            var high: UInt64 = 0
-            var low: UInt64 = 0
-            digest.withUnsafeBytes { bytes in
-                high = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-                low = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            }
-            self.high = high
-            self.low = low
-        }
+    /// What the table is keyed by: a ``CacheKeyDigest`` of the key's fields, instead of seven strings.
+    static func digest(_ key: Key) -> CacheKeyDigest {
+        var fields = CacheKeyDigest.Builder()
+        fields.add(key.subject)
+        fields.add(key.tenantID)
+        fields.add(key.workspaceID)
+        fields.add(key.sessionID.map { "s" + $0 } ?? "-")
+        fields.add(key.audience)
+        fields.add(key.kid)
+        fields.add(key.policyVersion)
+        return fields.finish()
     }
 
     struct Entry {
@@ -69,7 +46,7 @@ public final class DownstreamTokenCache: Sendable {
     }
 
     struct State {
-        var entries: [Digest: Entry] = [:]
+        var entries: [CacheKeyDigest: Entry] = [:]
         var tick: UInt64 = 0
         var hits = 0
         var misses = 0
@@ -86,7 +63,7 @@ public final class DownstreamTokenCache: Sendable {
     /// A cached token for `key` still good at `now`, or `nil`. A probe that falls back to minting on a miss passes
     /// `countingMiss: false`, so the miss is counted once.
     public func token(for key: Key, now: Int64, countingMiss: Bool = true) -> String? {
-        let key = Digest(key)
+        let key = Self.digest(key)
         return state.withLock { state in
             state.tick &+= 1
             guard var entry = state.entries[key], entry.reuseUntil > now else {
@@ -105,7 +82,7 @@ public final class DownstreamTokenCache: Sendable {
     public func store(_ token: String, for key: Key, issuedAt: Int64, expiresAt: Int64) {
         guard capacity > 0 else { return }
         let margin = max(5, (expiresAt - issuedAt) / 10)
-        let key = Digest(key)
+        let key = Self.digest(key)
         // An exact-size copy: a token built by appending can hold a third more capacity than it uses.
         let compact = String(unsafeUninitializedCapacity: token.utf8.count) { buffer in
             _ = buffer.initialize(fromContentsOf: token.utf8)

@@ -16,6 +16,7 @@ public final class VerifiedTokenCache: Sendable {
         var kid: String
     }
 
+    /// The token's SHA-256, whole: a hit grants the claims, so a second-preimage is what an attacker would need.
     struct Digest: Hashable {
         var a, b, c, d: UInt64
 
@@ -31,7 +32,6 @@ public final class VerifiedTokenCache: Sendable {
         }
 
         func hash(into hasher: inout Hasher) {
-            // Already uniformly distributed: one word is enough for the table.
             hasher.combine(a)
         }
     }
