@@ -40,13 +40,16 @@ public final class DownstreamTokenCache: Sendable {
     }
 
     struct Entry {
-        var token: String
+        /// The token after its header segment: every token of one signing key has the same header.
+        var payloadAndSignature: String
         var reuseUntil: Int64
         var lastUse: UInt64
     }
 
     struct State {
         var entries: [CacheKeyDigest: Entry] = [:]
+        /// The header segment and its dot, per kid of the tokens stored (one per signing key seen).
+        var headers: [String: String] = [:]
         var tick: UInt64 = 0
         var hits = 0
         var misses = 0
@@ -63,17 +66,17 @@ public final class DownstreamTokenCache: Sendable {
     /// A cached token for `key` still good at `now`, or `nil`. A probe that falls back to minting on a miss passes
     /// `countingMiss: false`, so the miss is counted once.
     public func token(for key: Key, now: Int64, countingMiss: Bool = true) -> String? {
-        let key = Self.digest(key)
+        let digest = Self.digest(key)
         return state.withLock { state in
             state.tick &+= 1
-            guard var entry = state.entries[key], entry.reuseUntil > now else {
+            guard var entry = state.entries[digest], entry.reuseUntil > now, let header = state.headers[key.kid] else {
                 if countingMiss { state.misses += 1 }
                 return nil
             }
             entry.lastUse = state.tick
-            state.entries[key] = entry
+            state.entries[digest] = entry
             state.hits += 1
-            return entry.token
+            return header + entry.payloadAndSignature
         }
     }
 
@@ -82,18 +85,24 @@ public final class DownstreamTokenCache: Sendable {
     public func store(_ token: String, for key: Key, issuedAt: Int64, expiresAt: Int64) {
         guard capacity > 0 else { return }
         let margin = max(5, (expiresAt - issuedAt) / 10)
-        let key = Self.digest(key)
+        guard let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")) else { return }
+        let header = String(token[...dot])
+        let rest = token.utf8[token.utf8.index(after: dot)...]
+        let digest = Self.digest(key)
         // An exact-size copy: a token built by appending can hold a third more capacity than it uses.
-        let compact = String(unsafeUninitializedCapacity: token.utf8.count) { buffer in
-            _ = buffer.initialize(fromContentsOf: token.utf8)
-            return token.utf8.count
+        let compact = String(unsafeUninitializedCapacity: rest.count) { buffer in
+            _ = buffer.initialize(fromContentsOf: rest)
+            return rest.count
         }
         state.withLock { state in
             state.tick &+= 1
-            if state.entries[key] == nil, state.entries.count >= capacity {
+            if state.entries[digest] == nil, state.entries.count >= capacity {
                 Self.evict(&state, keeping: capacity - max(1, capacity / 10))
             }
-            state.entries[key] = Entry(token: compact, reuseUntil: expiresAt - margin, lastUse: state.tick)
+            // One header per kid is what the signer makes; a token with another one is not cached.
+            if let known = state.headers[key.kid], known != header { return }
+            state.headers[key.kid] = header
+            state.entries[digest] = Entry(payloadAndSignature: compact, reuseUntil: expiresAt - margin, lastUse: state.tick)
         }
     }
 
