@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import IAMEnforcement
 import Synchronization
 
 /// Downstream tokens reused per principal, session, audience, policy version and signing key until shortly before
@@ -39,11 +40,48 @@ public final class DownstreamTokenCache: Sendable {
         return fields.finish()
     }
 
+    /// A token as bytes: its header segment is shared per kid (every token of one signing key has the same), and
+    /// its payload and signature are kept decoded, three quarters of their base64url size. ``text(header:)`` gives
+    /// back the exact token text.
     struct Entry {
-        /// The token after its header segment: every token of one signing key has the same header.
-        var payloadAndSignature: String
+        /// The decoded payload, then the decoded signature.
+        var bytes: [UInt8]
+        var payloadCount: Int32
         var reuseUntil: Int64
         var lastUse: UInt64
+
+        /// `nil` when a segment is not canonical base64url (re-encoding would not give the same text).
+        init?(payload: Substring.UTF8View, signature: Substring.UTF8View, reuseUntil: Int64, lastUse: UInt64) {
+            guard let payloadBytes = Base64URL.decodeBytes(payload), let signatureBytes = Base64URL.decodeBytes(signature),
+                Base64URL.encodedCount(payloadBytes.count) == payload.count, Base64URL.encodedCount(signatureBytes.count) == signature.count
+            else { return nil }
+            self.bytes = Array(unsafeUninitializedCapacity: payloadBytes.count + signatureBytes.count) { buffer, count in
+                _ = buffer.initialize(fromContentsOf: payloadBytes)
+                _ = buffer[payloadBytes.count...].initialize(fromContentsOf: signatureBytes)
+                count = payloadBytes.count + signatureBytes.count
+            }
+            self.payloadCount = Int32(payloadBytes.count)
+            self.reuseUntil = reuseUntil
+            self.lastUse = lastUse
+            guard text(header: "") == String(payload)! + "." + String(signature)! else { return nil }
+        }
+
+        /// `header` (the first segment and its dot), then the payload and signature re-encoded.
+        func text(header: String) -> String {
+            let payload = Int(payloadCount)
+            let headerCount = header.utf8.count
+            let total = headerCount + Base64URL.encodedCount(payload) + 1 + Base64URL.encodedCount(bytes.count - payload)
+            return String(unsafeUninitializedCapacity: total) { output in
+                var written = output.initialize(fromContentsOf: header.utf8)
+                bytes.withUnsafeBytes { raw in
+                    written += Base64URL.encode(UnsafeRawBufferPointer(rebasing: raw[..<payload]), into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                    output[written] = UInt8(ascii: ".")
+                    written += 1
+                    written += Base64URL.encode(UnsafeRawBufferPointer(rebasing: raw[payload...]), into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                }
+                return written
+            }
+        }
     }
 
     struct State {
@@ -76,7 +114,7 @@ public final class DownstreamTokenCache: Sendable {
             entry.lastUse = state.tick
             state.entries[digest] = entry
             state.hits += 1
-            return header + entry.payloadAndSignature
+            return entry.text(header: header)
         }
     }
 
@@ -85,15 +123,12 @@ public final class DownstreamTokenCache: Sendable {
     public func store(_ token: String, for key: Key, issuedAt: Int64, expiresAt: Int64) {
         guard capacity > 0 else { return }
         let margin = max(5, (expiresAt - issuedAt) / 10)
-        guard let dot = token.utf8.firstIndex(of: UInt8(ascii: ".")) else { return }
-        let header = String(token[...dot])
-        let rest = token.utf8[token.utf8.index(after: dot)...]
+        let segments = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard segments.count == 3,
+            let entry = Entry(payload: segments[1].utf8, signature: segments[2].utf8, reuseUntil: expiresAt - margin, lastUse: 0)
+        else { return }
+        let header = String(segments[0]) + "."
         let digest = Self.digest(key)
-        // An exact-size copy: a token built by appending can hold a third more capacity than it uses.
-        let compact = String(unsafeUninitializedCapacity: rest.count) { buffer in
-            _ = buffer.initialize(fromContentsOf: rest)
-            return rest.count
-        }
         state.withLock { state in
             state.tick &+= 1
             if state.entries[digest] == nil, state.entries.count >= capacity {
@@ -102,7 +137,9 @@ public final class DownstreamTokenCache: Sendable {
             // One header per kid is what the signer makes; a token with another one is not cached.
             if let known = state.headers[key.kid], known != header { return }
             state.headers[key.kid] = header
-            state.entries[digest] = Entry(payloadAndSignature: compact, reuseUntil: expiresAt - margin, lastUse: state.tick)
+            var entry = entry
+            entry.lastUse = state.tick
+            state.entries[digest] = entry
         }
     }
 

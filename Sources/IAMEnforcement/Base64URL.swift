@@ -11,6 +11,42 @@ public enum Base64URL {
         return table
     }()
 
+    /// The length of the unpadded base64url text of `count` bytes.
+    public static func encodedCount(_ count: Int) -> Int {
+        count / 3 * 4 + [0, 2, 3][count % 3]
+    }
+
+    /// Writes the unpadded base64url text of `input` at the start of `output`, which holds at least
+    /// ``encodedCount(_:)`` bytes; returns the count written. For hot paths: no intermediate arrays.
+    @discardableResult
+    public static func encode(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        alphabet.withUnsafeBufferPointer { table in
+            var read = 0
+            var written = 0
+            while read + 3 <= input.count {
+                let chunk = UInt32(input[read]) << 16 | UInt32(input[read + 1]) << 8 | UInt32(input[read + 2])
+                output[written] = table[Int(chunk >> 18 & 63)]
+                output[written + 1] = table[Int(chunk >> 12 & 63)]
+                output[written + 2] = table[Int(chunk >> 6 & 63)]
+                output[written + 3] = table[Int(chunk & 63)]
+                read += 3
+                written += 4
+            }
+            let rest = input.count - read
+            if rest > 0 {
+                let chunk = UInt32(input[read]) << 16 | (rest == 2 ? UInt32(input[read + 1]) << 8 : 0)
+                output[written] = table[Int(chunk >> 18 & 63)]
+                output[written + 1] = table[Int(chunk >> 12 & 63)]
+                written += 2
+                if rest == 2 {
+                    output[written] = table[Int(chunk >> 6 & 63)]
+                    written += 1
+                }
+            }
+            return written
+        }
+    }
+
     /// Encodes bytes as unpadded base64url text.
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
         let input = Array(bytes)
