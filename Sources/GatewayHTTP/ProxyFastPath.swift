@@ -285,7 +285,9 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
         lastActivity = .now()
         let part = unwrapOutboundIn(data)
         if case .end = part { slowInProgress = max(0, slowInProgress - 1) }
-        if let answer = bareBadRequest, case .head(let head) = part, head.status == .badRequest, head.headerFields[.contentLength] == "0" {
+        if let answer = bareBadRequest, case .head(let head) = part, head.status == .badRequest, head.headerFields[.contentLength] == "0",
+            head.headerFields[.connection] == "close"
+        {
             bareBadRequest = nil
             var (fields, body) = answer.error.problemParts()
             fields[.contentLength] = String(body.readableBytes)

@@ -68,6 +68,12 @@ final class RequestBodyRelay: Sendable {
         }
     }
 
+    deinit {
+        // A response dropped unwritten never calls close(): stop reading anyway. Cancelling ends the inbound stream
+        // at once, so a later reader finds it finished instead of a read in progress.
+        reader.cancel()
+    }
+
     /// Stops reading the client's body and returns once nothing reads it on the relay's behalf. Idempotent.
     func close() async {
         let reading = state.withLockedValue { state in
