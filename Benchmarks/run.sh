@@ -202,6 +202,7 @@ out.append(f"| streaming a 1 GiB download ({int(size)/2**30:.2f} GiB in {float(s
 out.append(f"| downstream token cache with {int(c['entries']):,} distinct principals (in-process, `gateway-bench cache-memory`) | {c['rss_after_mb']:.1f} (+{c['rss_delta_mb']:.1f}) |")
 p = json.loads(principals)
 out.append(f"| the running gateway after {int(p['principals']):,} distinct principals went through a route ({int(p['failures'])} failures, {p['seconds']:.0f} s): verified-token, resolution and downstream-token caches all filled | {p['rss_after_mb']:.1f} |")
+out.append(f"| of it: anonymous (heap, stacks) / file-backed (the mapped executable and libraries, shared and reclaimable) | {p['rss_anon_after_mb']:.1f} / {p['rss_file_after_mb']:.1f} |")
 gw = med("gateway", "req_per_s")[0]
 mint_ratio = cm("mint")[0] / cm("openssl_sign")[0]
 def yes(ok): return "yes" if ok else "no"

@@ -20,9 +20,11 @@ struct GatewayBench: AsyncParsableCommand {
 }
 
 /// Resident memory in MB of process `process` ("self" or a pid), from /proc; -1 when it cannot be read.
-func residentMegabytes(of process: String = "self") -> Double {
+/// A resident-memory line of `/proc/<process>/status` in megabytes: `VmRSS` (all), `RssAnon` (heap and stacks) or
+/// `RssFile` (mapped executable and libraries, shared and reclaimable).
+func residentMegabytes(of process: String = "self", field: String = "VmRSS") -> Double {
     guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
         let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
     else { return -1 }
     return kilobytes / 1024
@@ -253,7 +255,8 @@ struct GatewayPrincipals: AsyncParsableCommand {
         try await client.shutdown()
         try await Task.sleep(for: .seconds(1))
         emit(["principals": Double(count), "failures": Double(failures.value), "seconds": seconds,
-              "rss_before_mb": before, "rss_after_mb": residentMegabytes(of: "\(pid)")])
+              "rss_before_mb": before, "rss_after_mb": residentMegabytes(of: "\(pid)"),
+              "rss_anon_after_mb": residentMegabytes(of: "\(pid)", field: "RssAnon"), "rss_file_after_mb": residentMegabytes(of: "\(pid)", field: "RssFile")])
     }
 }
 
