@@ -38,7 +38,7 @@ public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = 
         idleTimeout: nil,
         httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
     )
-    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools)]
+    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools), HeapTrimmer(logger: logger)]
     if let changes {
         services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
     }
