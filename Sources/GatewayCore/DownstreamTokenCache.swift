@@ -51,10 +51,8 @@ public final class DownstreamTokenCache: Sendable {
         var lastUse: UInt64
 
         /// `nil` when a segment is not canonical base64url (re-encoding would not give the same text).
-        init?(payload: Substring.UTF8View, signature: Substring.UTF8View, reuseUntil: Int64, lastUse: UInt64) {
-            guard let payloadBytes = Base64URL.decodeBytes(payload), let signatureBytes = Base64URL.decodeBytes(signature),
-                Base64URL.encodedCount(payloadBytes.count) == payload.count, Base64URL.encodedCount(signatureBytes.count) == signature.count
-            else { return nil }
+        init?(payload: Substring, signature: Substring, reuseUntil: Int64, lastUse: UInt64) {
+            guard let payloadBytes = Base64URL.decodeBytes(payload.utf8), let signatureBytes = Base64URL.decodeBytes(signature.utf8) else { return nil }
             self.bytes = Array(unsafeUninitializedCapacity: payloadBytes.count + signatureBytes.count) { buffer, count in
                 _ = buffer.initialize(fromContentsOf: payloadBytes)
                 _ = buffer[payloadBytes.count...].initialize(fromContentsOf: signatureBytes)
@@ -63,7 +61,7 @@ public final class DownstreamTokenCache: Sendable {
             self.payloadCount = Int32(payloadBytes.count)
             self.reuseUntil = reuseUntil
             self.lastUse = lastUse
-            guard text(header: "") == String(payload)! + "." + String(signature)! else { return nil }
+            guard text(header: "") == payload + "." + signature else { return nil }
         }
 
         /// `header` (the first segment and its dot), then the payload and signature re-encoded.
@@ -125,18 +123,18 @@ public final class DownstreamTokenCache: Sendable {
         let margin = max(5, (expiresAt - issuedAt) / 10)
         let segments = token.split(separator: ".", omittingEmptySubsequences: false)
         guard segments.count == 3,
-            let entry = Entry(payload: segments[1].utf8, signature: segments[2].utf8, reuseUntil: expiresAt - margin, lastUse: 0)
+            let entry = Entry(payload: segments[1], signature: segments[2], reuseUntil: expiresAt - margin, lastUse: 0)
         else { return }
         let header = String(segments[0]) + "."
         let digest = Self.digest(key)
         state.withLock { state in
+            // One header per kid is what the signer makes; a token with another one is not cached.
+            if let known = state.headers[key.kid], known != header { return }
+            state.headers[key.kid] = header
             state.tick &+= 1
             if state.entries[digest] == nil, state.entries.count >= capacity {
                 Self.evict(&state, keeping: capacity - max(1, capacity / 10))
             }
-            // One header per kid is what the signer makes; a token with another one is not cached.
-            if let known = state.headers[key.kid], known != header { return }
-            state.headers[key.kid] = header
             var entry = entry
             entry.lastUse = state.tick
             state.entries[digest] = entry
