@@ -94,10 +94,21 @@ extension GatewayError: HTTPResponseError {
             : .invalidRequest("The request is not valid HTTP/1.1.")
     }
 
-    /// This error as NIOHTTP1 response parts that close the connection, for handlers in front of Hummingbird's codec.
-    func closingResponseParts() -> [HTTPServerResponsePart] {
+    /// ``problemParts()`` with `Content-Length` set, for writers that frame the message themselves.
+    func framedProblemParts() -> (HTTPFields, ByteBuffer) {
         var (fields, body) = problemParts()
         fields[.contentLength] = String(body.readableBytes)
+        return (fields, body)
+    }
+
+    /// A path with dot segments, encoded separators or malformed escapes: refused before routing.
+    static func unsafePath() -> GatewayError {
+        .invalidRequest("The path has dot segments, encoded slashes or malformed escapes.")
+    }
+
+    /// This error as NIOHTTP1 response parts that close the connection, for handlers in front of Hummingbird's codec.
+    func closingResponseParts() -> [HTTPServerResponsePart] {
+        var (fields, body) = framedProblemParts()
         fields[.connection] = "close"
         let headers = HTTPHeaders(fields.map { ($0.name.canonicalName, $0.value) })
         let head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: Int(status.code)), headers: headers)

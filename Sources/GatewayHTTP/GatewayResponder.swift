@@ -32,7 +32,7 @@ struct GatewayResponder: HTTPResponder {
             }
             let path = request.uri.path
             guard !PathSafety.isUnsafe(path) else {
-                throw GatewayError.invalidRequest("The path has dot segments, encoded slashes or malformed escapes.")
+                throw GatewayError.unsafePath()
             }
             if let match = routes.match(path: path) {
                 return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress)

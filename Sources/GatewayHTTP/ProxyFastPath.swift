@@ -289,8 +289,7 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             head.headerFields[.connection] == "close"
         {
             bareBadRequest = nil
-            var (fields, body) = answer.error.problemParts()
-            fields[.contentLength] = String(body.readableBytes)
+            var (fields, body) = answer.error.framedProblemParts()
             if let requestID = answer.requestID { fields[.xRequestID] = requestID }
             decorate(&fields, closing: true)
             context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.error.status, headerFields: fields))), promise: nil)
@@ -403,8 +402,7 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             connection.channel?.close(promise: nil)
             exchange.connection = nil
         }
-        var (fields, body) = error.problemParts()
-        fields[.contentLength] = String(body.readableBytes)
+        var (fields, body) = error.framedProblemParts()
         fields[.xRequestID] = exchange.plan.requestID
         decorate(&fields, closing: exchange.plan.closeAfter || quiescing)
         context.write(wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)

@@ -25,7 +25,7 @@ extension ProxyPipeline {
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
         guard !PathSafety.isUnsafe(path) else {
-            await refused(.invalidRequest("The path has dot segments, encoded slashes or malformed escapes."), requestID)
+            await refused(.unsafePath(), requestID)
             return .dontUpgrade
         }
         guard let match = routes.match(path: path) else {

@@ -98,25 +98,21 @@ struct ProxyPipeline: Sendable {
         outbound.headers = headers
         // The body goes through a relay, so that it is no longer being read for the upstream when the server reads
         // what is left of it after the answer (see ``RequestBodyRelay``).
-        var relay: RequestBodyRelay?
-        if let length = request.headers[.contentLength].flatMap(Int64.init), length > 0 {
-            let bodyRelay = RequestBodyRelay(request.body)
-            outbound.body = .stream(bodyRelay.body, length: .known(length))
-            relay = bodyRelay
-        } else if request.headers[.transferEncoding] != nil {
-            let bodyRelay = RequestBodyRelay(request.body)
-            outbound.body = .stream(bodyRelay.body, length: .unknown)
-            relay = bodyRelay
-        }
+        let bodyLength: HTTPClientRequest.Body.Length? =
+            if let length = request.headers[.contentLength].flatMap(Int64.init), length > 0 { .known(length) }
+            else if request.headers[.transferEncoding] != nil { .unknown }
+            else { nil }
+        let relay = bodyLength.map { _ in RequestBodyRelay(request.body) }
+        if let relay, let bodyLength { outbound.body = .stream(relay.body, length: bodyLength) }
         let response: HTTPClientResponse
         do {
             response = try await httpClient.execute(outbound, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            await relay?.close()
-            logger.warning("upstream timeout", metadata: ["route": "\(match.route.name)"])
-            throw GatewayError(.upstreamTimeout, "The upstream did not answer in time.")
         } catch {
             await relay?.close()
+            if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
+                logger.warning("upstream timeout", metadata: ["route": "\(match.route.name)"])
+                throw GatewayError(.upstreamTimeout, "The upstream did not answer in time.")
+            }
             logger.warning("upstream unavailable", metadata: ["route": "\(match.route.name)", "error_type": "\(type(of: error))"])
             throw GatewayError(.upstreamUnavailable, "The upstream cannot be reached.")
         }
