@@ -139,7 +139,9 @@ public final class AccessResolver: Service, Sendable {
 
     func resolveFromStore(_ key: Key) async throws -> ResolvedAccess {
         let version = try await store.policyVersion(tenantID: key.tenantID, workspaceID: key.workspaceID)
-        let assignments = try await store.assignments(tenantID: key.tenantID, principalID: key.principalID, workspaceID: key.workspaceID)
+        // Assigned in this workspace or tenant-wide (`*`).
+        let assignments = try await store.assignments(tenantID: key.tenantID, principalID: key.principalID, workspaceID: nil)
+            .filter { $0.workspaceID == key.workspaceID || $0.workspaceID == WorkspaceScope.tenantWideID }
         let roleIDs = Array(Set(assignments.map(\.roleID))).sorted()
         guard !roleIDs.isEmpty else {
             return ResolvedAccess(roles: [], permissions: [], policyVersion: version, isPlatformAdmin: false)
@@ -148,15 +150,54 @@ public final class AccessResolver: Service, Sendable {
         var permissions: Set<String> = []
         var roles: [String] = []
         for roleID in roleIDs {
-            if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: key.tenantID, registered: registered) {
+            if let granted = try await rolePermissions(roleID, tenantID: key.tenantID, in: .workspace(key.workspaceID), registered: registered) {
                 permissions.formUnion(granted)
-                roles.append(roleID)
-            } else if let role = try await store.role(tenantID: key.tenantID, roleID: roleID), role.workspaceID == nil || role.workspaceID == key.workspaceID {
-                permissions.formUnion(role.permissions)
                 roles.append(roleID)
             }
         }
         let isPlatformAdmin = key.tenantID == Tenant.platformID && roles.contains(PermissionCatalog.platformAdminRole)
         return ResolvedAccess(roles: roles, permissions: permissions, policyVersion: version, isPlatformAdmin: isPlatformAdmin)
+    }
+
+    /// The permissions role `roleID` grants where it is assigned in `scope`: a system role's, or a custom role's when
+    /// it is tenant-wide or limited to that very workspace; `nil` when it grants nothing there (unknown, or limited
+    /// to another workspace).
+    func rolePermissions(_ roleID: String, tenantID: String, in scope: WorkspaceScope, registered: [String]) async throws -> Set<String>? {
+        if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: registered) {
+            return granted
+        }
+        guard let role = try await store.role(tenantID: tenantID, roleID: roleID) else { return nil }
+        guard let limited = role.workspaceID else { return Set(role.permissions) }
+        return scope == .workspace(limited) ? Set(role.permissions) : nil
+    }
+
+    /// What `principalID` holds across its tenant, read from the store (never from the cache): the input of the
+    /// admin-plane policy for a caller or a target, taken inside ``GatewayStore/serializingTenant(_:_:)``.
+    public func effectiveAccess(tenantID: String, principalID: String) async throws -> EffectiveAccess {
+        let registered = try await registeredPermissions()
+        var access = EffectiveAccess()
+        for assignment in try await store.assignments(tenantID: tenantID, principalID: principalID, workspaceID: nil) {
+            let scope = WorkspaceScope(assignment.workspaceID)
+            access.assignedScopes.insert(scope)
+            if tenantID == Tenant.platformID, assignment.roleID == PermissionCatalog.platformAdminRole, scope == .tenantWide {
+                access.isPlatformAdmin = true
+            }
+            guard let granted = try await rolePermissions(assignment.roleID, tenantID: tenantID, in: scope, registered: registered) else { continue }
+            switch scope {
+            case .tenantWide: access.tenantWide.formUnion(granted)
+            case .workspace(let id): access.perWorkspace[id, default: []].formUnion(granted)
+            }
+        }
+        return access
+    }
+
+    /// The permissions of role `roleID` of `tenantID` (system or custom) and the workspace it is limited to;
+    /// `nil` when the tenant has no such role.
+    public func role(_ roleID: String, tenantID: String) async throws -> (permissions: Set<String>, limitedTo: String?, isSystem: Bool)? {
+        if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: try await registeredPermissions()) {
+            return (granted, nil, true)
+        }
+        guard let role = try await store.role(tenantID: tenantID, roleID: roleID) else { return nil }
+        return (Set(role.permissions), role.workspaceID, false)
     }
 }

@@ -63,19 +63,34 @@ public struct AuthService: Sendable {
             throw GatewayError.invalidRequest("username and password must be non-empty (password at most \(PasswordHasher.maximumLength) bytes).")
         }
         let account = "\(tenantID)|\(username)"
-        if let wait = throttle.retryAfter(account: account, address: clientAddress) {
-            throw GatewayError(.rateLimited, "Too many failed logins; retry later.", retryAfter: wait)
+        let reservation: LoginThrottle.Reservation
+        switch throttle.reserve(account: account, address: clientAddress) {
+        case .success(let granted): reservation = granted
+        case .failure(let wait): throw GatewayError(.rateLimited, "Too many failed logins; retry later.", retryAfter: wait.seconds)
         }
-        let user = try await store.user(tenantID: tenantID, username: username)
-        let stored = user?.passwordHash ?? dummyHash
-        let hasher = self.hasher
-        let matches = try await NIOThreadPool.singleton.runIfActive { hasher.verify(password, against: stored) }
+        let user: UserRecord?
+        let matches: Bool
+        do {
+            user = try await store.user(tenantID: tenantID, username: username)
+            let stored = user?.passwordHash ?? dummyHash
+            let hasher = self.hasher
+            matches = try await NIOThreadPool.singleton.runIfActive { hasher.verify(password, against: stored) }
+        } catch {
+            // Not a wrong password: the store or the thread pool failed. Counts as nothing.
+            throttle.release(reservation, succeeded: true)
+            throw error
+        }
         guard let user, matches else {
-            throttle.recordFailure(account: account, address: clientAddress)
-            await audit.record(actor: "anonymous", tenantID: tenantID, workspaceID: workspaceID, action: "login.failure", target: "username:\(username.prefix(64))", requestID: requestID)
+            throttle.release(reservation, succeeded: false)
+            // A tenant that does not exist has no log to write into (nor may a later tenant of that id inherit one).
+            // Looked up on every failure, so an unknown tenant costs what a wrong password costs.
+            let tenantExists = ((try? await store.tenant(tenantID)) ?? nil) != nil
+            if tenantExists {
+                await audit.record(actor: "anonymous", tenantID: tenantID, workspaceID: workspaceID, action: "login.failure", target: "username:\(username.prefix(64))", requestID: requestID)
+            }
             throw Self.invalidCredentials
         }
-        throttle.recordSuccess(account: account, address: clientAddress)
+        throttle.release(reservation, succeeded: true)
         let access: ResolvedAccess
         do {
             access = try await resolver.resolve(tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID)
@@ -140,13 +155,47 @@ public struct AuthService: Sendable {
         await audit.record(actor: principal.auditName, tenantID: principal.tenantID, workspaceID: principal.workspaceID, action: "logout", target: "session:\(sessionID)", requestID: requestID)
     }
 
+    /// Changes the caller's own password (`PUT /v1/me/password`): the current one is checked under the login
+    /// throttle; every other session and refresh family of the user is revoked, the calling one kept.
+    public func changeOwnPassword(_ principal: Principal, current: String, new: String, clientAddress: String, requestID: String?) async throws {
+        guard principal.kind == .user else { throw GatewayError.forbidden("Only users have a password to change.") }
+        guard !current.isEmpty, current.utf8.count <= PasswordHasher.maximumLength else { throw GatewayError.invalidRequest("current_password is required.") }
+        try PasswordHasher.validate(new)
+        guard let user = try await store.user(tenantID: principal.tenantID, userID: principal.subject) else { throw GatewayError.invalidToken() }
+        let reservation: LoginThrottle.Reservation
+        switch throttle.reserve(account: "\(principal.tenantID)|\(user.username)", address: clientAddress) {
+        case .success(let granted): reservation = granted
+        case .failure(let wait): throw GatewayError(.rateLimited, "Too many failed password checks; retry later.", retryAfter: wait.seconds)
+        }
+        let hasher = self.hasher
+        let matches: Bool
+        do {
+            matches = try await NIOThreadPool.singleton.runIfActive { hasher.verify(current, against: user.passwordHash) }
+        } catch {
+            throttle.release(reservation, succeeded: true)
+            throw error
+        }
+        throttle.release(reservation, succeeded: matches)
+        guard matches else { throw GatewayError(.invalidCredentials, "The current password is wrong.") }
+        let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(new) }
+        guard try await store.updatePassword(tenantID: principal.tenantID, userID: user.userID, passwordHash: hash) else { throw GatewayError.invalidToken() }
+        revocations.add(try await store.revokeSessions(tenantID: principal.tenantID, principalID: user.userID, except: principal.sessionID, now: clock.now()))
+        await audit.record(actor: principal.auditName, tenantID: principal.tenantID, workspaceID: principal.workspaceID, action: "user.password_change", target: "user:\(user.userID)", requestID: requestID)
+    }
+
     // MARK: - Token exchange
 
     /// Mints a token for a downstream `audience` (a configured route's). Its `permissions` are those the audience's
     /// service registered, when it registered any.
     public func exchange(_ principal: Principal, access: ResolvedAccess, audience: String) async throws -> MintedToken {
-        guard configuration.routes.contains(where: { $0.audience == audience }) else {
+        let routes = configuration.routes.filter { $0.audience == audience }
+        guard !routes.isEmpty else {
             throw GatewayError.invalidRequest("Unknown audience.")
+        }
+        guard !access.roles.isEmpty else { throw GatewayError.forbidden("The caller has no role in this workspace.") }
+        // The same edge permission the proxy asks for on the routes of that audience (each of them, when several).
+        for permission in Set(routes.compactMap(\.permission)).sorted() where !access.permissions.contains(permission) {
+            throw GatewayError.forbidden("A token for \(audience) needs the permission \(permission).")
         }
         return try minter.mint(try await downstreamRequest(principal, access: access, audience: audience))
     }

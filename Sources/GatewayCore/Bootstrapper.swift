@@ -3,7 +3,8 @@ import Logging
 import NIOPosix
 
 /// First start with an empty store (SPEC 4.1): tenant `platform`, workspace `default`, and the configured admin
-/// user with role `platform_admin`. Later starts change nothing.
+/// user with role `platform_admin`
+/// assigned tenant-wide. Later starts change nothing.
 public struct Bootstrapper: Sendable {
     let store: any GatewayStore
     let hasher: PasswordHasher
@@ -33,7 +34,7 @@ public struct Bootstrapper: Sendable {
         let userID = SecretToken.identifier(prefix: "u-")
         try await store.createUser(UserRecord(tenantID: Tenant.platformID, userID: userID, username: username, passwordHash: hash, createdAt: now))
         try await store.createAssignment(Assignment(
-            assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: Tenant.platformID, workspaceID: Tenant.defaultWorkspaceID,
+            assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: Tenant.platformID, workspaceID: WorkspaceScope.tenantWideID,
             principalID: userID, roleID: PermissionCatalog.platformAdminRole, createdAt: now
         ))
         try await store.appendAudit(AuditEvent(at: now, actor: "system", tenantID: Tenant.platformID, workspaceID: Tenant.defaultWorkspaceID, action: "bootstrap", target: "user:\(userID)", requestID: nil))

@@ -12,6 +12,7 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
         case notFound = "not_found"
         case conflict
         case payloadTooLarge = "payload_too_large"
+        case unsupportedMediaType = "unsupported_media_type"
         case requestHeaderFieldsTooLarge = "request_header_fields_too_large"
         case rateLimited = "rate_limited"
         case upstreamUnavailable = "upstream_unavailable"

@@ -15,6 +15,9 @@ public protocol GatewayStore: Sendable {
     func schemaVersion() async throws -> Int
     /// Releases connections.
     func close() async throws
+    /// Runs `body` while no other admin-plane write of `tenantID` runs, in this process or (on a shared store) in
+    /// any replica: each authorization check and the write it guards are one serializable unit (SPEC 4.1).
+    func serializingTenant<T: Sendable>(_ tenantID: String, _ body: @Sendable () async throws -> T) async throws -> T
 
     // MARK: Tenants and workspaces
 
@@ -36,7 +39,8 @@ public protocol GatewayStore: Sendable {
     func user(tenantID: String, userID: String) async throws -> UserRecord?
     func user(tenantID: String, username: String) async throws -> UserRecord?
     func users(tenantID: String) async throws -> [UserRecord]
-    /// Returns false when the user does not exist in the tenant.
+    /// Returns false when the user does not exist in the tenant. Sessions are revoked separately
+    /// (``revokeSessions(tenantID:principalID:except:now:)``).
     func updatePassword(tenantID: String, userID: String, passwordHash: String) async throws -> Bool
     /// Deletes the user, its assignments and sessions; `nil` when it does not exist in the tenant.
     func deleteUser(tenantID: String, userID: String, now: Date) async throws -> DeletedPrincipal?
@@ -48,6 +52,9 @@ public protocol GatewayStore: Sendable {
     func apiKey(keyID: String) async throws -> APIKeyRecord?
     func apiKeys(tenantID: String) async throws -> [APIKeyRecord]
     func deleteAPIKey(tenantID: String, keyID: String, now: Date) async throws -> DeletedPrincipal?
+    /// Binds a key to the service name it registers under: true when it was unbound (now bound) or already bound
+    /// to `service`, false when bound to another name or unknown.
+    func bindAPIKeyService(keyID: String, service: String) async throws -> Bool
 
     // MARK: Sessions and refresh tokens
 
@@ -59,6 +66,8 @@ public protocol GatewayStore: Sendable {
     func rotateRefreshToken(presentedHash: String, successorHash: String, now: Date) async throws -> RefreshOutcome
     /// Revokes a session and its refresh family; false when unknown or already revoked.
     func revokeSession(_ sessionID: String, now: Date) async throws -> Bool
+    /// Revokes every live session (and refresh family) of a principal but `except`; returns their ids.
+    func revokeSessions(tenantID: String, principalID: String, except: String?, now: Date) async throws -> [String]
     /// Sessions revoked at or after `since` (access tokens of older revocations have expired).
     func revokedSessionIDs(since: Date) async throws -> [String]
 
@@ -72,7 +81,8 @@ public protocol GatewayStore: Sendable {
     func updateRole(_ role: RoleRecord) async throws -> Bool
     /// `conflict` while the role is assigned; false when it does not exist in the tenant.
     func deleteRole(tenantID: String, roleID: String) async throws -> Bool
-    /// `conflict` when the same principal already has the role in the workspace.
+    /// `conflict` when the same principal already has the role in the workspace. A tenant-wide assignment
+    /// (`workspaceID` `*`) bumps every workspace of the tenant.
     func createAssignment(_ assignment: Assignment) async throws
     func deleteAssignment(tenantID: String, assignmentID: String) async throws -> Assignment?
     func assignments(tenantID: String, principalID: String?, workspaceID: String?) async throws -> [Assignment]
@@ -86,6 +96,6 @@ public protocol GatewayStore: Sendable {
     /// Versions changed after `sequence` (all without one), optionally of one tenant, and the new cursor.
     func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (entries: [PolicyVersionEntry], cursor: Int64)
     func appendAudit(_ event: AuditEvent) async throws
-    /// Events of one tenant (all tenants when `nil`) with id greater than `after`, oldest first.
-    func auditEvents(tenantID: String?, after: Int64, limit: Int) async throws -> [AuditEvent]
+    /// Events matching `query`, newest first.
+    func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent]
 }

@@ -59,8 +59,11 @@ public struct APIKeyRecord: Sendable, Equatable {
     public var secretHash: String
     public var createdAt: Date
     public var expiresAt: Date?
+    /// The one service name this key may register permissions under (SPEC 4.1); `nil` until set or first used.
+    public var service: String?
 
-    public init(tenantID: String, keyID: String, name: String, workspaceID: String, secretHash: String, createdAt: Date, expiresAt: Date?) {
+    public init(tenantID: String, keyID: String, name: String, workspaceID: String, secretHash: String, createdAt: Date, expiresAt: Date?, service: String? = nil) {
+        self.service = service
         self.tenantID = tenantID
         self.keyID = keyID
         self.name = name
@@ -132,8 +135,11 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     public var action: String
     public var target: String?
     public var requestID: String?
+    /// For a cross-workspace operation, the caller's own workspace (`workspaceID` is the one acted on).
+    public var originWorkspaceID: String?
 
-    public init(id: Int64 = 0, at: Date, actor: String, tenantID: String, workspaceID: String?, action: String, target: String?, requestID: String?) {
+    public init(id: Int64 = 0, at: Date, actor: String, tenantID: String, workspaceID: String?, action: String, target: String?, requestID: String?, originWorkspaceID: String? = nil) {
+        self.originWorkspaceID = originWorkspaceID
         self.id = id
         self.at = at
         self.actor = actor
@@ -142,5 +148,31 @@ public struct AuditEvent: Codable, Sendable, Equatable {
         self.action = action
         self.target = target
         self.requestID = requestID
+    }
+}
+
+/// A page of the audit log: one tenant's events (all tenants when `tenantID` is nil), optionally of one workspace,
+/// filtered, newest first, before the cursor `before` (an event id).
+public struct AuditQuery: Sendable, Equatable {
+    public var tenantID: String?
+    /// Only events in this workspace (acted on or acted from).
+    public var workspaceID: String?
+    public var action: String?
+    public var actor: String?
+    public var since: Date?
+    public var until: Date?
+    /// Only events with an id below this (the previous page's last id).
+    public var before: Int64?
+    public var limit: Int
+
+    public init(tenantID: String?, workspaceID: String? = nil, action: String? = nil, actor: String? = nil, since: Date? = nil, until: Date? = nil, before: Int64? = nil, limit: Int = 100) {
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.action = action
+        self.actor = actor
+        self.since = since
+        self.until = until
+        self.before = before
+        self.limit = limit
     }
 }

@@ -47,7 +47,21 @@ public final class KeyRingManager: Service, Sendable {
     }
 
     /// Called after each change with an action name (`keys.rotate`, `keys.revoke`, `keys.retire`) and the kid.
-    public typealias ChangeObserver = @Sendable (_ action: String, _ kid: String) async -> Void
+    /// Who made a change, for the audit log: the authenticated principal of an admin request, or `system` for the
+    /// maintenance loop.
+    public struct Actor: Sendable {
+        public var name: String
+        public var requestID: String?
+
+        public init(name: String, requestID: String?) {
+            self.name = name
+            self.requestID = requestID
+        }
+
+        public static let system = Actor(name: "system", requestID: nil)
+    }
+
+    public typealias ChangeObserver = @Sendable (_ action: String, _ kid: String, _ actor: Actor) async -> Void
 
     let store: any KeyStore
     let policy: KeyRingPolicy
@@ -94,7 +108,7 @@ public final class KeyRingManager: Service, Sendable {
 
     /// Rotates now: next becomes active, active becomes retiring, a new next is created.
     @discardableResult
-    public func rotate() async throws -> (activeKid: String, previousKid: String?) {
+    public func rotate(by actor: Actor = .system) async throws -> (activeKid: String, previousKid: String?) {
         let policy = self.policy, now = clock.now(), bits = rsaBits
         let kids = Mutex<(String, String?)>(("", nil))
         try await apply { state in
@@ -105,19 +119,19 @@ public final class KeyRingManager: Service, Sendable {
         }
         let (active, previous) = kids.withLock { $0 }
         logger.info("signing key rotated", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
-        await notify("keys.rotate", active)
+        await notify("keys.rotate", active, actor)
         return (active, previous)
     }
 
     /// Removes a key from the ring and the JWKS at once (rotating first when it is active).
-    public func revoke(kid: String) async throws {
+    public func revoke(kid: String, by actor: Actor = .system) async throws {
         let policy = self.policy, now = clock.now(), bits = rsaBits
         try await apply { state in
             guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
             return try policy.revoke(state, kid: kid, now: now, generate: { try SigningKey.generate(bits: bits) })
         }
         logger.warning("signing key revoked", metadata: ["kid": "\(kid)"])
-        await notify("keys.revoke", kid)
+        await notify("keys.revoke", kid, actor)
     }
 
     /// Picks up changes made by other processes, retires expired keys and rotates when due.
@@ -136,7 +150,7 @@ public final class KeyRingManager: Service, Sendable {
                 guard let state else { return nil }
                 return policy.expire(state, now: now)
             }
-            for kid in expired { await notify("keys.retire", kid) }
+            for kid in expired { await notify("keys.retire", kid, .system) }
         }
         let current = snapshot.records
         if policy.rotationDue(KeyRingState(records: current, keys: [:]), now: now) {
@@ -157,7 +171,7 @@ public final class KeyRingManager: Service, Sendable {
         }
         guard let (active, previous) = kids.withLock({ $0 }) else { return }
         logger.info("signing key rotated (interval)", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
-        await notify("keys.rotate", active)
+        await notify("keys.rotate", active, .system)
     }
 
     /// Runs ``maintain()`` every poll interval until graceful shutdown.
@@ -187,9 +201,9 @@ public final class KeyRingManager: Service, Sendable {
         current.withLock { $0 = snapshot }
     }
 
-    private func notify(_ action: String, _ kid: String) async {
+    private func notify(_ action: String, _ kid: String, _ actor: Actor) async {
         if let observer = observer.withLock({ $0 }) {
-            await observer(action, kid)
+            await observer(action, kid, actor)
         }
     }
 }

@@ -31,13 +31,10 @@ public enum PermissionCatalog {
         + platformOnly.map { Entry(name: $0, service: "iam", label: label(for: $0)) }
 
     /// IAM permissions that apply within a tenant.
-    public static let tenantIAM = [
-        "permissions.read", "roles.create", "roles.read", "roles.update", "roles.delete", "assignments.read",
-        "assignments.manage", "users.manage", "apikeys.manage", "workspaces.manage", "audit.read",
-    ]
+    public static let tenantIAM = Permission.tenantIAM.map(\.name)
 
     /// Permissions only roles of the `platform` tenant grant.
-    public static let platformOnly = ["tenants.manage", "keys.read", "keys.rotate", "permissions.register", "policy.read"]
+    public static let platformOnly = Permission.platformOnly.map(\.name)
 
     static func label(for name: String) -> String {
         let parts = name.split(separator: ".")
@@ -50,6 +47,11 @@ public enum PermissionCatalog {
     public static let platformSystemRoles = ["platform_admin", "service"]
 
     public static let platformAdminRole = "platform_admin"
+    public static let adminRole = "admin"
+    public static let serviceRole = "service"
+
+    /// The principal ids no user, key or client may take (SPEC 4).
+    public static let reservedPrincipalIDs: Set<String> = ["console", "first-party"]
 
     /// True when `roleID` is a system role in `tenantID`.
     public static func isSystemRole(_ roleID: String, tenantID: String) -> Bool {
@@ -78,11 +80,11 @@ public enum PermissionCatalog {
         case "viewer":
             return Set(viewer)
         case "auditor":
-            return Set(viewer + ["export.generate", "audit.read", "roles.read", "permissions.read", "assignments.read"])
+            return Set(viewer + ["export.generate"] + [Permission.auditRead, .rolesRead, .permissionsRead, .assignmentsRead].map(\.name))
         case "platform_admin":
             return Set(registered)
         case "service":
-            return ["permissions.register", "permissions.read", "policy.read"]
+            return Set([Permission.permissionsRegister, .permissionsRead, .policyRead].map(\.name))
         default:
             return nil
         }

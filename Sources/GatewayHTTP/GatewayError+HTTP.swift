@@ -18,6 +18,7 @@ extension GatewayError: HTTPResponseError {
         case .notFound: .notFound
         case .conflict: .conflict
         case .payloadTooLarge: .contentTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
         case .requestHeaderFieldsTooLarge: .init(code: 431, reasonPhrase: "Request Header Fields Too Large")
         case .rateLimited: .tooManyRequests
         case .upstreamUnavailable: .badGateway
@@ -38,6 +39,7 @@ extension GatewayError: HTTPResponseError {
         case .notFound: "Not found"
         case .conflict: "Conflict"
         case .payloadTooLarge: "Payload too large"
+        case .unsupportedMediaType: "Unsupported media type"
         case .requestHeaderFieldsTooLarge: "Request header fields too large"
         case .rateLimited: "Too many requests"
         case .upstreamUnavailable: "Upstream unavailable"

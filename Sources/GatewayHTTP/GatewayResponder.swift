@@ -37,6 +37,13 @@ struct GatewayResponder: HTTPResponder {
             if let match = routes.match(path: path) {
                 return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress)
             }
+            var request = request
+            if request.headers[.xRequestID] != requestID {
+                // API handlers (audit, logs) see only the id the gateway answers with, never a client's malformed one.
+                var head = request.head
+                head.headerFields[.xRequestID] = requestID
+                request = Request(head: head, body: request.body)
+            }
             return try await api.respond(to: request, context: context)
         } catch {
             let problem = GatewayError.from(error)

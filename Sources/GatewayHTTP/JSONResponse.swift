@@ -29,6 +29,9 @@ enum JSONResponse {
 extension Request {
     /// Decodes a JSON body of at most the context's upload size; 400 for malformed JSON or wrong types, 413 when too large.
     func decodeJSON<T: Decodable>(_ type: T.Type, context: some RequestContext) async throws -> T {
+        guard Self.isJSON(headers[.contentType]) else {
+            throw GatewayError(.unsupportedMediaType, "The request body must be application/json.")
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: context.maxUploadSize)
@@ -43,6 +46,13 @@ extension Request {
         } catch {
             throw GatewayError.invalidRequest("The request body is not valid JSON.")
         }
+    }
+
+    /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 
     static func describe(_ error: DecodingError) -> String {

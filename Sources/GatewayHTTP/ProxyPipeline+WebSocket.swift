@@ -33,8 +33,9 @@ extension ProxyPipeline {
             return .dontUpgrade
         }
         let headers: HTTPHeaders
+        let principal: Principal
         do {
-            headers = try await prepare(head.headerFields, authority: head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+            (principal, headers) = try await authorize(head.headerFields, authority: head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
         } catch {
             await refused(GatewayError.from(error), requestID)
             return .dontUpgrade
@@ -54,9 +55,12 @@ extension ProxyPipeline {
         }
         let handshake = fields
         let logger = self.logger
+        let route = match.route
         return .upgrade([.xRequestID: requestID]) { inbound, outbound, _ in
             do {
-                try await Self.tunnel(inbound: inbound, outbound: outbound, url: url, headers: handshake)
+                try await Self.tunnel(inbound: inbound, outbound: outbound, url: url, headers: handshake) {
+                    await self.stillAuthorized(principal, route: route)
+                }
             } catch {
                 logger.warning("websocket tunnel ended with an error", metadata: ["route": "\(match.route.name)", "error_type": "\(type(of: error))"])
                 try? await outbound.close(.unexpectedServerError, reason: "upstream unavailable")
@@ -64,7 +68,13 @@ extension ProxyPipeline {
         }
     }
 
-    static func tunnel(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, url: String, headers: HTTPFields) async throws {
+    /// How often an open tunnel re-checks its principal (SPEC 7: closed within a second of a revocation).
+    static let tunnelRecheckInterval: Duration = .milliseconds(400)
+
+    static func tunnel(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, url: String, headers: HTTPFields,
+        stillAuthorized: @escaping @Sendable () async -> Bool
+    ) async throws {
         let configuration = WebSocketClientConfiguration(maxFrameSize: maximumWebSocketMessage, additionalHeaders: headers)
         try await WebSocketClient.connect(url: url, configuration: configuration, logger: quietLogger) { upstreamInbound, upstreamOutbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -79,6 +89,17 @@ extension ProxyPipeline {
                         try await outbound.write(Self.frame(message))
                     }
                     try await outbound.close(.normalClosure, reason: nil)
+                }
+                group.addTask {
+                    // The session revoked, the principal deleted or its permission gone: close with 1008.
+                    while true {
+                        try await Task.sleep(for: tunnelRecheckInterval)
+                        if await !stillAuthorized() {
+                            try? await upstreamOutbound.close(.normalClosure, reason: nil)
+                            try await outbound.close(.policyViolation, reason: "access revoked")
+                            return
+                        }
+                    }
                 }
                 try await group.next()
                 group.cancelAll()

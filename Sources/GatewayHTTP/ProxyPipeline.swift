@@ -31,17 +31,35 @@ struct ProxyPipeline: Sendable {
 
     /// Stages 1 to 4: the upstream request headers for an authenticated, authorized caller.
     func prepare(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> HTTPHeaders {
+        try await authorize(fields, authority: authority, match: match, requestID: requestID, clientAddress: clientAddress).headers
+    }
+
+    /// Stages 1 to 4 with the principal they authenticated (a WebSocket tunnel keeps checking it).
+    func authorize(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> (principal: Principal, headers: HTTPHeaders) {
         // 1. Authenticate (bearer, session cookie or API key); a downstream token has the wrong `aud` and fails here.
         let principal = try await authenticator.authenticate(headers: fields)
         // 2. Resolve roles, permissions and policy version (cached).
         let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
-        // 3. Authorize at the edge when the route names a permission.
+        // 3. Authorize: a principal with no role in the workspace gets nothing; the route's permission at the edge.
+        guard !access.roles.isEmpty else { throw GatewayError.forbidden("The caller has no role in this workspace.") }
         if let permission = match.route.permission, !access.permissions.contains(permission) {
             throw GatewayError.forbidden("This route needs the permission \(permission).")
         }
         // 4. Mutate: a downstream token for the route's audience and the gateway's headers.
         let token = try await downstreamToken(principal, access: access, audience: match.route.audience)
-        return upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress)
+        return (principal, upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress))
+    }
+
+    /// True while `principal` may still use `route`: its session is not revoked, it still has a role in the
+    /// workspace and the route's permission. A store failure keeps the current answer (the tunnel is not cut for it).
+    func stillAuthorized(_ principal: Principal, route: GatewayConfiguration.Route) async -> Bool {
+        if let sid = principal.sessionID, auth.revocations.isRevoked(sid) { return false }
+        guard let access = try? await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject) else {
+            return true
+        }
+        guard !access.roles.isEmpty else { return false }
+        if let permission = route.permission, !access.permissions.contains(permission) { return false }
+        return true
     }
 
     /// Stages 1 to 4 from memory alone: the same headers as ``prepare(_:authority:match:requestID:clientAddress:)``
@@ -51,6 +69,7 @@ struct ProxyPipeline: Sendable {
         guard let principal = authenticator.authenticateInProcess(headers: fields),
             let access = resolver.cachedResolution(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
         else { return nil }
+        guard !access.roles.isEmpty else { return nil }
         if let permission = match.route.permission, !access.permissions.contains(permission) { return nil }
         let key = tokenKey(principal, access: access, audience: match.route.audience)
         guard let token = tokens.token(for: key, now: clock.now().unixSeconds, countingMiss: false) else { return nil }

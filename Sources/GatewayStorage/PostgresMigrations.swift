@@ -91,5 +91,13 @@ enum PostgresMigrations {
             // At most one active and one next key, enforced by the database as well.
             "CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (status) WHERE status IN ('active', 'next')",
         ]),
+        Migration(version: 4, name: "tenant-wide assignments, service-bound keys, audit origin", statements: [
+            // Tenant-wide assignments use workspace id `*`.
+            "ALTER TABLE assignments DROP CONSTRAINT IF EXISTS assignments_tenant_id_workspace_id_fkey",
+            "ALTER TABLE assignments ADD FOREIGN KEY (tenant_id) REFERENCES tenants(tenant_id)",
+            "ALTER TABLE api_keys ADD COLUMN service text",
+            "ALTER TABLE audit_events ADD COLUMN origin_workspace_id text",
+            "CREATE INDEX audit_events_workspace ON audit_events (tenant_id, workspace_id, id)",
+        ]),
     ]
 }

@@ -21,6 +21,22 @@ extension PostgresStore {
 
     // MARK: - Tenants and workspaces
 
+    /// Holds a session-level advisory lock named after the tenant on one pooled connection while `body` runs its
+    /// reads and writes on others: replicas serialize their checks and writes of one tenant (SPEC 4.1).
+    public func serializingTenant<T: Sendable>(_ tenantID: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await adminWrites.withLock { [client, logger] in
+            try await client.withConnection { connection in
+                let name = "iam-gateway.admin:" + tenantID
+                try await connection.query("SELECT pg_advisory_lock(hashtext(\(name)))", logger: logger)
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                // Released explicitly; if the connection dies first, PostgreSQL releases it with the session.
+                _ = try? await connection.query("SELECT pg_advisory_unlock(hashtext(\(name)))", logger: logger)
+                return try result.get()
+            }
+        }
+    }
+
     public func isEmpty() async throws -> Bool {
         try await query("SELECT 1 FROM tenants LIMIT 1").isEmpty
     }
@@ -172,7 +188,7 @@ extension PostgresStore {
         if !sessions.isEmpty {
             try await notify(connection, .sessions)
         }
-        let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(connection, tenantID: tenantID, workspaceIDs: workspaces)
+        let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(connection, tenantID: tenantID, workspaceIDs: SQLiteStore.bumpTargets(workspaces))
         return DeletedPrincipal(revokedSessionIDs: sessions.sorted(), bumpedWorkspaces: bumped)
     }
 
@@ -182,8 +198,8 @@ extension PostgresStore {
         try await conflicting("An API key with this id exists.") {
             try await query(
                 """
-                INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at)
-                VALUES (\(key.keyID), \(key.tenantID), \(key.name), \(key.workspaceID), \(key.secretHash), \(key.createdAt), \(key.expiresAt))
+                INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service)
+                VALUES (\(key.keyID), \(key.tenantID), \(key.name), \(key.workspaceID), \(key.secretHash), \(key.createdAt), \(key.expiresAt), \(key.service))
                 """
             )
         }
@@ -202,8 +218,15 @@ extension PostgresStore {
         return APIKeyRecord(
             tenantID: try row["tenant_id"].decode(String.self), keyID: try row["key_id"].decode(String.self), name: try row["name"].decode(String.self),
             workspaceID: try row["workspace_id"].decode(String.self), secretHash: try row["secret_hash"].decode(String.self),
-            createdAt: try row["created_at"].decode(Date.self), expiresAt: try row["expires_at"].decode(Date?.self)
+            createdAt: try row["created_at"].decode(Date.self), expiresAt: try row["expires_at"].decode(Date?.self),
+            service: try row["service"].decode(String?.self)
         )
+    }
+
+    public func bindAPIKeyService(keyID: String, service: String) async throws -> Bool {
+        !(try await query(
+            "UPDATE api_keys SET service = \(service) WHERE key_id = \(keyID) AND (service IS NULL OR service = \(service)) RETURNING key_id"
+        ).isEmpty)
     }
 
     public func deleteAPIKey(tenantID: String, keyID: String, now: Date) async throws -> DeletedPrincipal? {
@@ -285,6 +308,20 @@ extension PostgresStore {
             guard !revoked.isEmpty else { return false }
             try await self.notify(connection, .sessions)
             return true
+        }
+    }
+
+    public func revokeSessions(tenantID: String, principalID: String, except: String?, now: Date) async throws -> [String] {
+        try await transaction { [logger] connection in
+            let revoked = try await connection.query(
+                """
+                UPDATE sessions SET revoked_at = \(now) WHERE tenant_id = \(tenantID) AND principal_id = \(principalID)
+                AND revoked_at IS NULL AND session_id <> \(except ?? "") RETURNING session_id
+                """,
+                logger: logger
+            ).collect().map { try $0.makeRandomAccess()["session_id"].decode(String.self) }
+            if !revoked.isEmpty { try await self.notify(connection, .sessions) }
+            return revoked.sorted()
         }
     }
 
@@ -376,7 +413,7 @@ extension PostgresStore {
                     """,
                     logger: logger
                 )
-                try await self.bumpPolicy(connection, tenantID: assignment.tenantID, workspaceIDs: [assignment.workspaceID])
+                try await self.bumpPolicy(connection, tenantID: assignment.tenantID, workspaceIDs: SQLiteStore.bumpTargets([assignment.workspaceID]))
             }
         }
     }
@@ -387,7 +424,7 @@ extension PostgresStore {
                 "DELETE FROM assignments WHERE tenant_id = \(tenantID) AND assignment_id = \(assignmentID) RETURNING *", logger: logger
             ).collect().first else { return nil }
             let assignment = try Self.assignment(row)
-            try await self.bumpPolicy(connection, tenantID: tenantID, workspaceIDs: [assignment.workspaceID])
+            try await self.bumpPolicy(connection, tenantID: tenantID, workspaceIDs: SQLiteStore.bumpTargets([assignment.workspaceID]))
             return assignment
         }
     }
@@ -465,17 +502,24 @@ extension PostgresStore {
     public func appendAudit(_ event: AuditEvent) async throws {
         try await query(
             """
-            INSERT INTO audit_events (at, actor, tenant_id, workspace_id, action, target, request_id)
-            VALUES (\(event.at), \(event.actor), \(event.tenantID), \(event.workspaceID), \(event.action), \(event.target), \(event.requestID))
+            INSERT INTO audit_events (at, actor, tenant_id, workspace_id, action, target, request_id, origin_workspace_id)
+            VALUES (\(event.at), \(event.actor), \(event.tenantID), \(event.workspaceID), \(event.action), \(event.target), \(event.requestID),
+                \(event.originWorkspaceID))
             """
         )
     }
 
-    public func auditEvents(tenantID: String?, after: Int64, limit: Int) async throws -> [AuditEvent] {
+    public func auditEvents(_ filter: AuditQuery) async throws -> [AuditEvent] {
         try await query(
             """
-            SELECT * FROM audit_events WHERE id > \(after) AND (\(tenantID)::text IS NULL OR tenant_id = \(tenantID))
-            ORDER BY id LIMIT \(limit)
+            SELECT * FROM audit_events WHERE (\(filter.tenantID)::text IS NULL OR tenant_id = \(filter.tenantID))
+            AND (\(filter.workspaceID)::text IS NULL OR workspace_id = \(filter.workspaceID) OR origin_workspace_id = \(filter.workspaceID))
+            AND (\(filter.action)::text IS NULL OR action = \(filter.action))
+            AND (\(filter.actor)::text IS NULL OR actor = \(filter.actor))
+            AND (\(filter.since)::timestamptz IS NULL OR at >= \(filter.since))
+            AND (\(filter.until)::timestamptz IS NULL OR at < \(filter.until))
+            AND (\(filter.before)::bigint IS NULL OR id < \(filter.before))
+            ORDER BY id DESC LIMIT \(filter.limit)
             """
         ).map {
             let row = $0.makeRandomAccess()
@@ -483,7 +527,7 @@ extension PostgresStore {
                 id: try row["id"].decode(Int64.self), at: try row["at"].decode(Date.self), actor: try row["actor"].decode(String.self),
                 tenantID: try row["tenant_id"].decode(String.self), workspaceID: try row["workspace_id"].decode(String?.self),
                 action: try row["action"].decode(String.self), target: try row["target"].decode(String?.self),
-                requestID: try row["request_id"].decode(String?.self)
+                requestID: try row["request_id"].decode(String?.self), originWorkspaceID: try row["origin_workspace_id"].decode(String?.self)
             )
         }
     }

@@ -20,6 +20,9 @@ public final class PostgresStore: GatewayStore, Service {
     public let configuration: PostgresStoreConfiguration
     let client: PostgresClient
     let logger: Logger
+    /// Admin-plane writes of this process wait here before taking the database's per-tenant advisory lock, so one
+    /// process holds at most one pooled connection for it.
+    let adminWrites = AsyncLock()
 
     public var description: String { configuration.description }
 

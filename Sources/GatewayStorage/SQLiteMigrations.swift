@@ -67,5 +67,21 @@ enum SQLiteMigrations {
             "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
             "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
         ]),
+        Migration(version: 3, name: "tenant-wide assignments, service-bound keys, audit origin", statements: [
+            // Tenant-wide assignments use workspace id `*`, so the workspace foreign key goes (SQLite rebuilds the table).
+            """
+            CREATE TABLE assignments_v3 (assignment_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
+                workspace_id TEXT NOT NULL, principal_id TEXT NOT NULL, role_id TEXT NOT NULL, created_at REAL NOT NULL,
+                UNIQUE (tenant_id, workspace_id, principal_id, role_id))
+            """,
+            "INSERT INTO assignments_v3 SELECT assignment_id, tenant_id, workspace_id, principal_id, role_id, created_at FROM assignments",
+            "DROP TABLE assignments",
+            "ALTER TABLE assignments_v3 RENAME TO assignments",
+            "CREATE INDEX assignments_principal ON assignments (tenant_id, principal_id)",
+            "CREATE INDEX assignments_role ON assignments (tenant_id, role_id)",
+            "ALTER TABLE api_keys ADD COLUMN service TEXT",
+            "ALTER TABLE audit_events ADD COLUMN origin_workspace_id TEXT",
+            "CREATE INDEX audit_events_workspace ON audit_events (tenant_id, workspace_id, id)",
+        ]),
     ]
 }

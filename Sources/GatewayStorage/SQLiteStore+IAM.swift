@@ -38,6 +38,10 @@ extension SQLiteStore {
 
     // MARK: - Tenants and workspaces
 
+    public func serializingTenant<T: Sendable>(_ tenantID: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        try await adminWrites.withLock(body)
+    }
+
     public func isEmpty() async throws -> Bool {
         try await query("SELECT COUNT(*) AS n FROM tenants").first?.int("n") == 0
     }
@@ -62,6 +66,11 @@ extension SQLiteStore {
             "INSERT INTO policy_versions (tenant_id, workspace_id, version, seq) VALUES (?, ?, 1, ?)",
             [.text(workspace.tenantID), .text(workspace.workspaceID), .integer(Int(sequence))]
         )
+    }
+
+    /// The workspaces a change of assignments in `workspaceIDs` bumps: all of the tenant's (`nil`) when one is `*`.
+    static func bumpTargets(_ workspaceIDs: [String]) -> [String]? {
+        workspaceIDs.contains(WorkspaceScope.tenantWideID) ? nil : workspaceIDs
     }
 
     static func nextSequence(_ tx: Transaction) async throws -> Int64 {
@@ -181,7 +190,7 @@ extension SQLiteStore {
             "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL RETURNING session_id",
             [.init(now), .text(tenantID), .text(principalID)]
         ).map { $0.text("session_id") }
-        let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(tx, tenantID: tenantID, workspaceIDs: workspaces)
+        let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(tx, tenantID: tenantID, workspaceIDs: bumpTargets(workspaces))
         return DeletedPrincipal(revokedSessionIDs: sessions.sorted(), bumpedWorkspaces: bumped)
     }
 
@@ -190,8 +199,8 @@ extension SQLiteStore {
     public func createAPIKey(_ key: APIKeyRecord) async throws {
         do {
             try await query(
-                "INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [.text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID), .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt)]
+                "INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [.text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID), .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt), .init(key.service)]
             )
         } catch where Self.isUniqueViolation(error) {
             throw GatewayError.conflict("An API key with this id exists.")
@@ -209,8 +218,16 @@ extension SQLiteStore {
     static func apiKey(_ row: SQLiteRow) -> APIKeyRecord {
         APIKeyRecord(
             tenantID: row.text("tenant_id"), keyID: row.text("key_id"), name: row.text("name"), workspaceID: row.text("workspace_id"),
-            secretHash: row.text("secret_hash"), createdAt: row.date("created_at"), expiresAt: row.optionalDate("expires_at")
+            secretHash: row.text("secret_hash"), createdAt: row.date("created_at"), expiresAt: row.optionalDate("expires_at"),
+            service: row.optionalText("service")
         )
+    }
+
+    public func bindAPIKeyService(keyID: String, service: String) async throws -> Bool {
+        !(try await query(
+            "UPDATE api_keys SET service = ? WHERE key_id = ? AND (service IS NULL OR service = ?) RETURNING key_id",
+            [.text(service), .text(keyID), .text(service)]
+        ).isEmpty)
     }
 
     public func deleteAPIKey(tenantID: String, keyID: String, now: Date) async throws -> DeletedPrincipal? {
@@ -278,6 +295,13 @@ extension SQLiteStore {
             "UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL RETURNING session_id",
             [.init(now), .text(sessionID)]
         ).isEmpty)
+    }
+
+    public func revokeSessions(tenantID: String, principalID: String, except: String?, now: Date) async throws -> [String] {
+        try await query(
+            "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL AND session_id <> ? RETURNING session_id",
+            [.init(now), .text(tenantID), .text(principalID), .text(except ?? "")]
+        ).map { $0.text("session_id") }.sorted()
     }
 
     public func revokedSessionIDs(since: Date) async throws -> [String] {
@@ -361,7 +385,7 @@ extension SQLiteStore {
                 "INSERT INTO assignments (assignment_id, tenant_id, workspace_id, principal_id, role_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 [.text(assignment.assignmentID), .text(assignment.tenantID), .text(assignment.workspaceID), .text(assignment.principalID), .text(assignment.roleID), .init(assignment.createdAt)]
             )
-            try await Self.bumpPolicy(tx, tenantID: assignment.tenantID, workspaceIDs: [assignment.workspaceID])
+            try await Self.bumpPolicy(tx, tenantID: assignment.tenantID, workspaceIDs: Self.bumpTargets([assignment.workspaceID]))
         }
     }
 
@@ -371,7 +395,7 @@ extension SQLiteStore {
                 "DELETE FROM assignments WHERE tenant_id = ? AND assignment_id = ? RETURNING *", [.text(tenantID), .text(assignmentID)]
             ).first else { return nil }
             let assignment = Self.assignment(row)
-            try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: [assignment.workspaceID])
+            try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: Self.bumpTargets([assignment.workspaceID]))
             return assignment
         }
     }
@@ -444,24 +468,31 @@ extension SQLiteStore {
 
     public func appendAudit(_ event: AuditEvent) async throws {
         try await query(
-            "INSERT INTO audit_events (at, actor, tenant_id, workspace_id, action, target, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [.init(event.at), .text(event.actor), .text(event.tenantID), .init(event.workspaceID), .text(event.action), .init(event.target), .init(event.requestID)]
+            "INSERT INTO audit_events (at, actor, tenant_id, workspace_id, action, target, request_id, origin_workspace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [.init(event.at), .text(event.actor), .text(event.tenantID), .init(event.workspaceID), .text(event.action), .init(event.target), .init(event.requestID), .init(event.originWorkspaceID)]
         )
     }
 
-    public func auditEvents(tenantID: String?, after: Int64, limit: Int) async throws -> [AuditEvent] {
-        var sql = "SELECT * FROM audit_events WHERE id > ?"
-        var binds: [SQLiteData] = [.integer(Int(after))]
-        if let tenantID {
-            sql += " AND tenant_id = ?"
-            binds.append(.text(tenantID))
+    public func auditEvents(_ filter: AuditQuery) async throws -> [AuditEvent] {
+        var sql = "SELECT * FROM audit_events WHERE 1 = 1"
+        var binds: [SQLiteData] = []
+        func add(_ clause: String, _ values: SQLiteData...) {
+            sql += " AND " + clause
+            binds += values
         }
-        binds.append(.integer(limit))
-        return try await query(sql + " ORDER BY id LIMIT ?", binds).map {
+        if let tenantID = filter.tenantID { add("tenant_id = ?", .text(tenantID)) }
+        if let workspaceID = filter.workspaceID { add("(workspace_id = ? OR origin_workspace_id = ?)", .text(workspaceID), .text(workspaceID)) }
+        if let action = filter.action { add("action = ?", .text(action)) }
+        if let actor = filter.actor { add("actor = ?", .text(actor)) }
+        if let since = filter.since { add("at >= ?", .init(since)) }
+        if let until = filter.until { add("at < ?", .init(until)) }
+        if let before = filter.before { add("id < ?", .integer(Int(before))) }
+        binds.append(.integer(filter.limit))
+        return try await query(sql + " ORDER BY id DESC LIMIT ?", binds).map {
             AuditEvent(
                 id: $0.int("id"), at: $0.date("at"), actor: $0.text("actor"), tenantID: $0.text("tenant_id"),
                 workspaceID: $0.optionalText("workspace_id"), action: $0.text("action"), target: $0.optionalText("target"),
-                requestID: $0.optionalText("request_id")
+                requestID: $0.optionalText("request_id"), originWorkspaceID: $0.optionalText("origin_workspace_id")
             )
         }
     }

@@ -13,6 +13,8 @@ public final class SQLiteStore: GatewayStore {
     public let path: String
     let connection: SQLiteConnection
     let lock = AsyncLock()
+    /// Serializes admin-plane writes (check + write) of this process; one SQLite file has one writing gateway.
+    let adminWrites = AsyncLock()
     let logger: Logger
 
     public var description: String { "sqlite:\(path)" }

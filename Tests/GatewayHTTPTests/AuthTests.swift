@@ -77,8 +77,10 @@ struct GatewayPayload: JWTPayload {
                 #expect(reply.string("code") == "invalid_credentials")
                 #expect(reply.text == wrongPassword.text)
             }
-            let events = try await gateway.store.auditEvents(tenantID: nil, after: 0, limit: 100)
-            #expect(events.filter { $0.action == "login.failure" }.count == 3)
+            let events = try await gateway.store.auditEvents(AuditQuery(tenantID: nil, limit: 100))
+            // The unknown tenant's failure is written into no tenant's log (a tenant created later must not inherit it).
+            #expect(events.filter { $0.action == "login.failure" }.count == 2)
+            #expect(events.allSatisfy { $0.tenantID == "platform" })
         }
     }
 
@@ -135,7 +137,7 @@ struct GatewayPayload: JWTPayload {
             let me = try await client.send(.get, "/v1/me", bearer: secondAccess)
             #expect(me.status == .unauthorized)
             #expect(me.string("code") == "token_revoked")
-            let events = try await gateway.store.auditEvents(tenantID: "platform", after: 0, limit: 100)
+            let events = try await gateway.store.auditEvents(AuditQuery(tenantID: "platform", limit: 100))
             #expect(events.contains { $0.action == "refresh.reuse" })
 
             // Unknown and malformed refresh tokens.
@@ -387,16 +389,47 @@ struct GatewayPayload: JWTPayload {
         }
     }
 
-    @Test func throttleUnitIsolatesAddressesAndAccounts() {
+    @Test func throttleUnitIsolatesAddressesAndAccounts() throws {
         let clock = ManualClock()
         let throttle = LoginThrottle(clock: clock)
-        for _ in 0..<5 { throttle.recordFailure(account: "t|a", address: "10.0.0.1") }
-        #expect(throttle.retryAfter(account: "t|a", address: "10.0.0.1") != nil)
-        #expect(throttle.retryAfter(account: "t|a", address: "10.0.0.2") == nil)
-        #expect(throttle.retryAfter(account: "t|b", address: "10.0.0.1") == nil)
-        for index in 0..<20 { throttle.recordFailure(account: "t|c", address: "10.1.0.\(index)") }
-        #expect(throttle.retryAfter(account: "t|c", address: "10.9.9.9") != nil, "distributed guessing locks the account")
+        func fail(_ account: String, _ address: String) throws {
+            throttle.release(try throttle.reserve(account: account, address: address).get(), succeeded: false)
+        }
+        func blocked(_ account: String, _ address: String) -> Bool {
+            guard case .success(let reservation) = throttle.reserve(account: account, address: address) else { return true }
+            throttle.release(reservation, succeeded: true)
+            return false
+        }
+        for _ in 0..<5 { try fail("t|a", "10.0.0.1") }
+        #expect(blocked("t|a", "10.0.0.1"))
+        #expect(!blocked("t|a", "10.0.0.2"))
+        #expect(!blocked("t|b", "10.0.0.1"))
+        for index in 0..<50 { try fail("t|c", "10.1.0.\(index)") }
+        #expect(blocked("t|c", "10.9.9.9"), "distributed guessing locks the account")
         clock.advance(by: 1000)
-        #expect(throttle.retryAfter(account: "t|c", address: "10.9.9.9") == nil)
+        #expect(!blocked("t|c", "10.9.9.9"))
+    }
+
+    @Test func throttleCountsChecksInFlight() throws {
+        let throttle = LoginThrottle(clock: ManualClock())
+        var granted: [LoginThrottle.Reservation] = []
+        var refused: [Int] = []
+        for _ in 0..<200 {
+            switch throttle.reserve(account: "t|a", address: "10.0.0.1") {
+            case .success(let reservation): granted.append(reservation)
+            case .failure(let wait): refused.append(wait.seconds)
+            }
+        }
+        #expect(granted.count == 5, "only five checks may run before any has failed")
+        #expect(refused.count == 195 && refused.allSatisfy { $0 >= 1 })
+        for reservation in granted { throttle.release(reservation, succeeded: false) }
+        guard case .failure = throttle.reserve(account: "t|a", address: "10.0.0.1") else {
+            Issue.record("five failures lock the account for this address")
+            return
+        }
+        // A success frees the account+address key only.
+        let other = try throttle.reserve(account: "t|b", address: "10.0.0.1").get()
+        throttle.release(other, succeeded: true)
+        #expect((try? throttle.reserve(account: "t|b", address: "10.0.0.1").get()) != nil)
     }
 }

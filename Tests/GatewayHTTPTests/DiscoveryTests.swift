@@ -117,7 +117,7 @@ import Testing
     @Test func problemMappingCoversEveryCode() {
         let statuses: [GatewayError.Code: Int] = [
             .invalidRequest: 400, .invalidCredentials: 401, .invalidToken: 401, .tokenRevoked: 401, .stalePolicy: 401,
-            .forbidden: 403, .notFound: 404, .conflict: 409, .payloadTooLarge: 413, .requestHeaderFieldsTooLarge: 431,
+            .forbidden: 403, .notFound: 404, .conflict: 409, .payloadTooLarge: 413, .unsupportedMediaType: 415, .requestHeaderFieldsTooLarge: 431,
             .rateLimited: 429, .upstreamUnavailable: 502, .upstreamTimeout: 504, .unavailable: 503, .internal: 500,
         ]
         for code in GatewayError.Code.allCases {

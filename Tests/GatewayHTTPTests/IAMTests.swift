@@ -22,7 +22,8 @@ struct TwoTenants {
             let scope: HTTPFields = [HTTPField.Name("X-Tenant-Id")!: tenant]
             let user = try await client.send(.post, "/v1/users", json: ["username": "\(tenant)-admin", "password": "\(tenant)-password", "user_id": "\(tenant)-admin"], headers: scope, bearer: platform)
             guard user.status == .created else { throw TestFailure("user: \(user.text)") }
-            let assignment = try await client.send(.post, "/v1/assignments", json: ["user_id": "\(tenant)-admin", "role_id": "admin", "workspace_id": "default"], headers: scope, bearer: platform)
+            // Tenant-wide, as `POST /v1/tenants` with `admin` does.
+            let assignment = try await client.send(.post, "/v1/assignments", json: ["user_id": "\(tenant)-admin", "role_id": "admin", "workspace_id": "*"], headers: scope, bearer: platform)
             guard assignment.status == .created else { throw TestFailure("assignment: \(assignment.text)") }
         }
         let acmeAdmin = try await client.token(tenant: "acme", username: "acme-admin", password: "acme-password")
@@ -40,7 +41,7 @@ struct TwoTenants {
     @Test func systemRolesHaveExactlyTheSpecifiedPermissions() {
         let registered = PermissionCatalog.seed.map(\.name)
         let viewer: Set = ["integrations.read", "connections.read", "discovery.read", "discovery.history.read", "explorer.read"]
-        let tenantIAM: Set = ["permissions.read", "roles.create", "roles.read", "roles.update", "roles.delete", "assignments.read", "assignments.manage", "users.manage", "apikeys.manage", "workspaces.manage", "audit.read"]
+        let tenantIAM: Set = ["permissions.read", "roles.create", "roles.read", "roles.update", "roles.delete", "assignments.read", "assignments.manage", "users.manage", "apikeys.manage", "clients.manage", "workspaces.manage", "audit.read"]
         let seedProducts: Set = ["integrations.read", "connections.read", "connections.create", "connections.update", "connections.delete", "discovery.run", "discovery.read", "discovery.history.read", "explorer.read", "export.generate"]
         func perms(_ role: String, _ tenant: String = "acme", _ names: [String] = registered) -> Set<String>? {
             PermissionCatalog.permissions(ofSystemRole: role, tenantID: tenant, registered: names)
@@ -376,7 +377,7 @@ struct TwoTenants {
             #expect(try await snapshot() == before, "tenant A unchanged")
             // The platform admin may cross, and it is audited.
             #expect(try await client.send(.get, "/v1/users", headers: acmeHeader, bearer: t.platform).status == .ok)
-            let events = try await gateway.store.auditEvents(tenantID: "acme", after: 0, limit: 1000)
+            let events = try await gateway.store.auditEvents(AuditQuery(tenantID: "acme", limit: 1000))
             #expect(events.contains { $0.action == "cross_tenant" && $0.actor.hasPrefix("platform/") && $0.target == "GET /v1/users" })
         }
     }

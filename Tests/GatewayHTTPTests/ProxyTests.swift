@@ -163,6 +163,12 @@ import Testing
             // API keys authenticate at the proxy too.
             let key = try await client.send(.post, "/v1/api-keys", json: ["name": "k", "workspace_id": "default"], bearer: token)
             let secret = try #require(key.string("api_key"))
+            // A key with no assignment in its workspace gets nothing (SPEC 7 step 3), not a token with `roles: []`.
+            let unassigned = try await client.send(.get, "/api/echo/k", headers: [HTTPField.Name("X-API-Key")!: secret])
+            #expect(unassigned.status == .forbidden && unassigned.string("code") == "forbidden")
+            #expect(try await client.send(.post, "/v1/auth/token", json: ["audience": "echo"], headers: [HTTPField.Name("X-API-Key")!: secret]).status == .forbidden)
+            let assigned = try await client.send(.post, "/v1/assignments", json: ["user_id": key.string("key_id") ?? "", "role_id": "viewer", "workspace_id": "default"], bearer: token)
+            #expect(assigned.status == .created)
             #expect(try await client.send(.get, "/api/echo/k", headers: [HTTPField.Name("X-API-Key")!: secret]).status == .created)
             #expect(upstream.last?.header("X-API-Key") == nil)
             #expect(try await verify(upstream.last?.header("Authorization"), audience: "echo", client: client).sub.value == key.string("key_id"))

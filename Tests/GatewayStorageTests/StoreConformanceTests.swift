@@ -402,14 +402,25 @@ import Testing
                     workspaceID: index == 0 ? nil : "default", action: "test.\(index)", target: index == 1 ? nil : "t-\(index)", requestID: index == 2 ? "req-2" : nil
                 ))
             }
-            let all = try await store.auditEvents(tenantID: nil, after: 0, limit: 100)
-            #expect(all.map(\.action) == (0..<5).map { "test.\($0)" })
-            #expect(all.map(\.id) == all.map(\.id).sorted() && Set(all.map(\.id)).count == 5)
-            #expect(all[0] == AuditEvent(id: all[0].id, at: Self.at(0), actor: "acme/u-1", tenantID: "acme", workspaceID: nil, action: "test.0", target: "t-0", requestID: nil))
-            #expect(all[1].target == nil && all[2].requestID == "req-2")
-            #expect(try await store.auditEvents(tenantID: "acme", after: 0, limit: 100).map(\.action) == ["test.0", "test.2", "test.4"])
-            #expect(try await store.auditEvents(tenantID: nil, after: all[1].id, limit: 2).map(\.action) == ["test.2", "test.3"])
-            #expect(try await store.auditEvents(tenantID: "nobody", after: 0, limit: 100).isEmpty)
+            try await store.appendAudit(AuditEvent(
+                at: Self.at(5), actor: "acme/u-2", tenantID: "acme", workspaceID: "w2", action: "test.5", target: nil, requestID: nil, originWorkspaceID: "default"
+            ))
+            let all = try await store.auditEvents(AuditQuery(tenantID: nil))
+            #expect(all.map(\.action) == (0..<6).reversed().map { "test.\($0)" }, "newest first")
+            #expect(all.map(\.id) == all.map(\.id).sorted(by: >) && Set(all.map(\.id)).count == 6)
+            #expect(all[5] == AuditEvent(id: all[5].id, at: Self.at(0), actor: "acme/u-1", tenantID: "acme", workspaceID: nil, action: "test.0", target: "t-0", requestID: nil))
+            #expect(all[4].target == nil && all[3].requestID == "req-2")
+            #expect(all[0].originWorkspaceID == "default" && all[0].workspaceID == "w2")
+            #expect(try await store.auditEvents(AuditQuery(tenantID: "acme")).map(\.action) == ["test.5", "test.4", "test.2", "test.0"])
+            // Paged by cursor: the page after the second event.
+            #expect(try await store.auditEvents(AuditQuery(tenantID: nil, before: all[1].id, limit: 2)).map(\.action) == ["test.3", "test.2"])
+            // Filters: one workspace (acted on or from), action, actor, time.
+            #expect(try await store.auditEvents(AuditQuery(tenantID: "acme", workspaceID: "default")).map(\.action) == ["test.5", "test.4", "test.2"])
+            #expect(try await store.auditEvents(AuditQuery(tenantID: "acme", workspaceID: "w2")).map(\.action) == ["test.5"])
+            #expect(try await store.auditEvents(AuditQuery(tenantID: nil, action: "test.3")).map(\.action) == ["test.3"])
+            #expect(try await store.auditEvents(AuditQuery(tenantID: nil, actor: "acme/u-2")).map(\.action) == ["test.5"])
+            #expect(try await store.auditEvents(AuditQuery(tenantID: nil, since: Self.at(2), until: Self.at(4))).map(\.action) == ["test.3", "test.2"])
+            #expect(try await store.auditEvents(AuditQuery(tenantID: "nobody")).isEmpty)
         }
     }
 }

@@ -3,32 +3,6 @@ import GatewayCore
 import HTTPTypes
 import Hummingbird
 
-/// Who is calling and in which tenant/workspace they act (SPEC 5): the token's scope, or for a platform admin the
-/// one `X-Tenant-Id` / `X-Workspace-Id` select (audited as cross-tenant). Anyone else naming another scope gets 403.
-public struct CallerScope: Sendable {
-    public var principal: Principal
-    /// The principal's own access in its own workspace.
-    public var access: ResolvedAccess
-    public var tenantID: String
-    public var workspaceID: String
-    public var requestID: String?
-
-    public var isCrossTenant: Bool { tenantID != principal.tenantID }
-
-    /// True when the caller holds `permission` in this scope. A platform admin holds every permission everywhere;
-    /// platform-only permissions are held by no one else.
-    public func holds(_ permission: String) -> Bool {
-        if access.isPlatformAdmin { return true }
-        if PermissionCatalog.platformOnly.contains(permission), principal.tenantID != Tenant.platformID { return false }
-        return access.permissions.contains(permission)
-    }
-
-    /// 403 unless the caller holds `permission`.
-    public func require(_ permission: String) throws {
-        guard holds(permission) else { throw GatewayError.forbidden("This needs the permission \(permission).") }
-    }
-}
-
 /// Builds ``CallerScope`` for API requests and writes cross-tenant audit events.
 public struct ScopeResolver: Sendable {
     let authenticator: RequestAuthenticator
@@ -48,7 +22,7 @@ public struct ScopeResolver: Sendable {
     public func scope(of request: Request, context: some RequestContext) async throws -> CallerScope {
         let principal = try await authenticator.authenticate(request)
         let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
-        let requestID = request.headers[.xRequestID]
+        let requestID = request.headers[.xRequestID]  // validated by GatewayResponder before routing
         let headerTenant = request.headers[.xTenantID]?.trimmingCharacters(in: .whitespaces)
         let headerWorkspace = request.headers[.xWorkspaceID]?.trimmingCharacters(in: .whitespaces)
         let tenantID = headerTenant ?? principal.tenantID
