@@ -61,6 +61,60 @@ final class EchoWebSocketUpstream: Sendable {
 }
 
 @Suite struct WebSocketProxyTests {
+    /// SPEC 4.1 / 7: a tunnel is closed (1008) within a second when its session is revoked by a password reset, and
+    /// when the API key behind it is deleted.
+    @Test(arguments: ["password reset", "key deleted"])
+    func revokingThePrincipalClosesItsOpenTunnel(_ how: String) async throws {
+        let upstream = EchoWebSocketUpstream()
+        try await upstream.run {
+            let gateway = try await TestGateway.make { configuration in
+                configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")]
+            }
+            try await gateway.test(.live) { _, client in
+                let port = try #require(client.port)
+                let admin = try await client.token()
+                let credential: HTTPFields
+                if how == "key deleted" {
+                    let key = try await client.send(.post, "/v1/api-keys", json: ["name": "ws", "workspace_id": "default"], bearer: admin)
+                    let keyID = try #require(key.string("key_id"))
+                    _ = try await client.send(.post, "/v1/assignments", json: ["user_id": keyID, "role_id": "viewer", "workspace_id": "default"], bearer: admin)
+                    credential = [HTTPField.Name("X-API-Key")!: try #require(key.string("api_key"))]
+                } else {
+                    _ = try await gateway.addUser(tenantID: "platform", username: "chatter", password: "chatter-password", roles: ["viewer"])
+                    credential = [.authorization: "Bearer \(try await client.token(username: "chatter", password: "chatter-password"))"]
+                }
+                let revoke: @Sendable () async throws -> Void = {
+                    let revoker = client
+                    if how == "key deleted" {
+                        let keys = try await revoker.send(.get, "/v1/api-keys", bearer: admin)
+                        let id = try #require((keys["api_keys"] as? [[String: Any]])?.first?["key_id"] as? String)
+                        #expect(try await revoker.send(.delete, "/v1/api-keys/\(id)", bearer: admin).status == .noContent)
+                    } else {
+                        let users = try await revoker.send(.get, "/v1/users", bearer: admin)
+                        let id = try #require((users["users"] as? [[String: Any]])?.first { $0["username"] as? String == "chatter" }?["user_id"] as? String)
+                        #expect(try await revoker.send(.put, "/v1/users/\(id)/password", json: ["password": "chatter-password-2"], bearer: admin).status == .noContent)
+                    }
+                }
+                let revokedAt = Mutex<ContinuousClock.Instant?>(nil)
+                let closedAt = Mutex<ContinuousClock.Instant?>(nil)
+                let frame = try await WebSocketClient.connect(
+                    url: "ws://127.0.0.1:\(port)/api/ws/room", configuration: .init(additionalHeaders: credential), logger: Logger(label: "ws-client")
+                ) { inbound, outbound, _ in
+                    try await outbound.write(.text("before"))
+                    var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                    #expect(try await iterator.next() != nil, "the tunnel works before the revocation")
+                    try await revoke()
+                    revokedAt.withLock { $0 = .now }
+                    while try await iterator.next() != nil {}
+                    closedAt.withLock { $0 = .now }
+                }
+                #expect(frame?.closeCode == .policyViolation)
+                let elapsed = try #require(closedAt.withLock { $0 }) - (try #require(revokedAt.withLock { $0 }))
+                #expect(elapsed < .seconds(1), "closed \(elapsed) after the revocation")
+            }
+        }
+    }
+
     @Test func upgradesAreAuthenticatedAndTunnelledWithTheDownstreamToken() async throws {
         let upstream = EchoWebSocketUpstream()
         try await upstream.run {
