@@ -74,7 +74,8 @@ struct MultiReplicaTests {
         return try #require((try JSONSerialization.jsonObject(with: header) as? [String: Any])?["kid"] as? String)
     }
 
-    @Test func secondReplicaHonoursRotationLogoutAndPolicyChanges() async throws {
+    /// Two live replicas A and B on one fresh PostgreSQL schema, bootstrapped through A.
+    static func withReplicas(_ body: @Sendable (_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws -> Void) async throws {
         let postgres = try Self.postgresConfiguration()
         var configuration = GatewayConfiguration()
         configuration.http.port = 0
@@ -105,10 +106,20 @@ struct MultiReplicaTests {
             let appB = try await buildApplication(configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(), logger: logger)
             try await appA.test(.live) { clientA in
                 try await appB.test(.live) { clientB in
-                    try await Self.exercise(clientA, clientB)
+                    try await body(clientA, clientB)
                 }
             }
         }
+    }
+
+    @Test func secondReplicaHonoursRotationLogoutAndPolicyChanges() async throws {
+        try await Self.withReplicas { clientA, clientB in try await Self.exercise(clientA, clientB) }
+    }
+
+    /// SPEC 4.1: a role update on one replica and an assignment on the other, racing, never combine into a grant
+    /// that neither check saw (checks and writes are serialized per tenant by a PostgreSQL advisory lock).
+    @Test func racingRoleUpdateAndAssignmentOnTwoReplicasNeverEscalate() async throws {
+        try await Self.withReplicas { clientA, clientB in try await ConcurrentEscalation.race(clientA, clientB) }
     }
 
     static func exercise(_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws {
