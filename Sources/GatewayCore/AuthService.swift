@@ -63,11 +63,7 @@ public struct AuthService: Sendable {
             throw GatewayError.invalidRequest("username and password must be non-empty (password at most \(PasswordHasher.maximumLength) bytes).")
         }
         let account = "\(tenantID)|\(username)"
-        let reservation: LoginThrottle.Reservation
-        switch throttle.reserve(account: account, address: clientAddress) {
-        case .success(let granted): reservation = granted
-        case .failure(let wait): throw GatewayError(.rateLimited, "Too many failed logins; retry later.", retryAfter: wait.seconds)
-        }
+        let reservation = try await reserveCheck(account: account, address: clientAddress)
         let user: UserRecord?
         let matches: Bool
         do {
@@ -81,7 +77,7 @@ public struct AuthService: Sendable {
             throw error
         }
         guard let user, matches else {
-            throttle.release(reservation, succeeded: false)
+            await releaseFailedCheck(reservation)
             // A tenant that does not exist has no log to write into (nor may a later tenant of that id inherit one).
             // Looked up on every failure, so an unknown tenant costs what a wrong password costs.
             let tenantExists = ((try? await store.tenant(tenantID)) ?? nil) != nil
@@ -90,7 +86,7 @@ public struct AuthService: Sendable {
             }
             throw Self.invalidCredentials
         }
-        throttle.release(reservation, succeeded: true)
+        await releaseSucceededCheck(reservation)
         let access: ResolvedAccess
         do {
             access = try await resolver.resolve(tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID)
@@ -111,6 +107,36 @@ public struct AuthService: Sendable {
         let minted = try minter.mint(accessRequest(principalID: user.userID, tenantID: tenantID, workspaceID: workspaceID, access: access, sessionID: session.sessionID))
         await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.success", target: "session:\(session.sessionID)", requestID: requestID)
         return IssuedTokens(accessToken: minted, refreshToken: refresh, refreshExpiresIn: configuration.tokens.refreshTTL)
+    }
+
+    /// Reserves a password check with the login throttle, counting the failures other replicas recorded in the
+    /// store (read on each attempt; a store that does not answer leaves this process's counts alone in force).
+    func reserveCheck(account: String, address: String) async throws -> LoginThrottle.Reservation {
+        let window = throttle.limits.window
+        let shared = (try? await store.loginFailures(keys: throttle.sharedKeys(account: account, address: address), since: clock.now().addingTimeInterval(-window))) ?? [:]
+        switch throttle.reserve(account: account, address: address, shared: shared) {
+        case .success(let granted): return granted
+        case .failure(let wait): throw GatewayError(.rateLimited, "Too many failed password checks; retry later.", retryAfter: wait.seconds)
+        }
+    }
+
+    /// Ends a failed check: counted here and recorded in the store for the other replicas.
+    func releaseFailedCheck(_ reservation: LoginThrottle.Reservation) async {
+        throttle.release(reservation, succeeded: false)
+        let now = clock.now()
+        do {
+            try await store.recordLoginFailure(keys: throttle.sharedKeys(account: reservation.account, address: reservation.address), at: now, forgetBefore: now.addingTimeInterval(-throttle.limits.window))
+        } catch {
+            logger.warning("a failed login could not be recorded in the store; this replica's count still holds", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+
+    /// Ends a successful check: the account+address failures are forgotten here and in the store.
+    func releaseSucceededCheck(_ reservation: LoginThrottle.Reservation) async {
+        throttle.release(reservation, succeeded: true)
+        if reservation.sharedAccountFailures {
+            try? await store.clearLoginFailures(keys: [throttle.sharedAccountAndAddressKey(reservation)])
+        }
     }
 
     func accessRequest(principalID: String, tenantID: String, workspaceID: String, access: ResolvedAccess, sessionID: String?) -> TokenRequest {
@@ -162,11 +188,7 @@ public struct AuthService: Sendable {
         guard !current.isEmpty, current.utf8.count <= PasswordHasher.maximumLength else { throw GatewayError.invalidRequest("current_password is required.") }
         try PasswordHasher.validate(new)
         guard let user = try await store.user(tenantID: principal.tenantID, userID: principal.subject) else { throw GatewayError.invalidToken() }
-        let reservation: LoginThrottle.Reservation
-        switch throttle.reserve(account: "\(principal.tenantID)|\(user.username)", address: clientAddress) {
-        case .success(let granted): reservation = granted
-        case .failure(let wait): throw GatewayError(.rateLimited, "Too many failed password checks; retry later.", retryAfter: wait.seconds)
-        }
+        let reservation = try await reserveCheck(account: "\(principal.tenantID)|\(user.username)", address: clientAddress)
         let hasher = self.hasher
         let matches: Bool
         do {
@@ -175,8 +197,11 @@ public struct AuthService: Sendable {
             throttle.release(reservation, succeeded: true)
             throw error
         }
-        throttle.release(reservation, succeeded: matches)
-        guard matches else { throw GatewayError(.invalidCredentials, "The current password is wrong.") }
+        guard matches else {
+            await releaseFailedCheck(reservation)
+            throw GatewayError(.invalidCredentials, "The current password is wrong.")
+        }
+        await releaseSucceededCheck(reservation)
         let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(new) }
         guard try await store.updatePassword(tenantID: principal.tenantID, userID: user.userID, passwordHash: hash) else { throw GatewayError.invalidToken() }
         revocations.add(try await store.revokeSessions(tenantID: principal.tenantID, principalID: user.userID, except: principal.sessionID, now: clock.now()))

@@ -90,6 +90,16 @@ public protocol GatewayStore: Sendable {
     func registerPermissions(service: String, entries: [PermissionCatalog.Entry]) async throws
     func permissions() async throws -> [PermissionCatalog.Entry]
 
+    // MARK: Login throttle
+
+    /// Records one failed password check under each of `keys` (opaque digests), shared by every replica on the store,
+    /// and forgets that key's failures older than `forgetBefore`.
+    func recordLoginFailure(keys: [String], at: Date, forgetBefore: Date) async throws
+    /// Forgets every failure recorded under `keys` (a successful login clears its account+address key).
+    func clearLoginFailures(keys: [String]) async throws
+    /// For each of `keys`, the failures recorded since `since` and the newest one's time.
+    func loginFailures(keys: [String], since: Date) async throws -> [String: LoginFailures]
+
     // MARK: Policy versions and audit
 
     func policyVersion(tenantID: String, workspaceID: String) async throws -> Int64

@@ -176,3 +176,14 @@ public struct AuditQuery: Sendable, Equatable {
         self.limit = limit
     }
 }
+
+/// Failed password checks of one throttle key, as the shared store counts them.
+public struct LoginFailures: Sendable, Equatable {
+    public var count: Int
+    public var last: Date
+
+    public init(count: Int, last: Date) {
+        self.count = count
+        self.last = last
+    }
+}

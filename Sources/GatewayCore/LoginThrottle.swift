@@ -7,9 +7,12 @@ import Synchronization
 /// `perAccountAndAddress` password checks and 429 for the rest.
 ///
 /// An attacked account never locks out another, and an attacker's address never locks the real user's address out
-/// until the account-wide bound, which is ten times higher. The counts live in this process: with several replicas
-/// behind a load balancer each keeps its own, so the bounds hold per replica (a burst spread over N replicas gets at
-/// most N x `perAccountAndAddress` checks).
+/// until the account-wide bound, which is ten times higher.
+///
+/// Across replicas: failures are also recorded in the shared store (``GatewayStore/recordLoginFailure(keys:at:forgetBefore:)``,
+/// under digests of the keys) and read back before each reservation, so sequential guesses spread over replicas count
+/// together. Checks *in flight* are counted per process, so a burst sent at once to N replicas gets at most
+/// N x `perAccountAndAddress` password checks before the first failures are recorded.
 public final class LoginThrottle: Sendable {
     public struct Limits: Sendable {
         /// Failures (plus checks in flight) allowed before back-off starts, per key kind.
@@ -39,6 +42,8 @@ public final class LoginThrottle: Sendable {
         let keys: [Key]
         let account: String
         let address: String
+        /// The store had failures for the account+address key (a success must clear them there too).
+        let sharedAccountFailures: Bool
     }
 
     struct Key: Sendable {
@@ -65,16 +70,42 @@ public final class LoginThrottle: Sendable {
 
     /// Reserves one password check, or returns the seconds to wait (`Retry-After`) when a key is locked or its
     /// failures plus the checks in flight reach its bound.
-    public func reserve(account: String, address: String) -> Result<Reservation, RetryAfter> {
+    /// The store's names of the keys of `account` and `address`: SHA-256 digests, so the shared table holds no
+    /// username or address.
+    public func sharedKeys(account: String, address: String) -> [String] {
+        keys(account: account, address: address).map { SecretToken.hash($0.name) }
+    }
+
+    /// The store's name of the account+address key, which a successful check clears.
+    public func sharedAccountAndAddressKey(_ reservation: Reservation) -> String {
+        SecretToken.hash(keys(account: reservation.account, address: reservation.address)[0].name)
+    }
+
+    /// The lock that `failures` failures of a key allowed `allowed`, the last at `last`, impose.
+    func lock(failures: Int, allowed: Int, last: Date) -> Date {
+        guard failures >= allowed else { return .distantPast }
+        let exponent = min(failures - allowed, 20)
+        return last.addingTimeInterval(min(limits.maximumDelay, limits.baseDelay * pow(2, Double(exponent))))
+    }
+
+    /// Reserves one password check, or returns the seconds to wait (`Retry-After`) when a key is locked or its
+    /// failures plus the checks in flight reach its bound. `shared` holds the failures other replicas recorded,
+    /// by ``sharedKeys(account:address:)``: a key's count is the larger of this process's and the store's.
+    public func reserve(account: String, address: String, shared: [String: LoginFailures] = [:]) -> Result<Reservation, RetryAfter> {
         let now = clock.now()
         let keys = keys(account: account, address: address)
         return entries.withLock { entries -> Result<Reservation, RetryAfter> in
             var wait: TimeInterval = 0
             for key in keys {
-                guard var entry = entries[key.name] else { continue }
+                var entry = entries[key.name] ?? Entry(lastFailure: .distantPast)
                 if now.timeIntervalSince(entry.lastFailure) > limits.window, entry.lockedUntil <= now {
                     entry.failures = 0
-                    entries[key.name] = entry
+                    if entries[key.name] != nil { entries[key.name] = entry }
+                }
+                // Other replicas' failures: taken for this decision, not kept (they are read again next time).
+                if let remote = shared[SecretToken.hash(key.name)], remote.count > entry.failures {
+                    entry.failures = remote.count
+                    entry.lockedUntil = max(entry.lockedUntil, lock(failures: remote.count, allowed: key.allowed, last: remote.last))
                 }
                 if entry.lockedUntil > now {
                     wait = max(wait, entry.lockedUntil.timeIntervalSince(now))
@@ -89,7 +120,8 @@ public final class LoginThrottle: Sendable {
             for key in keys {
                 entries[key.name, default: Entry(lastFailure: now)].inFlight += 1
             }
-            return .success(Reservation(keys: keys, account: account, address: address))
+            let sharedAccountFailures = shared[SecretToken.hash(keys[0].name)] != nil
+            return .success(Reservation(keys: keys, account: account, address: address, sharedAccountFailures: sharedAccountFailures))
         }
     }
 
@@ -107,10 +139,7 @@ public final class LoginThrottle: Sendable {
                     if now.timeIntervalSince(entry.lastFailure) > limits.window { entry.failures = 0 }
                     entry.failures += 1
                     entry.lastFailure = now
-                    if entry.failures >= key.allowed {
-                        let exponent = min(entry.failures - key.allowed, 20)
-                        entry.lockedUntil = now.addingTimeInterval(min(limits.maximumDelay, limits.baseDelay * pow(2, Double(exponent))))
-                    }
+                    entry.lockedUntil = max(entry.lockedUntil, lock(failures: entry.failures, allowed: key.allowed, last: now))
                 }
                 entries[key.name] = entry.failures == 0 && entry.inFlight == 0 ? nil : entry
             }

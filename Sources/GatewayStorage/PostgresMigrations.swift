@@ -98,6 +98,9 @@ enum PostgresMigrations {
             "ALTER TABLE api_keys ADD COLUMN service text",
             "ALTER TABLE audit_events ADD COLUMN origin_workspace_id text",
             "CREATE INDEX audit_events_workspace ON audit_events (tenant_id, workspace_id, id)",
+            // Failed password checks per throttle key (a digest, never a username or an address), shared by replicas.
+            "CREATE TABLE login_failures (key text NOT NULL, at timestamptz NOT NULL)",
+            "CREATE INDEX login_failures_key ON login_failures (key, at)",
         ]),
     ]
 }

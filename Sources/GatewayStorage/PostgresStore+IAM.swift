@@ -499,6 +499,30 @@ extension PostgresStore {
         return (entries, cursor)
     }
 
+    // MARK: - Login throttle
+
+    public func recordLoginFailure(keys: [String], at: Date, forgetBefore: Date) async throws {
+        try await transaction { [logger] connection in
+            for key in keys {
+                try await connection.query("DELETE FROM login_failures WHERE key = \(key) AND at < \(forgetBefore)", logger: logger)
+                try await connection.query("INSERT INTO login_failures (key, at) VALUES (\(key), \(at))", logger: logger)
+            }
+        }
+    }
+
+    public func clearLoginFailures(keys: [String]) async throws {
+        try await query("DELETE FROM login_failures WHERE key = ANY(\(keys))")
+    }
+
+    public func loginFailures(keys: [String], since: Date) async throws -> [String: LoginFailures] {
+        var counts: [String: LoginFailures] = [:]
+        for row in try await query("SELECT key, COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE key = ANY(\(keys)) AND at >= \(since) GROUP BY key") {
+            let row = row.makeRandomAccess()
+            counts[try row["key"].decode(String.self)] = LoginFailures(count: try row["n"].decode(Int.self), last: try row["last"].decode(Date.self))
+        }
+        return counts
+    }
+
     public func appendAudit(_ event: AuditEvent) async throws {
         try await query(
             """

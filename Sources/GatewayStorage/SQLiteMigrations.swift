@@ -82,6 +82,9 @@ enum SQLiteMigrations {
             "ALTER TABLE api_keys ADD COLUMN service TEXT",
             "ALTER TABLE audit_events ADD COLUMN origin_workspace_id TEXT",
             "CREATE INDEX audit_events_workspace ON audit_events (tenant_id, workspace_id, id)",
+            // Failed password checks per throttle key (a digest, never a username or an address), shared by replicas.
+            "CREATE TABLE login_failures (key TEXT NOT NULL, at REAL NOT NULL)",
+            "CREATE INDEX login_failures_key ON login_failures (key, at)",
         ]),
     ]
 }

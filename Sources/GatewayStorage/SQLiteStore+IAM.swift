@@ -443,6 +443,31 @@ extension SQLiteStore {
         }
     }
 
+    // MARK: - Login throttle
+
+    public func recordLoginFailure(keys: [String], at: Date, forgetBefore: Date) async throws {
+        try await transaction { tx in
+            for key in keys {
+                try await tx.query("DELETE FROM login_failures WHERE key = ? AND at < ?", [.text(key), .init(forgetBefore)])
+                try await tx.query("INSERT INTO login_failures (key, at) VALUES (?, ?)", [.text(key), .init(at)])
+            }
+        }
+    }
+
+    public func clearLoginFailures(keys: [String]) async throws {
+        for key in keys { try await query("DELETE FROM login_failures WHERE key = ?", [.text(key)]) }
+    }
+
+    public func loginFailures(keys: [String], since: Date) async throws -> [String: LoginFailures] {
+        var counts: [String: LoginFailures] = [:]
+        for key in keys {
+            guard let row = try await query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE key = ? AND at >= ?", [.text(key), .init(since)]).first,
+                row.int("n") > 0 else { continue }
+            counts[key] = LoginFailures(count: Int(row.int("n")), last: row.date("last"))
+        }
+        return counts
+    }
+
     // MARK: - Policy versions and audit
 
     public func policyVersion(tenantID: String, workspaceID: String) async throws -> Int64 {

@@ -122,6 +122,24 @@ struct MultiReplicaTests {
         try await Self.withReplicas { clientA, clientB in try await ConcurrentEscalation.race(clientA, clientB) }
     }
 
+    /// SPEC 5: wrong passwords spread over two replicas count together (the store shares the failures), so the
+    /// account+address lock holds on both after five failures in all.
+    @Test func failedLoginsOnTwoReplicasCountTogether() async throws {
+        try await Self.withReplicas { clientA, clientB in
+            let admin = try await clientA.token()
+            #expect(try await clientA.send(.post, "/v1/users", json: ["username": "target", "password": "target-password", "user_id": "target"], bearer: admin).status == .created)
+            #expect(try await clientA.send(.post, "/v1/assignments", json: ["user_id": "target", "role_id": "viewer", "workspace_id": "default"], bearer: admin).status == .created)
+            for index in 0..<5 {
+                let client = index.isMultiple(of: 2) ? clientA : clientB
+                #expect(try await client.login(username: "target", password: "guess-\(index)").status == .unauthorized, "guess \(index)")
+            }
+            for client in [clientA, clientB] {
+                let locked = try await client.login(username: "target", password: "target-password")
+                #expect(locked.status == .tooManyRequests && locked.headers[.retryAfter] != nil)
+            }
+        }
+    }
+
     static func exercise(_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws {
         // Let both listeners connect (each reports a catch-up on connecting; the readiness of B's answers shows it).
         try await Task.sleep(for: .milliseconds(300))

@@ -423,4 +423,25 @@ import Testing
             #expect(try await store.auditEvents(AuditQuery(tenantID: "nobody")).isEmpty)
         }
     }
+
+    @Test(arguments: StoreBackend.configured)
+    func loginFailuresAreCountedPerKeyWithinTheWindowAndCleared(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            for index in 0..<3 {
+                try await store.recordLoginFailure(keys: ["k1", "k2"], at: Self.at(TimeInterval(index * 10)), forgetBefore: Self.at(-1000))
+            }
+            try await store.recordLoginFailure(keys: ["k3"], at: Self.at(5), forgetBefore: Self.at(-1000))
+            var counts = try await store.loginFailures(keys: ["k1", "k3", "unknown"], since: Self.at(0))
+            #expect(counts["k1"] == LoginFailures(count: 3, last: Self.at(20)))
+            #expect(counts["k3"] == LoginFailures(count: 1, last: Self.at(5)))
+            #expect(counts["unknown"] == nil)
+            #expect(try await store.loginFailures(keys: ["k1"], since: Self.at(15))["k1"]?.count == 1, "only those since the window's start")
+            // Recording forgets the key's older failures.
+            try await store.recordLoginFailure(keys: ["k1"], at: Self.at(100), forgetBefore: Self.at(15))
+            #expect(try await store.loginFailures(keys: ["k1"], since: Self.at(-1000))["k1"]?.count == 2)
+            try await store.clearLoginFailures(keys: ["k1"])
+            counts = try await store.loginFailures(keys: ["k1", "k2"], since: Self.at(-1000))
+            #expect(counts["k1"] == nil && counts["k2"]?.count == 3)
+        }
+    }
 }
