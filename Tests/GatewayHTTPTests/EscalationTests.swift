@@ -274,4 +274,28 @@ import Testing
             #expect(try await client.login().status == .ok)
         }
     }
+
+    /// The README's worked example, step by step.
+    @Test func helpdeskWorkedExample() async throws {
+        try await withAcme { gateway, client, platform, acme in
+            #expect(try await client.send(.post, "/v1/workspaces", json: ["workspace_id": "support", "name": "Support"], bearer: acme).status == .created)
+            let helpdesk = try #require(try await client.send(.post, "/v1/roles", json: ["name": "helpdesk", "permissions": ["users.manage", "connections.read"], "workspace_id": "support"], bearer: acme).string("role_id"))
+            let agentRole = try #require(try await client.send(.post, "/v1/roles", json: ["name": "agent", "permissions": ["connections.read"], "workspace_id": "support"], bearer: acme).string("role_id"))
+            let seniorRole = try #require(try await client.send(.post, "/v1/roles", json: ["name": "senior", "permissions": ["connections.read", "connections.create"], "workspace_id": "support"], bearer: acme).string("role_id"))
+            for (user, role) in [("hana", helpdesk), ("agent", agentRole), ("senior", seniorRole), ("loner", nil)] as [(String, String?)] {
+                #expect(try await client.send(.post, "/v1/users", json: ["username": user, "password": "\(user)-password", "user_id": user], bearer: acme).status == .created)
+                if let role {
+                    #expect(try await client.send(.post, "/v1/assignments", json: ["user_id": user, "role_id": role, "workspace_id": "support"], bearer: acme).status == .created)
+                }
+            }
+            let hana = try await client.token(tenant: "acme", workspace: "support", username: "hana", password: "hana-password")
+            #expect(try await client.send(.put, "/v1/users/agent/password", json: ["password": "agent-password-2"], bearer: hana).status == .noContent)
+            let adminID = try await adminUserID(client, acme)
+            for target in [adminID, "senior", "loner"] {
+                #expect(try await client.send(.put, "/v1/users/\(target)/password", json: ["password": "new-password-9"], bearer: hana).status == .forbidden, "\(target)")
+            }
+            #expect(try await client.send(.post, "/v1/assignments", json: ["user_id": "hana", "role_id": agentRole, "workspace_id": "support"], bearer: hana).status == .forbidden)
+            _ = (gateway, platform)
+        }
+    }
 }
