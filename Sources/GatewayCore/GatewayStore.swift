@@ -34,7 +34,8 @@ public protocol GatewayStore: Sendable {
 
     // MARK: Users
 
-    /// `conflict` when the user id or the username exists in the tenant.
+    /// `conflict` when the username exists in the tenant, or the id is or was a principal's of the tenant (user,
+    /// key or client: principal ids are unique across kinds and never reused).
     func createUser(_ user: UserRecord) async throws
     func user(tenantID: String, userID: String) async throws -> UserRecord?
     func user(tenantID: String, username: String) async throws -> UserRecord?

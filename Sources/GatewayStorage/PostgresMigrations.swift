@@ -101,6 +101,10 @@ enum PostgresMigrations {
             // Failed password checks per throttle key (a digest, never a username or an address), shared by replicas.
             "CREATE TABLE login_failures (key text NOT NULL, at timestamptz NOT NULL)",
             "CREATE INDEX login_failures_key ON login_failures (key, at)",
+            // Every principal id ever used in a tenant (users, API keys, clients): unique across kinds, never reused.
+            "CREATE TABLE principal_ids (tenant_id text NOT NULL, principal_id text NOT NULL, kind text NOT NULL, PRIMARY KEY (tenant_id, principal_id))",
+            "INSERT INTO principal_ids SELECT tenant_id, user_id, 'user' FROM users ON CONFLICT DO NOTHING",
+            "INSERT INTO principal_ids SELECT tenant_id, key_id, 'api_key' FROM api_keys ON CONFLICT DO NOTHING",
         ]),
     ]
 }

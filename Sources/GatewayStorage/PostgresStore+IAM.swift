@@ -134,13 +134,17 @@ extension PostgresStore {
     // MARK: - Users
 
     public func createUser(_ user: UserRecord) async throws {
-        try await conflicting("A user with this id or username exists.") {
-            try await query(
-                """
-                INSERT INTO users (tenant_id, user_id, username, password_hash, created_at)
-                VALUES (\(user.tenantID), \(user.userID), \(user.username), \(user.passwordHash), \(user.createdAt))
-                """
-            )
+        try await conflicting("A user with this id or username exists, or a principal had this id; ids are never reused.") {
+            try await transaction { [logger] connection in
+                try await connection.query("INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (\(user.tenantID), \(user.userID), 'user')", logger: logger)
+                try await connection.query(
+                    """
+                    INSERT INTO users (tenant_id, user_id, username, password_hash, created_at)
+                    VALUES (\(user.tenantID), \(user.userID), \(user.username), \(user.passwordHash), \(user.createdAt))
+                    """,
+                    logger: logger
+                )
+            }
         }
     }
 
@@ -195,13 +199,17 @@ extension PostgresStore {
     // MARK: - API keys
 
     public func createAPIKey(_ key: APIKeyRecord) async throws {
-        try await conflicting("An API key with this id exists.") {
-            try await query(
-                """
-                INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service)
-                VALUES (\(key.keyID), \(key.tenantID), \(key.name), \(key.workspaceID), \(key.secretHash), \(key.createdAt), \(key.expiresAt), \(key.service))
-                """
-            )
+        try await conflicting("A principal with this id exists or existed in this tenant.") {
+            try await transaction { [logger] connection in
+                try await connection.query("INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (\(key.tenantID), \(key.keyID), 'api_key')", logger: logger)
+                try await connection.query(
+                    """
+                    INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service)
+                    VALUES (\(key.keyID), \(key.tenantID), \(key.name), \(key.workspaceID), \(key.secretHash), \(key.createdAt), \(key.expiresAt), \(key.service))
+                    """,
+                    logger: logger
+                )
+            }
         }
     }
 

@@ -85,6 +85,10 @@ enum SQLiteMigrations {
             // Failed password checks per throttle key (a digest, never a username or an address), shared by replicas.
             "CREATE TABLE login_failures (key TEXT NOT NULL, at REAL NOT NULL)",
             "CREATE INDEX login_failures_key ON login_failures (key, at)",
+            // Every principal id ever used in a tenant (users, API keys, clients): unique across kinds, never reused.
+            "CREATE TABLE principal_ids (tenant_id TEXT NOT NULL, principal_id TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (tenant_id, principal_id))",
+            "INSERT OR IGNORE INTO principal_ids SELECT tenant_id, user_id, 'user' FROM users",
+            "INSERT OR IGNORE INTO principal_ids SELECT tenant_id, key_id, 'api_key' FROM api_keys",
         ]),
     ]
 }

@@ -142,6 +142,7 @@ extension SQLiteStore {
                 [.text(user.tenantID), .text(user.userID), .text(user.username)]
             )
             guard existing.isEmpty else { throw GatewayError.conflict("A user with this id or username exists.") }
+            try await Self.claimPrincipalID(tx, tenantID: user.tenantID, principalID: user.userID, kind: "user")
             try await tx.query(
                 "INSERT INTO users (tenant_id, user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                 [.text(user.tenantID), .text(user.userID), .text(user.username), .text(user.passwordHash), .init(user.createdAt)]
@@ -196,12 +197,23 @@ extension SQLiteStore {
 
     // MARK: - API keys
 
+    /// Claims a principal id in its tenant for good: `conflict` when a user, key or client has (or ever had) it.
+    static func claimPrincipalID(_ tx: Transaction, tenantID: String, principalID: String, kind: String) async throws {
+        guard try await tx.query("SELECT 1 FROM principal_ids WHERE tenant_id = ? AND principal_id = ?", [.text(tenantID), .text(principalID)]).isEmpty else {
+            throw GatewayError.conflict("A principal with this id exists or existed in this tenant; ids are never reused.")
+        }
+        try await tx.query("INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (?, ?, ?)", [.text(tenantID), .text(principalID), .text(kind)])
+    }
+
     public func createAPIKey(_ key: APIKeyRecord) async throws {
         do {
-            try await query(
+            try await transaction { tx in
+                try await Self.claimPrincipalID(tx, tenantID: key.tenantID, principalID: key.keyID, kind: "api_key")
+                try await tx.query(
                 "INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID), .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt), .init(key.service)]
-            )
+                    [.text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID), .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt), .init(key.service)]
+                )
+            }
         } catch where Self.isUniqueViolation(error) {
             throw GatewayError.conflict("An API key with this id exists.")
         }

@@ -444,4 +444,23 @@ import Testing
             #expect(counts["k1"] == nil && counts["k2"]?.count == 3)
         }
     }
+
+    @Test(arguments: StoreBackend.configured)
+    func principalIDsAreUniqueAcrossKindsAndNeverReused(_ backend: StoreBackend) async throws {
+        try await withStore(backend) { store in
+            try await store.createTenant(Tenant(tenantID: "acme", name: "Acme", createdAt: Self.at(0)))
+            try await store.createTenant(Tenant(tenantID: "other", name: "Other", createdAt: Self.at(0)))
+            try await store.createUser(UserRecord(tenantID: "acme", userID: "pat", username: "pat", passwordHash: "h", createdAt: Self.at(1)))
+            let key = APIKeyRecord(tenantID: "acme", keyID: "pat", name: "k", workspaceID: "default", secretHash: "s", createdAt: Self.at(1), expiresAt: nil)
+            await expectCode(.conflict) { try await store.createAPIKey(key) }
+            #expect(try await store.apiKey(keyID: "pat") == nil, "nothing half-written")
+            #expect(try await store.deleteUser(tenantID: "acme", userID: "pat", now: Self.at(2)) != nil)
+            await expectCode(.conflict) {
+                try await store.createUser(UserRecord(tenantID: "acme", userID: "pat", username: "pat2", passwordHash: "h", createdAt: Self.at(3)))
+            }
+            #expect(try await store.user(tenantID: "acme", username: "pat2") == nil)
+            // Another tenant may use the id.
+            try await store.createUser(UserRecord(tenantID: "other", userID: "pat", username: "pat", passwordHash: "h", createdAt: Self.at(3)))
+        }
+    }
 }

@@ -104,7 +104,6 @@ public struct DirectoryService: Sendable {
         let user = UserRecord(tenantID: scope.tenantID, userID: userID, username: username, passwordHash: try await hash(password), createdAt: clock.now())
         try await store.serializingTenant(scope.tenantID) {
             try await iam.authorize(scope, .createPrincipal(.usersManage, workspace: scope.workspaceID))
-            if try await store.apiKey(keyID: userID) != nil { throw GatewayError.conflict("A principal with this id exists.") }
             try await store.createUser(user)
         }
         await audit.record(scope, "user.create", target: "user:\(userID)")
