@@ -17,6 +17,11 @@ public struct TokenVerifier: Sendable {
     public let audience: String
     public let leeway: Int64
 
+    /// NumericDates accepted: 0 ... 2^53 (what a JSON number carries exactly).
+    public static let numericDateRange: ClosedRange<Int64> = 0...(1 << 53)
+    /// Leeways beyond a day are treated as a configuration error (every token refused), not trusted.
+    public static let maximumLeeway: Int64 = 86_400
+
     public init(issuer: String, audience: String, leeway: Int64) {
         self.issuer = issuer
         self.audience = audience
@@ -59,6 +64,7 @@ public struct TokenVerifier: Sendable {
             let header = try? JSONDecoder().decode(JWSHeader.self, from: headerData)
         else { throw .malformed }
         guard header.alg == "RS256" else { throw .unsupportedAlgorithm }
+        guard header.crit == nil else { throw .unsupportedCritical }
         guard let typ = header.typ, typ.lowercased() == JWSHeader.accessTokenType || typ.lowercased() == "application/at+jwt" else {
             throw .invalidType
         }
@@ -74,6 +80,11 @@ public struct TokenVerifier: Sendable {
             throw .badSignature
         }
         guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: parsed.payload) else { throw .malformed }
+        // In range before any arithmetic: `exp + leeway` near Int64.max would trap.
+        let dates = Self.numericDateRange
+        guard dates.contains(claims.exp), dates.contains(claims.iat), dates.contains(claims.nbf), (0...Self.maximumLeeway).contains(leeway) else {
+            throw .invalidDate
+        }
         guard claims.iss == issuer else { throw .issuerMismatch }
         guard claims.aud.contains(audience) else { throw .audienceMismatch }
         let seconds = Int64(now.timeIntervalSince1970.rounded(.down))

@@ -8,6 +8,8 @@ public struct VerificationError: Error, Sendable, Hashable, CustomStringConverti
         case tooLarge
         case unsupportedAlgorithm
         case invalidType
+        case unsupportedCritical
+        case invalidDate
         case missingKeyID
         case unknownKey
         case badSignature
@@ -34,6 +36,10 @@ public struct VerificationError: Error, Sendable, Hashable, CustomStringConverti
     public static let unsupportedAlgorithm = Self(.unsupportedAlgorithm)
     /// `typ` is not `at+jwt`.
     public static let invalidType = Self(.invalidType)
+    /// The header has a `crit` member (RFC 7515 4.1.11): no extension is understood, so the token is refused.
+    public static let unsupportedCritical = Self(.unsupportedCritical)
+    /// `exp`, `iat` or `nbf` lies outside 0...2^53 (RFC 7519 NumericDate as JSON numbers can carry it exactly).
+    public static let invalidDate = Self(.invalidDate)
     /// The header has no `kid`.
     public static let missingKeyID = Self(.missingKeyID)
     /// No published key has the token's `kid`.

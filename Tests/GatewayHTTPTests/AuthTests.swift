@@ -240,6 +240,31 @@ struct GatewayPayload: JWTPayload {
                 #expect(reply.string("code") == "invalid_token", "\(name)")
                 #expect(!reply.text.contains(forged.prefix(20)) || forged.isEmpty, "\(name): the token is not echoed")
             }
+            // Validly signed by the gateway's own active key, with hostile shapes (SPEC 6): `exp` near Int64.max (it
+            // trapped at `exp + leeway`), beyond 2^53, and a `crit` header. 401 at the API and at the proxy, and the
+            // process keeps serving.
+            let active = gateway.keyRing.snapshot.active
+            func signed(header: [String: Any], claims: [String: Any]) throws -> String {
+                let input = try encode(header) + "." + (try encode(claims))
+                return input + "." + Base64URL.encode(Data(try active.sign(Array(input.utf8))))
+            }
+            let goodHeader: [String: Any] = ["alg": "RS256", "typ": "at+jwt", "kid": active.kid]
+            let original = try #require(try JSONSerialization.jsonObject(with: claimsData) as? [String: Any])
+            var hostile: [(String, String)] = []
+            for (field, value) in [("exp", Int64.max), ("exp", Int64.max - 10), ("exp", (1 << 53) + 1), ("nbf", Int64.min), ("iat", -5)] as [(String, Int64)] {
+                var changed = original
+                changed[field] = value
+                hostile.append(("\(field)=\(value)", try signed(header: goodHeader, claims: changed)))
+            }
+            var critHeader = goodHeader
+            critHeader["crit"] = ["exp"]
+            hostile.append(("crit", try signed(header: critHeader, claims: original)))
+            #expect(try await client.send(.get, "/v1/me", bearer: try signed(header: goodHeader, claims: original)).status == .ok, "the control verifies")
+            for (name, forged) in hostile {
+                #expect(try await client.send(.get, "/v1/me", bearer: forged).status == .unauthorized, "\(name)")
+                #expect(try await client.send(.get, "/api/integrations/x", bearer: forged).status == .unauthorized, "\(name) at the proxy")
+            }
+            #expect(try await client.send(.get, "/v1/health").status == .ok)
             // Expired: move the clock past exp + leeway.
             gateway.clock.advance(by: 300 + 31)
             #expect(try await client.send(.get, "/v1/me", bearer: token).string("code") == "invalid_token")

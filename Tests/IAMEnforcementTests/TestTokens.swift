@@ -23,7 +23,12 @@ struct TestSigningKey: Sendable {
         let header = header ?? ["alg": "RS256", "kid": kid, "typ": "at+jwt"]
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let signingInput = Base64URL.encode(try encoder.encode(header)) + "." + Base64URL.encode(try encoder.encode(claims))
+        return try sign(rawHeader: try encoder.encode(header), rawPayload: try encoder.encode(claims))
+    }
+
+    /// A validly signed compact JWS of exactly these header and payload bytes (for hostile shapes).
+    func sign(rawHeader: Data, rawPayload: Data) throws -> String {
+        let signingInput = Base64URL.encode(rawHeader) + "." + Base64URL.encode(rawPayload)
         let signature = try privateKey.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5)
         return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
     }
