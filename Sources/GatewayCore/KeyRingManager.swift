@@ -108,18 +108,21 @@ public final class KeyRingManager: Service, Sendable {
 
     /// Rotates now: next becomes active, active becomes retiring, a new next is created.
     @discardableResult
-    public func rotate(by actor: Actor = .system) async throws -> (activeKid: String, previousKid: String?) {
+    /// - Parameter force: rotate even while the next key is younger than the JWKS `max-age` (audited as
+    ///   `keys.rotate_forced`).
+    /// - Throws: ``KeyRingError/publishedTooRecently(kid:wait:)`` when that is so and `force` is not set.
+    public func rotate(by actor: Actor = .system, force: Bool = false) async throws -> (activeKid: String, previousKid: String?) {
         let policy = self.policy, now = clock.now(), bits = rsaBits
         let kids = Mutex<(String, String?)>(("", nil))
         try await apply { state in
             guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
-            let (rotated, active, previous) = try policy.rotate(state, now: now, generate: { try SigningKey.generate(bits: bits) })
+            let (rotated, active, previous) = try policy.rotate(state, now: now, force: force, generate: { try SigningKey.generate(bits: bits) })
             kids.withLock { $0 = (active, previous) }
             return rotated
         }
         let (active, previous) = kids.withLock { $0 }
-        logger.info("signing key rotated", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
-        await notify("keys.rotate", active, actor)
+        logger.info("signing key rotated", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")", "forced": "\(force)"])
+        await notify(force ? "keys.rotate_forced" : "keys.rotate", active, actor)
         return (active, previous)
     }
 

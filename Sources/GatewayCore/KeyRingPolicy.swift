@@ -5,20 +5,35 @@ import Foundation
 /// - rotation promotes `next` to `active`, the old `active` to `retiring` (until now + retention), and creates a
 ///   new `next`;
 /// - retiring keys leave the ring once `retire_at` has passed;
-/// - revocation removes a key at once, rotating first when it is the active one, and replacing a revoked `next`.
+/// - revocation removes a key at once, rotating first when it is the active one, and replacing a revoked `next`;
+/// - a `next` key signs only once it has been published for `minimumPublication` (the JWKS `max-age`): a verifier
+///   that cached the JWKS just before it appeared must already have it (SPEC 6). A rotation that would promote a
+///   younger one is refused unless forced; automatic rotation waits.
 public struct KeyRingPolicy: Sendable {
     /// Seconds a key stays published after it stopped signing (longest token lifetime + leeway).
     public var retention: TimeInterval
     /// Seconds between automatic rotations; 0 turns them off.
     public var rotationInterval: TimeInterval
+    /// Seconds a `next` key must have been published before it may sign.
+    public var minimumPublication: TimeInterval
 
-    public init(retention: TimeInterval, rotationInterval: TimeInterval) {
+    public init(retention: TimeInterval, rotationInterval: TimeInterval, minimumPublication: TimeInterval = 0) {
         self.retention = retention
         self.rotationInterval = rotationInterval
+        self.minimumPublication = minimumPublication
     }
 
     public init(configuration: GatewayConfiguration) {
-        self.init(retention: TimeInterval(configuration.tokens.keyRetention), rotationInterval: TimeInterval(configuration.keys.rotationInterval))
+        self.init(
+            retention: TimeInterval(configuration.tokens.keyRetention), rotationInterval: TimeInterval(configuration.keys.rotationInterval),
+            minimumPublication: TimeInterval(configuration.jwksMaxAge)
+        )
+    }
+
+    /// Seconds until `state`'s next key may sign (0 when it may now); `nil` when there is no next key.
+    public func publicationWait(_ state: KeyRingState, now: Date) -> TimeInterval? {
+        guard let next = state.records.first(where: { $0.status == .next }) else { return nil }
+        return max(0, next.createdAt.addingTimeInterval(minimumPublication).timeIntervalSince(now))
     }
 
     /// Checks the invariants: exactly one active key, at most one next, unique kids, every key's material present.
@@ -52,7 +67,15 @@ public struct KeyRingPolicy: Sendable {
 
     /// Promotes next to active, active to retiring, and creates a new next.
     /// - Returns: the new state and the (new active, previous active) kids.
-    public func rotate(_ state: KeyRingState, now: Date, generate: () throws -> SigningKey) throws -> (KeyRingState, activeKid: String, previousKid: String?) {
+    /// Refused with ``KeyRingError/publishedTooRecently(kid:wait:)`` while `next` is younger than
+    /// `minimumPublication` (or missing), unless `force` (an emergency: verifiers that cached the JWKS just before may
+    /// reject new tokens until they refetch).
+    public func rotate(_ state: KeyRingState, now: Date, force: Bool = false, generate: () throws -> SigningKey) throws -> (KeyRingState, activeKid: String, previousKid: String?) {
+        if !force {
+            let next = state.records.first(where: { $0.status == .next })
+            let wait = publicationWait(state, now: now) ?? minimumPublication
+            guard wait <= 0 else { throw KeyRingError.publishedTooRecently(kid: next?.kid ?? "-", wait: Int(wait.rounded(.up))) }
+        }
         var state = state
         let previous = state.active?.kid
         for index in state.records.indices where state.records[index].status == .active {
@@ -82,7 +105,8 @@ public struct KeyRingPolicy: Sendable {
         var state = state
         switch record.status {
         case .active:
-            state = try rotate(state, now: now, generate: generate).0
+            // An emergency: the key leaves at once, so the rotation before it is forced.
+            state = try rotate(state, now: now, force: true, generate: generate).0
         case .next:
             let replacement = try generate()
             state.keys[replacement.kid] = replacement
@@ -107,9 +131,9 @@ public struct KeyRingPolicy: Sendable {
         return state
     }
 
-    /// True when automatic rotation is due.
+    /// True when automatic rotation is due and the next key has been published long enough (it waits otherwise).
     public func rotationDue(_ state: KeyRingState, now: Date) -> Bool {
-        guard rotationInterval > 0, let active = state.active else { return false }
+        guard rotationInterval > 0, let active = state.active, publicationWait(state, now: now) == 0 else { return false }
         return now >= (active.activatedAt ?? active.createdAt).addingTimeInterval(rotationInterval)
     }
 }
@@ -120,6 +144,9 @@ public enum KeyRingError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingKey(String)
     case inconsistent(String)
     case storage(file: String, problem: String)
+    /// The next key has been published for less than the JWKS `max-age`; rotating would sign with a key some
+    /// verifiers cannot have yet. `wait` seconds remain.
+    case publishedTooRecently(kid: String, wait: Int)
 
     public var description: String {
         switch self {
@@ -127,6 +154,8 @@ public enum KeyRingError: Error, Sendable, Equatable, CustomStringConvertible {
         case .missingKey(let kid): "the ring names key \(kid) but its key material is missing"
         case .inconsistent(let problem): "the key ring is inconsistent: \(problem)"
         case .storage(let file, let problem): "\(file): \(problem)"
+        case .publishedTooRecently(let kid, let wait):
+            "the next key \(kid) has been published for less than the JWKS max-age; rotate in \(wait) s, or force it (an emergency)"
         }
     }
 }

@@ -184,7 +184,15 @@ struct KeyAdminController<Context: RequestContext> {
         router.post("/v1/admin/keys/rotate") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)
             try scope.require(.keysRotate)
-            let (active, previous) = try await keyRing.rotate(by: .init(name: scope.actor, requestID: scope.requestID))
+            let force = request.uri.queryParameters["force"].map { $0 == "true" || $0 == "1" } ?? false
+            let (active, previous): (String, String?)
+            do {
+                (active, previous) = try await keyRing.rotate(by: .init(name: scope.actor, requestID: scope.requestID), force: force)
+            } catch KeyRingError.publishedTooRecently(let kid, let wait) {
+                throw GatewayError.conflict(
+                    "The next key \(kid) has been published for less than the JWKS max-age, so verifiers may not have it yet; retry in \(wait) s, or add ?force=true in an emergency."
+                )
+            }
             return try JSONResponse.make(["active_kid": active, "previous_kid": previous])
         }
         router.post("/v1/admin/keys/:kid/revoke") { request, context -> Response in

@@ -128,10 +128,11 @@ extension IAMGatewayCommand {
         struct Rotate: AsyncParsableCommand {
             static let configuration = CommandConfiguration(abstract: "Promote next to active, active to retiring, create a new next.")
             @OptionGroup var options: ConfigOptions
+            @Flag(help: "Rotate even while the next key is younger than the JWKS max-age (an emergency; audited).") var force = false
 
             func run() async throws {
                 try await withKeyRing(try options.load()) { manager in
-                    let (active, previous) = try await manager.rotate()
+                    let (active, previous) = try await manager.rotate(by: .init(name: "cli", requestID: nil), force: force)
                     print("active_kid=\(active) previous_kid=\(previous ?? "-")")
                 }
             }

@@ -43,7 +43,7 @@ import Testing
         let oldActive = before.active.kid
         let oldNext = try #require(before.records.first { $0.status == .next }).kid
         clock.advance(by: 10)
-        let (active, previous) = try await manager.rotate()
+        let (active, previous) = try await manager.rotate(force: true)
         #expect(active == oldNext)
         #expect(previous == oldActive)
         let after = manager.snapshot
@@ -60,7 +60,7 @@ import Testing
         let clock = ManualClock()
         let manager = try await Self.open(clock: clock, rotationInterval: 0)
         let oldActive = manager.snapshot.active.kid
-        try await manager.rotate()
+        try await manager.rotate(force: true)
         clock.advance(by: 329)
         try await manager.maintain()
         #expect(manager.snapshot.publicKeys[oldActive] != nil)
@@ -82,6 +82,44 @@ import Testing
         try await manager.maintain()
         #expect(manager.snapshot.active.kid != first)
         #expect(manager.snapshot.records.first { $0.kid == first }?.status == .retiring)
+    }
+
+    /// SPEC 6: a next key signs only once published for the JWKS max-age; earlier, a rotation is refused unless
+    /// forced, and automatic rotation waits for it (two rotations 0.1 s apart made a 0.1 s old key the signer).
+    @Test func aNextKeyYoungerThanTheJWKSMaxAgeNeverSignsUnlessForced() async throws {
+        let clock = ManualClock()
+        let manager = try await Self.open(clock: clock, rotationInterval: 3600)
+        let maxAge = Self.configuration(rotationInterval: 3600).jwksMaxAge
+        #expect(maxAge == 300)
+        clock.advance(by: TimeInterval(maxAge - 1))
+        let before = manager.snapshot.records
+        await #expect(throws: KeyRingError.publishedTooRecently(kid: try #require(before.first { $0.status == .next }).kid, wait: 1)) {
+            try await manager.rotate()
+        }
+        #expect(manager.snapshot.records == before, "a refused rotation changes nothing")
+        clock.advance(by: 1)
+        let (first, _) = try await manager.rotate()
+        // The key made by that rotation is new: a second rotation right after is refused, forced it goes through.
+        clock.advance(by: 0.1)
+        await #expect(throws: KeyRingError.self) { try await manager.rotate() }
+        let (forced, previous) = try await manager.rotate(force: true)
+        #expect(previous == first && forced != first)
+        // Automatic rotation is due after the interval but waits until the next key is old enough.
+        let young = manager.snapshot.records.first { $0.status == .next }!.kid
+        clock.advance(by: 3600)
+        try await manager.maintain()
+        #expect(manager.snapshot.active.kid == young, "due and old enough")
+        let justMade = manager.snapshot.records.first { $0.status == .next }!
+        #expect(justMade.createdAt == clock.now())
+        clock.advance(by: 3600)
+        // Pretend the next key was replaced a moment ago (revoked next): automatic rotation must wait for it.
+        try await manager.revoke(kid: justMade.kid)
+        let replacement = manager.snapshot.records.first { $0.status == .next }!.kid
+        try await manager.maintain()
+        #expect(manager.snapshot.records.first { $0.kid == replacement }?.status == .next, "waits: the replacement is new")
+        clock.advance(by: TimeInterval(maxAge))
+        try await manager.maintain()
+        #expect(manager.snapshot.active.kid == replacement)
     }
 
     @Test func zeroIntervalNeverRotatesByItself() async throws {
@@ -122,7 +160,7 @@ import Testing
         let clock = ManualClock()
         let manager = try await Self.open(clock: clock)
         let old = manager.snapshot.active.kid
-        try await manager.rotate()
+        try await manager.rotate(force: true)
         try await manager.revoke(kid: old)
         #expect(manager.snapshot.publicKeys[old] == nil)
         #expect(statuses(manager) == [.active, .next])
@@ -141,7 +179,7 @@ import Testing
         let clock = ManualClock()
         let store = InMemoryKeyStore()
         let first = try await Self.open(store, clock: clock)
-        try await first.rotate()
+        try await first.rotate(force: true)
         let records = first.snapshot.records
         let second = try await Self.open(store, clock: clock)
         #expect(second.snapshot.records == records)
@@ -153,7 +191,7 @@ import Testing
         let store = InMemoryKeyStore()
         let server = try await Self.open(store, clock: clock)
         let cli = try await Self.open(store, clock: clock)
-        let (active, _) = try await cli.rotate()
+        let (active, _) = try await cli.rotate(force: true)
         #expect(server.snapshot.active.kid != active)
         try await server.maintain()
         #expect(server.snapshot.active.kid == active)

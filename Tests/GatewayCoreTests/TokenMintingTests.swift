@@ -92,7 +92,7 @@ struct IndependentPayload: JWTPayload {
         #expect(payload.policy_version == 7)
 
         // After a rotation, the new active key signs, and the JWKS served then verifies the token.
-        try await manager.rotate()
+        try await manager.rotate(force: true)
         let rotated = try minter.mint(Self.request)
         #expect(rotated.kid == manager.snapshot.active.kid)
         #expect(rotated.kid != minted.kid)
@@ -109,7 +109,7 @@ struct IndependentPayload: JWTPayload {
             let published = manager.snapshot.jwks.keys.compactMap(\.kid)
             #expect(published.contains(minted.kid), "step \(step)")
             switch step % 3 {
-            case 0: try await manager.rotate()
+            case 0: try await manager.rotate(force: true)
             case 1: try await manager.revoke(kid: manager.snapshot.active.kid)
             default: clock.advance(by: 1000); try await manager.maintain()
             }

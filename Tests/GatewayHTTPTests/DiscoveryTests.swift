@@ -66,7 +66,7 @@ import Testing
         defer { Task { await gateway.cleanUp() } }
         try await gateway.application().test(.router) { client in
             let old = gateway.keyRing.snapshot.active.kid
-            try await gateway.keyRing.rotate()
+            try await gateway.keyRing.rotate(force: true)
             try await client.execute(uri: "/.well-known/jwks.json", method: .get) { response throws in
                 let set = try JSONDecoder().decode(JSONWebKeySet.self, from: Data(response.body.readableBytesView))
                 #expect(set.keys.count == 3)

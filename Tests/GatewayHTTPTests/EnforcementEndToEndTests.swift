@@ -114,7 +114,7 @@ import Testing
             }
             let published = Set(jwks.keyIDs)
             // The next key was published before it signs: a token from it verifies from the cached set.
-            let (active, previous) = try await gateway.keyRing.rotate()
+            let (active, previous) = try await gateway.keyRing.rotate(force: true)
             #expect(published.contains(active))
             let second = try await downstreamToken(client, user: try await client.token(username: "ann", password: "ann-password"))
             guard case .allowed = await service.requirePermission("connections.read", authorizationHeader: "Bearer \(second)") else {

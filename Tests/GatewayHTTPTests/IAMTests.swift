@@ -273,7 +273,9 @@ struct TwoTenants {
             _ = try await client.send(.put, "/v1/users/hal/password", json: ["password": "hal-password-2"], bearer: t.acmeAdmin)
             _ = try await client.send(.delete, "/v1/users/hal", bearer: t.acmeAdmin)
             _ = try await client.login(tenant: "acme", username: "acme-admin", password: "wrong-password")
-            _ = try await client.send(.post, "/v1/admin/keys/rotate", bearer: t.platform)
+            gateway.clock.advance(by: TimeInterval(gateway.configuration.jwksMaxAge))
+            let rotation = try await client.send(.post, "/v1/admin/keys/rotate", bearer: t.platform)
+            #expect(rotation.status == .ok, "\(rotation.text)")
 
             let page = try await client.send(.get, "/v1/audit-events?limit=1000", bearer: t.acmeAdmin)
             #expect(page.status == .ok)
@@ -304,7 +306,7 @@ struct TwoTenants {
             #expect(keys.status == .ok)
             #expect(!keys.text.contains("PRIVATE"))
             let before = gateway.keyRing.snapshot.active.kid
-            let rotated = try await client.send(.post, "/v1/admin/keys/rotate", bearer: t.platform)
+            let rotated = try await client.send(.post, "/v1/admin/keys/rotate?force=true", bearer: t.platform)
             #expect(rotated.string("previous_kid") == before)
             #expect(rotated.string("active_kid") == gateway.keyRing.snapshot.active.kid)
             let revoked = try await client.send(.post, "/v1/admin/keys/\(before)/revoke", bearer: t.platform)
@@ -315,7 +317,7 @@ struct TwoTenants {
             let platform = try await client.token()
             let acmeAdmin = try await client.token(tenant: "acme", username: "acme-admin", password: "acme-password")
             #expect(try await client.send(.post, "/v1/admin/keys/unknown/revoke", bearer: platform).status == .notFound)
-            for (method, path) in [(HTTPRequest.Method.get, "/v1/admin/keys"), (.post, "/v1/admin/keys/rotate"), (.post, "/v1/admin/keys/\(gateway.keyRing.snapshot.active.kid)/revoke"), (.post, "/v1/tenants"), (.get, "/v1/tenants")] {
+            for (method, path) in [(HTTPRequest.Method.get, "/v1/admin/keys"), (.post, "/v1/admin/keys/rotate?force=true"), (.post, "/v1/admin/keys/\(gateway.keyRing.snapshot.active.kid)/revoke"), (.post, "/v1/tenants"), (.get, "/v1/tenants")] {
                 #expect(try await client.send(method, path, json: method == .post ? ["tenant_id": "evil", "name": "E"] : nil, bearer: acmeAdmin).status == .forbidden, "\(path)")
             }
         }

@@ -148,7 +148,7 @@ struct MultiReplicaTests {
         let adminA = try await clientA.token()
 
         // 1. Rotation on A; B mints with the new key and serves the same JWKS.
-        let rotated = try await clientA.send(.post, "/v1/admin/keys/rotate", bearer: adminA)
+        let rotated = try await clientA.send(.post, "/v1/admin/keys/rotate?force=true", bearer: adminA)
         #expect(rotated.status == .ok)
         let newKid = try #require(rotated.string("active_kid"))
         let rotation = try await observe {

@@ -185,7 +185,7 @@ import Testing
             let first = try await forwarded()
             #expect(try await forwarded() == first, "reused")
             // A key rotation yields a token from the new active key.
-            try await gateway.keyRing.rotate()
+            try await gateway.keyRing.rotate(force: true)
             let afterRotation = try await forwarded()
             #expect(afterRotation != first)
             let headerData = try #require(Base64URL.decode(afterRotation.dropFirst(7).split(separator: ".")[0]))

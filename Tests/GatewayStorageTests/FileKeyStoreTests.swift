@@ -58,7 +58,7 @@ import Testing
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         let first = try await Self.open(temp.path)
-        try await first.rotate()
+        try await first.rotate(force: true)
         let reopened = try await Self.open(temp.path)
         #expect(reopened.snapshot.records == first.snapshot.records)
         #expect(reopened.snapshot.jwks == first.snapshot.jwks)
@@ -72,7 +72,7 @@ import Testing
         let clock = ManualClock()
         let manager = try await Self.open(temp.path, clock: clock)
         let first = manager.snapshot.active.kid
-        try await manager.rotate()
+        try await manager.rotate(force: true)
         #expect(FileManager.default.fileExists(atPath: temp.appending("\(first).pem")))
         clock.advance(by: Double(GatewayConfiguration().tokens.keyRetention))
         try await manager.maintain()
@@ -88,12 +88,12 @@ import Testing
         defer { temp.remove() }
         let server = try await Self.open(temp.path)
         let cli = try await Self.open(temp.path)
-        let (active, previous) = try await cli.rotate()
+        let (active, previous) = try await cli.rotate(force: true)
         #expect(previous == server.snapshot.active.kid)
         try await server.maintain()
         #expect(server.snapshot.active.kid == active)
         // The server's own rotation after that builds on the CLI's ring, not on its stale copy.
-        let (serverActive, serverPrevious) = try await server.rotate()
+        let (serverActive, serverPrevious) = try await server.rotate(force: true)
         #expect(serverPrevious == active)
         try await cli.maintain()
         #expect(cli.snapshot.active.kid == serverActive)
@@ -110,7 +110,7 @@ import Testing
         let cli = try await Self.open(temp.path)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
-            let (active, _) = try await cli.rotate()
+            let (active, _) = try await cli.rotate(force: true)
             var seen = false
             for _ in 0..<50 where !seen {
                 try await Task.sleep(for: .milliseconds(100))

@@ -79,14 +79,14 @@ func withSharedKeyStores(_ backend: KeyStoreBackend, count: Int = 2, _ body: ([a
             let server = try await Self.open(stores[0])
             let other = try await Self.open(stores[1])
             let revision = try await stores[0].revision()
-            let (active, previous) = try await other.rotate()
+            let (active, previous) = try await other.rotate(force: true)
             #expect(previous == server.snapshot.active.kid)
             #expect(try await stores[0].revision() != revision)
             try await server.maintain()
             #expect(server.snapshot.active.kid == active)
             #expect(server.snapshot.jwksJSON == other.snapshot.jwksJSON)
             // The server's own rotation builds on the other's ring, not on a stale copy.
-            let (serverActive, serverPrevious) = try await server.rotate()
+            let (serverActive, serverPrevious) = try await server.rotate(force: true)
             #expect(serverPrevious == active)
             try await other.maintain()
             #expect(other.snapshot.active.kid == serverActive)
@@ -130,8 +130,8 @@ func withSharedKeyStores(_ backend: KeyStoreBackend, count: Int = 2, _ body: ([a
             let first = try await Self.open(stores[0])
             let second = try await Self.open(stores[1])
             let results = try await withThrowingTaskGroup(of: (String, String?).self) { group in
-                group.addTask { try await first.rotate() }
-                group.addTask { try await second.rotate() }
+                group.addTask { try await first.rotate(force: true) }
+                group.addTask { try await second.rotate(force: true) }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             let stored = try #require(try await stores[0].load())
