@@ -4,26 +4,43 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`.
+/// `GET /.well-known/jwks.json` and `GET /.well-known/openid-configuration`, with HEAD, and CORS for any origin
+/// (SPEC 5: browser-side verifiers fetch keys cross-origin): `Access-Control-Allow-Origin: *` on the answers and a
+/// 204 to an `OPTIONS` preflight. Nothing here depends on credentials, so a wildcard origin is safe.
 struct DiscoveryController<Context: RequestContext> {
     let keyRing: KeyRingManager
     let configuration: GatewayConfiguration
 
+    static var corsHeaders: HTTPFields { [
+        .accessControlAllowOrigin: "*",
+        .accessControlExposeHeaders: "Cache-Control, Content-Type",
+    ] }
+
+    static var preflightHeaders: HTTPFields { [
+        .accessControlAllowOrigin: "*",
+        .accessControlAllowMethods: "GET, HEAD, OPTIONS",
+        .accessControlAllowHeaders: "Accept, Cache-Control, Content-Type, If-None-Match",
+        .accessControlMaxAge: "86400",
+    ] }
+
     func addRoutes(to router: Router<Context>) {
         let maxAge = configuration.jwksMaxAge
+        var headers = Self.corsHeaders
+        headers[.contentType] = "application/json"
+        headers[.cacheControl] = "public, max-age=\(maxAge)"
+        let documentHeaders = headers
         router.get("/.well-known/jwks.json") { _, _ -> Response in
-            let snapshot = keyRing.snapshot
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/json", .cacheControl: "public, max-age=\(maxAge)"],
-                body: .init(byteBuffer: ByteBuffer(bytes: snapshot.jwksJSON))
-            )
+            Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: keyRing.snapshot.jwksJSON)))
         }
         let document = OpenIDConfiguration(configuration: configuration)
         router.get("/.well-known/openid-configuration") { _, _ -> Response in
-            var headers: HTTPFields = [.cacheControl: "public, max-age=\(maxAge)"]
-            headers[.contentType] = "application/json"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+            Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+        }
+        let preflight = Self.preflightHeaders
+        for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+            router.on(RouterPath(path), method: .options) { _, _ -> Response in
+                Response(status: .noContent, headers: preflight)
+            }
         }
     }
 }

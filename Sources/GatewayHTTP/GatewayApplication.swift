@@ -143,7 +143,8 @@ public struct Gateway: Sendable {
 
     /// The router with every API endpoint.
     public func router() -> Router<GatewayRequestContext> {
-        let router = Router(context: GatewayRequestContext.self)
+        // Every GET endpoint answers HEAD (RFC 9110 9.3.2): the GET's status and headers, no body.
+        let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ProblemMiddleware())
         HealthController(store: store, keyRing: keyRing).addRoutes(to: router)
         DiscoveryController(keyRing: keyRing, configuration: configuration).addRoutes(to: router)

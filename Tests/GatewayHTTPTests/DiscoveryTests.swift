@@ -81,6 +81,41 @@ import Testing
         }
     }
 
+    /// RFC 9110: every GET endpoint answers HEAD with the GET's status and headers and no body; SPEC 5: the JWKS and
+    /// discovery documents answer CORS requests from any origin, with a 204 preflight.
+    @Test func everyGetAnswersHeadAndDiscoveryAnswersCORS() async throws {
+        let gateway = try await TestGateway.make()
+        try await gateway.test(.router) { _, client in
+            let token = try await client.token()
+            let paths = [
+                "/v1/health", "/v1/ready", "/.well-known/jwks.json", "/.well-known/openid-configuration", "/v1/me", "/v1/users",
+                "/v1/roles", "/v1/roles/viewer", "/v1/assignments", "/v1/permissions", "/v1/workspaces", "/v1/api-keys", "/v1/tenants",
+                "/v1/policy-version", "/v1/policy-versions", "/v1/audit-events", "/v1/admin/keys",
+            ]
+            for path in paths {
+                let get = try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)"])
+                let head = try await client.execute(uri: path, method: .head, headers: [.authorization: "Bearer \(token)"])
+                #expect(get.status == .ok, "GET \(path)")
+                #expect(head.status == get.status, "HEAD \(path)")
+                #expect(head.body.readableBytes == 0, "HEAD \(path) has no body")
+                #expect(head.headers[.contentType] == get.headers[.contentType], "HEAD \(path)")
+            }
+            for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+                let get = try await client.execute(uri: path, method: .get, headers: [HTTPField.Name("Origin")!: "https://app.example"])
+                #expect(get.headers[.accessControlAllowOrigin] == "*", "\(path)")
+                let preflight = try await client.execute(uri: path, method: .options, headers: [
+                    HTTPField.Name("Origin")!: "https://app.example", .accessControlRequestMethod: "GET",
+                ])
+                #expect(preflight.status == .noContent, "\(path)")
+                #expect(preflight.headers[.accessControlAllowOrigin] == "*")
+                #expect(preflight.headers[.accessControlAllowMethods]?.contains("GET") == true)
+            }
+            // The API itself grants no cross-origin access.
+            let me = try await client.execute(uri: "/v1/me", method: .get, headers: [.authorization: "Bearer \(token)", HTTPField.Name("Origin")!: "https://evil.example"])
+            #expect(me.headers[.accessControlAllowOrigin] == nil)
+        }
+    }
+
     @Test func openIDConfigurationDerivesFromIssuer() async throws {
         let gateway = try await TestGateway.make { $0.issuer = "https://auth.example.com/" }
         defer { Task { await gateway.cleanUp() } }
