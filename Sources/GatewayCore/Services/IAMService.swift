@@ -258,19 +258,20 @@ public struct IAMService: Sendable {
         _ = try Validation.id(principalID, field: "user_id")
         _ = try Validation.id(roleID, field: "role_id")
         let target = try Validation.workspaceScope(workspaceID)
-        if case .workspace(let id) = target {
-            guard try await store.workspace(tenantID: scope.tenantID, workspaceID: id) != nil else {
-                throw GatewayError.notFound("The workspace does not exist in this tenant.")
-            }
-        }
-        guard try await principalExists(principalID, tenantID: scope.tenantID) else {
-            throw GatewayError.notFound("No such user, API key or client in this tenant.")
-        }
         let assignment = Assignment(
             assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: scope.tenantID, workspaceID: target.workspaceID,
             principalID: principalID, roleID: roleID, createdAt: clock.now()
         )
         try await store.serializingTenant(scope.tenantID) {
+            // Inside the unit: a principal deleted meanwhile must not get an assignment.
+            if case .workspace(let id) = target {
+                guard try await store.workspace(tenantID: scope.tenantID, workspaceID: id) != nil else {
+                    throw GatewayError.notFound("The workspace does not exist in this tenant.")
+                }
+            }
+            guard try await principalExists(principalID, tenantID: scope.tenantID) else {
+                throw GatewayError.notFound("No such user, API key or client in this tenant.")
+            }
             let permissions = try await assignableRole(roleID, tenantID: scope.tenantID, in: target)
             try await authorize(scope, .assign(rolePermissions: permissions, scope: target))
             try await store.createAssignment(assignment)
