@@ -80,6 +80,12 @@ extension GatewayConfiguration {
         try reader.read("passwords.scrypt_p", into: &configuration.passwords.scryptP, range: 1...16)
         try reader.read("bootstrap.admin_username", into: &configuration.bootstrap.adminUsername, .nonEmpty)
         try reader.read("bootstrap.admin_password", into: &configuration.bootstrap.adminPassword, .any)
+        var stripHeaders = ""
+        try reader.read("proxy.strip_headers", into: &stripHeaders, .any)
+        configuration.proxy.stripHeaders = try Self.headerNames(stripHeaders, key: "proxy.strip_headers")
+        var allowedOrigins = ""
+        try reader.read("http.allowed_origins", into: &allowedOrigins, .any)
+        configuration.http.allowedOrigins = try Self.origins(allowedOrigins, key: "http.allowed_origins")
 
         if configuration.keys.rsaBits < 2048 {
             throw ConfigurationError(key: "keys.rsa_bits", problem: "must be at least 2048 (got \(configuration.keys.rsaBits))")
@@ -117,7 +123,39 @@ extension GatewayConfiguration {
         "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
+        "proxy.strip_headers", "http.allowed_origins",
     ]
+
+    /// Keys whose YAML value may be a list of strings (read as one comma-separated value, as from the environment).
+    static let listKeys: Set<String> = ["proxy.strip_headers", "http.allowed_origins"]
+
+    /// Comma-separated header names, each a valid field name.
+    static func headerNames(_ text: String, key: String) throws(ConfigurationError) -> [String] {
+        var names: [String] = []
+        for part in text.split(separator: ",") {
+            let name = part.trimmingCharacters(in: .whitespaces)
+            guard !name.isEmpty else { continue }
+            guard name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains($0) }) else {
+                throw ConfigurationError(key: key, problem: "\(name) is not a header name")
+            }
+            names.append(name)
+        }
+        return names
+    }
+
+    /// Comma-separated origins `scheme://host[:port]`.
+    static func origins(_ text: String, key: String) throws(ConfigurationError) -> [String] {
+        var origins: [String] = []
+        for part in text.split(separator: ",") {
+            let origin = part.trimmingCharacters(in: .whitespaces)
+            guard !origin.isEmpty else { continue }
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil, url.path.isEmpty, url.query == nil else {
+                throw ConfigurationError(key: key, problem: "\(origin) is not an origin like https://app.example.com")
+            }
+            origins.append(origin.lowercased())
+        }
+        return origins
+    }
 
     static let scalarKeyByEnvironmentName: [String: String] = Dictionary(
         uniqueKeysWithValues: scalarKeys.map { (environmentName(for: $0), $0) }
@@ -144,6 +182,10 @@ extension GatewayConfiguration {
                     throw ConfigurationError(key: key, problem: "unknown key")
                 }
                 try flatten(nested, prefix: key, into: &values, routes: &routes)
+            } else if listKeys.contains(key), let list = value as? [Any] {
+                let items = list.compactMap(scalarText)
+                guard items.count == list.count else { throw ConfigurationError(key: key, problem: "must be a list of strings") }
+                values[key] = items.joined(separator: ",")
             } else {
                 guard scalarKeys.contains(key) else {
                     throw ConfigurationError(key: key, problem: "unknown key")

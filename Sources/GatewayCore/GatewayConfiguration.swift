@@ -13,6 +13,8 @@ import Foundation
 /// - `storage.url`: `sqlite://PATH` (embedded default) or `postgres://user:pass@host:5432/db`.
 /// - `passwords.scrypt_log_n`, `passwords.scrypt_r`, `passwords.scrypt_p`: password hashing cost.
 /// - `bootstrap.admin_username`, `bootstrap.admin_password` (secret; empty = generate one on first start).
+/// - `http.allowed_origins`: origins allowed to open a cookie-authenticated WebSocket (list, or comma-separated).
+/// - `proxy.strip_headers`: more request headers never forwarded upstream (list, or comma-separated).
 /// - `routes`: a list of ``Route``; from the environment, `IAM_GATEWAY_ROUTES` holds the whole list as JSON/YAML.
 public struct GatewayConfiguration: Sendable, Equatable {
     public struct HTTP: Sendable, Equatable {
@@ -20,6 +22,15 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var port: Int = 8080
         /// Seconds a client connection may stay idle (no request in progress) before it is closed.
         public var idleTimeout: Int = 30
+        /// Origins (`https://app.example.com`) whose pages may open a WebSocket authenticated by the session cookie
+        /// (cross-site WebSocket hijacking); lower-cased.
+        public var allowedOrigins: [String] = []
+        public init() {}
+    }
+
+    public struct Proxy: Sendable, Equatable {
+        /// More request headers never forwarded upstream (besides the identity headers SPEC 7 names).
+        public var stripHeaders: [String] = []
         public init() {}
     }
 
@@ -103,6 +114,7 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var passwords = Passwords()
     public var bootstrap = Bootstrap()
     public var routes: [Route] = []
+    public var proxy = Proxy()
 
     public init() {}
 

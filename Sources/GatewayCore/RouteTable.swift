@@ -28,6 +28,14 @@ public struct RouteTable: Sendable {
 
 /// Rejects request paths that could route differently after decoding (SPEC section 7).
 public enum PathSafety {
+    /// ``isUnsafe(_:)`` for a whole request target (`path?query`): also true for a fragment (`#`), which no client
+    /// sends and some servers treat differently.
+    public static func isUnsafe(target: some StringProtocol) -> Bool {
+        if target.utf8.contains(UInt8(ascii: "#")) { return true }
+        guard let question = target.firstIndex(of: "?") else { return isUnsafe(target) }
+        return isUnsafe(target[..<question])
+    }
+
     /// True when the raw path has a `.` or `..` segment (plain or percent-encoded, any case), an encoded slash or
     /// backslash, a raw backslash, a NUL, or malformed percent-encoding.
     public static func isUnsafe(_ rawPath: some StringProtocol) -> Bool {
@@ -44,11 +52,14 @@ public enum PathSafety {
                 continue
             }
             let byte = bytes[index]
-            if byte == UInt8(ascii: "\\") || byte == 0 { return true }
+            // Path parameters (`;`, RFC 3986 3.3) are refused: servers disagree on them (`/a/..;/b`).
+            if byte == UInt8(ascii: "\\") || byte == 0 || byte == UInt8(ascii: ";") { return true }
             if byte == UInt8(ascii: "%") {
                 guard index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) else { return true }
                 let decoded = high << 4 | low
-                if decoded == UInt8(ascii: "/") || decoded == UInt8(ascii: "\\") || decoded == 0 || decoded == UInt8(ascii: "%") { return true }
+                if decoded == UInt8(ascii: "/") || decoded == UInt8(ascii: "\\") || decoded == 0 || decoded == UInt8(ascii: "%") || decoded == UInt8(ascii: ";") {
+                    return true
+                }
                 decodedSegment.append(decoded)
                 index += 3
                 continue

@@ -121,10 +121,13 @@ public struct Gateway: Sendable {
         self.httpClient = HTTPClientService.makeClient()
         self.downstreamTokens = DownstreamTokenCache(capacity: configuration.tokens.downstreamCacheSize)
         self.routes = RouteTable(routes: configuration.routes)
-        self.proxy = ProxyPipeline(
+        var proxy = ProxyPipeline(
             authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
             clock: clock, httpClient: httpClient, logger: logger
         )
+        proxy.headerPolicy = ProxyHeaders(stripHeaders: configuration.proxy.stripHeaders)
+        proxy.allowedOrigins = Set(configuration.http.allowedOrigins)
+        self.proxy = proxy
         self.upstreamPools = UpstreamPools()
         self.proxyFastPath = ProxyFastPath(
             routes: routes, targets: UpstreamTarget.byRoute(configuration.routes), pipeline: proxy, pools: upstreamPools,

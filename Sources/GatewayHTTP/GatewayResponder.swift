@@ -30,10 +30,8 @@ struct GatewayResponder: HTTPResponder {
             guard headerBytes <= maximumHeaderBytes else {
                 throw GatewayError(.requestHeaderFieldsTooLarge, "The request headers exceed \(maximumHeaderBytes) bytes.")
             }
+            if let violation = RequestHygiene.violation(request.head) { throw violation }
             let path = request.uri.path
-            guard !PathSafety.isUnsafe(path) else {
-                throw GatewayError.unsafePath()
-            }
             if let match = routes.match(path: path) {
                 return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress)
             }

@@ -68,7 +68,8 @@ final class ProxyFastPath: Sendable {
 
     /// How to relay `request` on the event loop, or `nil` when the responder must handle it.
     func plan(_ request: HTTPRequest, clientAddress: String) -> Plan? {
-        guard isEnabled, request.method != .connect, let rawPath = request.path else { return nil }
+        // Anything the hygiene rules refuse goes to the responder, which answers it.
+        guard isEnabled, request.method != .connect, let rawPath = request.path, RequestHygiene.violation(request) == nil else { return nil }
         let fields = request.headerFields
         // No request body, nothing to negotiate.
         guard fields[.transferEncoding] == nil, fields[.expect] == nil, fields[.upgrade] == nil else { return nil }

@@ -2,41 +2,69 @@ import Foundation
 import HTTPTypes
 import NIOHTTP1
 
-/// Header rules of the proxy (SPEC section 7, RFC 9110 7.6.1).
-enum ProxyHeaders {
+/// The proxy's one header policy (SPEC 7 "Header and protocol hygiene", RFC 9110 7.6.1), used by every path
+/// (responder, event-loop relay, WebSocket handshake).
+///
+/// Names are compared case-insensitively with `_` and `-` equal (``normalized(_:)``), so `X_Tenant_Id` is
+/// `X-Tenant-Id`: a server behind the gateway that folds underscores (CGI, nginx with `underscores_in_headers`)
+/// never sees a client's copy of a header the gateway owns.
+struct ProxyHeaders: Sendable {
     /// Hop-by-hop headers: never forwarded in either direction.
     static let hopByHop: Set<String> = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authenticate", "proxy-authorization",
     ]
 
-    /// Headers the gateway sets or that carry the client's credentials: client values are dropped.
+    /// Headers the gateway sets or that carry the client's credentials, and identity headers some upstream might
+    /// trust: client values are dropped.
     static let gatewayOwned: Set<String> = [
-        "authorization", "x-api-key", "x-tenant-id", "x-workspace-id", "x-request-id", "x-forwarded-for",
-        "x-forwarded-proto", "x-forwarded-host", "forwarded", "host", "content-length", "expect",
+        "authorization", "x-api-key", "x-tenant-id", "x-workspace-id", "x-request-id", "forwarded", "host", "content-length", "expect",
+        "x-remote-user", "remote-user", "x-forwarded-user", "x-real-ip", "true-client-ip", "x-original-url", "x-rewrite-url",
     ]
 
-    /// Header names listed in `Connection` (they are hop-by-hop for this message).
+    /// Prefixes of dropped identity headers: `X-IAM-*`, `X-User*`, `X-Auth-*`, and every `X-Forwarded-*` (the gateway
+    /// sets its own, replacing, never appending).
+    static let gatewayOwnedPrefixes = ["x-iam-", "x-user", "x-auth-", "x-forwarded-"]
+
+    /// Names (normalized) from `proxy.strip_headers`.
+    let extraStripped: Set<String>
+
+    init(stripHeaders: [String] = []) {
+        extraStripped = Set(stripHeaders.map(Self.normalized))
+    }
+
+    /// Lower case, `_` as `-`.
+    static func normalized(_ name: some StringProtocol) -> String {
+        String(name.lowercased().map { $0 == "_" ? "-" : $0 })
+    }
+
+    /// True when a client's header of this (normalized) name never goes upstream.
+    func isStripped(_ name: String) -> Bool {
+        if Self.hopByHop.contains(name) || Self.gatewayOwned.contains(name) || extraStripped.contains(name) { return true }
+        return Self.gatewayOwnedPrefixes.contains { name.hasPrefix($0) }
+    }
+
+    /// Header names listed in `Connection` (they are hop-by-hop for this message), normalized.
     static func connectionListed(_ fields: HTTPFields) -> Set<String> {
         var names: Set<String> = []
         for value in fields[values: .connection] {
             for token in value.split(separator: ",") {
-                names.insert(RequestAuthenticator.trimmed(token).lowercased())
+                names.insert(normalized(RequestAuthenticator.trimmed(token)))
             }
         }
         return names
     }
 
-    /// What goes upstream: the client's headers less hop-by-hop, credentials and gateway-owned ones, less the
-    /// gateway's session cookie (other cookies stay), plus the gateway's own.
-    static func upstream(from fields: HTTPFields, set: [(String, String)]) -> HTTPHeaders {
-        let listed = connectionListed(fields)
+    /// What goes upstream: the client's headers less hop-by-hop, credentials, identity and gateway-owned ones,
+    /// less the gateway's session cookie (other cookies stay), plus the gateway's own.
+    func upstream(from fields: HTTPFields, set: [(String, String)]) -> HTTPHeaders {
+        let listed = Self.connectionListed(fields)
         var headers = HTTPHeaders()
         headers.reserveCapacity(fields.count + set.count)
         var cookies: [Substring] = []
         for field in fields {
-            let name = field.name.canonicalName
-            if hopByHop.contains(name) || gatewayOwned.contains(name) || listed.contains(name) { continue }
+            let name = Self.normalized(field.name.canonicalName)
+            if isStripped(name) || listed.contains(name) { continue }
             if name == "cookie" {
                 for pair in field.value.split(separator: ";") {
                     let trimmed = pair.drop { $0 == " " }

@@ -24,8 +24,8 @@ extension ProxyPipeline {
         }
         let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         let path = String(parts[0])
-        guard !PathSafety.isUnsafe(path) else {
-            await refused(.unsafePath(), requestID)
+        if let violation = RequestHygiene.violation(head) ?? webSocketViolation(head) {
+            await refused(violation, requestID)
             return .dontUpgrade
         }
         guard let match = routes.match(path: path) else {
@@ -70,6 +70,23 @@ extension ProxyPipeline {
 
     /// How often an open tunnel re-checks its principal (SPEC 7: closed within a second of a revocation).
     static let tunnelRecheckInterval: Duration = .milliseconds(400)
+
+    /// SPEC 7's WebSocket rules: GET only; at most one `Origin`; an upgrade authenticated by the session cookie needs
+    /// an `Origin` listed in `http.allowed_origins` (cross-site WebSocket hijacking).
+    func webSocketViolation(_ head: HTTPRequest) -> GatewayError? {
+        guard head.method == .get else { return .invalidRequest("A WebSocket upgrade must be a GET request.") }
+        let origins = head.headerFields[values: HTTPField.Name("Origin")!]
+        guard origins.count <= 1 else { return .invalidRequest("A WebSocket upgrade may carry one Origin header.") }
+        let fields = head.headerFields
+        let usesCookie = fields[.authorization] == nil && fields[HTTPField.Name("X-API-Key")!] == nil
+            && fields[values: .cookie].contains { $0.contains(SessionCookie.name + "=") }
+        if usesCookie {
+            guard let origin = origins.first?.lowercased(), allowedOrigins.contains(origin) else {
+                return .forbidden("A WebSocket authenticated by the session cookie needs an Origin listed in http.allowed_origins.")
+            }
+        }
+        return nil
+    }
 
     static func tunnel(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, url: String, headers: HTTPFields,

@@ -18,6 +18,10 @@ struct ProxyPipeline: Sendable {
     let clock: any GatewayClock
     let httpClient: HTTPClient
     let logger: Logger
+    /// The one header policy of every proxy path.
+    var headerPolicy = ProxyHeaders()
+    /// `http.allowed_origins`: origins whose pages may open a cookie-authenticated WebSocket.
+    var allowedOrigins: Set<String> = []
 
     /// AsyncHTTPClient attaches per-request metadata to the logger it is given; with a stream handler that
     /// re-renders metadata on every change (3% of the proxy's CPU). Failures are logged here instead.
@@ -86,7 +90,7 @@ struct ProxyPipeline: Sendable {
             ("X-Forwarded-Proto", "http"),
         ]
         if let host = authority { set.append(("X-Forwarded-Host", host)) }
-        return ProxyHeaders.upstream(from: fields, set: set)
+        return headerPolicy.upstream(from: fields, set: set)
     }
 
     func tokenKey(_ principal: Principal, access: ResolvedAccess, audience: String) -> DownstreamTokenCache.Key {

@@ -84,6 +84,15 @@ import Testing
         #expect(GatewayConfiguration.environmentName(for: "keys.rotation_interval") == "IAM_GATEWAY_KEYS_ROTATION_INTERVAL")
     }
 
+    @Test func headerAndOriginListsFromYAMLOrTheEnvironment() throws {
+        let yaml = "proxy: { strip_headers: [X-Debug, X_Internal] }\nhttp: { allowed_origins: ['https://App.example', 'http://localhost:3000'] }"
+        let (parsed, _) = try GatewayConfiguration.parse(yaml: yaml)
+        #expect(parsed.proxy.stripHeaders == ["X-Debug", "X_Internal"])
+        #expect(parsed.http.allowedOrigins == ["https://app.example", "http://localhost:3000"])
+        let (fromEnvironment, warnings) = try GatewayConfiguration.parse(yaml: "", environment: ["IAM_GATEWAY_PROXY_STRIP_HEADERS": "X-A, X-B"])
+        #expect(fromEnvironment.proxy.stripHeaders == ["X-A", "X-B"] && warnings.isEmpty)
+    }
+
     @Test func emptyDocumentGivesDefaults() throws {
         #expect(try GatewayConfiguration.parse(yaml: "").0 == GatewayConfiguration())
         #expect(try GatewayConfiguration.parse(yaml: "# only a comment\n").0 == GatewayConfiguration())
@@ -127,6 +136,10 @@ import Testing
         ("routes: [ { name: a, prefix: /a, upstream: 'http://h', audience: x, strip_prefix: maybe } ]", [:], "routes[0].strip_prefix", "true or false"),
         ("", ["IAM_GATEWAY_ROUTES": "{ not: a list }"], "routes", "must hold a list"),
         ("http: { port: 1\n  host: [", [:], "config", "not valid YAML"),
+        ("proxy: { strip_headers: ['X Bad'] }", [:], "proxy.strip_headers", "not a header name"),
+        ("proxy: { strip_headers: [{ a: b }] }", [:], "proxy.strip_headers", "list of strings"),
+        ("http: { allowed_origins: ['https://app.example/path'] }", [:], "http.allowed_origins", "not an origin"),
+        ("", ["IAM_GATEWAY_HTTP_ALLOWED_ORIGINS": "ftp://x"], "http.allowed_origins", "not an origin"),
         ("- just\n- a list\n", [:], "config", "top level"),
     ]
 

@@ -193,7 +193,7 @@ import Testing
         try await gateway.test(.router) { _, client in
             let platform = try await client.token()
             let markup = String(repeating: "<script>alert(1)</script>", count: 1200)
-            gateway.clock.advance(by: TimeInterval(gateway.configuration.jwksMaxAge))
+            gateway.clock.advance(by: TimeInterval(gateway.configuration.jwksMaxAge + 1))
             let rotated = try await client.send(.post, "/v1/admin/keys/rotate", headers: [HTTPField.Name("X-Request-Id")!: markup], bearer: platform)
             #expect(rotated.status == .ok)
             let answered = try #require(rotated.headers[HTTPField.Name("X-Request-Id")!])
@@ -317,7 +317,7 @@ import Testing
             let audit = try await gateway.store.auditEvents(AuditQuery(tenantID: "platform", action: "keys.rotate_forced"))
             #expect(audit.count == 1 && audit.first?.actor.hasPrefix("platform/u-") == true)
             #expect(try await client.send(.post, "/v1/admin/keys/rotate", bearer: platform).status == .conflict, "the new next key is young again")
-            gateway.clock.advance(by: TimeInterval(gateway.configuration.jwksMaxAge))
+            gateway.clock.advance(by: TimeInterval(gateway.configuration.jwksMaxAge + 1))
             #expect(try await client.send(.post, "/v1/admin/keys/rotate", bearer: platform).status == .ok)
         }
     }

@@ -14,7 +14,7 @@ import Testing
         fields[HTTPField.Name("Upgrade")!] = "h2c"
         fields[HTTPField.Name("Proxy-Authorization")!] = "Basic x"
         fields[HTTPField.Name("X-Kept")!] = "1"
-        let upstream = ProxyHeaders.upstream(from: fields, set: [("X-Tenant-Id", "t")])
+        let upstream = ProxyHeaders().upstream(from: fields, set: [("X-Tenant-Id", "t")])
         #expect(upstream["X-Custom-Hop"].isEmpty)
         #expect(upstream["Connection"].isEmpty && upstream["TE"].isEmpty && upstream["Upgrade"].isEmpty && upstream["Proxy-Authorization"].isEmpty)
         #expect(upstream["Cookie"] == ["theme=dark; lang=en"], "one Cookie header without the gateway's session cookie")
@@ -28,6 +28,43 @@ import Testing
         let downstream = ProxyHeaders.downstream(from: response)
         #expect(downstream.count == 1)
         #expect(downstream[HTTPField.Name("X-Public")!] == "yes")
+    }
+
+    /// SPEC 7: underscore variants are the same header; identity headers and `proxy.strip_headers` never go up;
+    /// `X-Forwarded-*` are the gateway's alone.
+    @Test func identityHeadersAndUnderscoreVariantsAreDropped() {
+        var fields = HTTPFields()
+        for name in [
+            "X_Tenant_Id", "x_workspace_id", "X_Forwarded_For", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-IAM-User", "X-IAM-Roles", "X-User",
+            "X-User-Id", "X-Username", "X-Remote-User", "Remote-User", "X-Forwarded-User", "X-Auth-Request-Email", "X-Real-IP", "True-Client-IP",
+            "X-Original-URL", "X-Rewrite-URL", "Forwarded", "X_API_Key", "X-Debug-Internal", "x_debug_internal",
+        ] {
+            fields.append(HTTPField(name: HTTPField.Name(name)!, value: "forged"))
+        }
+        fields.append(HTTPField(name: HTTPField.Name("X-Kept")!, value: "1"))
+        fields.append(HTTPField(name: HTTPField.Name("X_Kept_Too")!, value: "2"))
+        let upstream = ProxyHeaders(stripHeaders: ["X-Debug-Internal"]).upstream(from: fields, set: [("X-Tenant-Id", "acme"), ("X-Forwarded-For", "10.0.0.1")])
+        let names = upstream.map(\.name)
+        #expect(names == ["X-Kept", "X_Kept_Too", "X-Tenant-Id", "X-Forwarded-For"], "\(names)")
+        #expect(!upstream.contains { $0.value == "forged" })
+    }
+
+    @Test func hostMustBeOneValidAuthority() {
+        for valid in ["example.com", "example.com:8080", "127.0.0.1", "127.0.0.1:1", "[::1]", "[::1]:443", "a-b.c_d.example"] {
+            #expect(RequestHygiene.isValidHost(valid), "\(valid)")
+        }
+        for invalid in ["", "a@evil.com", "evil.com/path", "host:port", "host:99999", "[::1", "ex ample.com", "example.com:", "a\tb", "x?y", "x#y"] {
+            #expect(!RequestHygiene.isValidHost(invalid), "\(invalid)")
+        }
+    }
+
+    @Test func pathParametersAndFragmentsAreUnsafe() {
+        for unsafe in ["/api/x/..;/y", "/api/x;jsessionid=1", "/api/x%3By", "/api/x%3by", "/api/x#frag", "/api/x?q=1#frag"] {
+            #expect(PathSafety.isUnsafe(target: unsafe), "\(unsafe)")
+        }
+        for safe in ["/api/x", "/api/x?q=a;b", "/api/x?q=%3B"] {
+            #expect(!PathSafety.isUnsafe(target: safe), "\(safe)")
+        }
     }
 
     @Test func pathSafety() {

@@ -1,0 +1,66 @@
+import Foundation
+import GatewayCore
+@testable import GatewayHTTP
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+/// SPEC 7 "Header and protocol hygiene" end to end, on the responder path and the event-loop path alike.
+extension ProxyTests {
+    @Test func identityAndUnderscoreHeadersNeverReachTheUpstreamOnEitherPath() async throws {
+        try await withWiredProxy { _, wired, upstream, client in
+            let token = try await client.token()
+            _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+            var sent: HTTPFields = [.authorization: "Bearer \(token)"]
+            let forged = [
+                "X_Tenant_Id", "X_Forwarded_For", "X-Forwarded-Port", "X-IAM-User", "X-User-Id", "X-Remote-User", "Remote-User", "X-Forwarded-User",
+                "X-Auth-Request-Email", "X-Real-IP", "True-Client-IP", "X-Original-URL", "X-Rewrite-URL", "Forwarded", "X_Request_Id",
+            ]
+            for name in forged { sent.append(HTTPField(name: HTTPField.Name(name)!, value: "forged-value")) }
+            sent.append(HTTPField(name: HTTPField.Name("X-Forwarded-Host")!, value: "a@evil.com"))
+            sent.append(HTTPField(name: HTTPField.Name("X-Benign")!, value: "kept"))
+            for fastPath in [false, true] {
+                wired.proxyFastPath.isEnabled = fastPath
+                let before = wired.eventLoopProxiedRequests
+                let reply = try await client.send(.get, "/api/echo/h", headers: sent)
+                #expect(reply.status == .created, "\(reply.text)")
+                #expect((wired.eventLoopProxiedRequests > before) == fastPath, "path taken")
+                let seen = try #require(upstream.last)
+                let values = seen.headers.map(\.value)
+                #expect(!values.contains("forged-value"), "fast path: \(fastPath): \(seen.headers)")
+                #expect(!values.contains("a@evil.com"))
+                #expect(seen.header("X-Tenant-Id") == "platform")
+                #expect(seen.headers[values: HTTPField.Name("X-Forwarded-For")!].count == 1, "replaced, not appended")
+                #expect(seen.header("X-Forwarded-Host") == "localhost", "the validated Host")
+                #expect(seen.header("X-Benign") == "kept")
+            }
+        }
+    }
+
+    @Test func hostAndTargetRulesAnswer400OnEveryPath() async throws {
+        try await withWiredProxy { _, _, upstream, client in
+            let port = try #require(client.port)
+            let token = try await client.token()
+            _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+            let seenBefore = upstream.requests.count
+            let auth = "Authorization: Bearer \(token)\r\n"
+            let cases = [
+                ("missing Host", "GET /api/echo/x HTTP/1.1\r\n\(auth)\r\n"),
+                ("two Hosts", "GET /api/echo/x HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\(auth)\r\n"),
+                ("userinfo in Host", "GET /api/echo/x HTTP/1.1\r\nHost: a@evil.com\r\n\(auth)\r\n"),
+                ("path parameter", "GET /api/echo/x/..;/y HTTP/1.1\r\nHost: localhost\r\n\(auth)\r\n"),
+                ("encoded parameter", "GET /api/echo/x%3Bjsessionid=1 HTTP/1.1\r\nHost: localhost\r\n\(auth)\r\n"),
+                ("fragment", "GET /api/echo/x#frag HTTP/1.1\r\nHost: localhost\r\n\(auth)\r\n"),
+                ("API fragment", "GET /v1/health#x HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            ]
+            for (name, request) in cases {
+                let (text, _) = try await Self.rawExchange(port: port, bytes: request + "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                #expect(text.hasPrefix("HTTP/1.1 400"), "\(name): \(text.prefix(80))")
+                #expect(text.contains("application/problem+json"), "\(name)")
+            }
+            #expect(upstream.requests.count == seenBefore, "nothing was forwarded")
+            #expect(try await client.send(.get, "/v1/health").status == .ok)
+        }
+    }
+}
