@@ -80,6 +80,14 @@ extension GatewayConfiguration {
         try reader.read("passwords.scrypt_p", into: &configuration.passwords.scryptP, range: 1...16)
         try reader.read("bootstrap.admin_username", into: &configuration.bootstrap.adminUsername, .nonEmpty)
         try reader.read("bootstrap.admin_password", into: &configuration.bootstrap.adminPassword, .any)
+        try reader.read("http.tls.certificate", into: &configuration.http.tlsCertificate, .any)
+        try reader.read("http.tls.private_key", into: &configuration.http.tlsPrivateKey, .any)
+        if configuration.http.tlsCertificate.isEmpty != configuration.http.tlsPrivateKey.isEmpty {
+            throw ConfigurationError(key: configuration.http.tlsCertificate.isEmpty ? "http.tls.certificate" : "http.tls.private_key", problem: "set both http.tls.certificate and http.tls.private_key, or neither")
+        }
+        for (key, path) in [("http.tls.certificate", configuration.http.tlsCertificate), ("http.tls.private_key", configuration.http.tlsPrivateKey)] where !path.isEmpty {
+            guard FileManager.default.isReadableFile(atPath: path) else { throw ConfigurationError(key: key, problem: "\(path) is not a readable file") }
+        }
         var stripHeaders = ""
         try reader.read("proxy.strip_headers", into: &stripHeaders, .any)
         configuration.proxy.stripHeaders = try Self.headerNames(stripHeaders, key: "proxy.strip_headers")
@@ -123,7 +131,7 @@ extension GatewayConfiguration {
         "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
-        "proxy.strip_headers", "http.allowed_origins",
+        "proxy.strip_headers", "http.allowed_origins", "http.tls.certificate", "http.tls.private_key",
     ]
 
     /// Keys whose YAML value may be a list of strings (read as one comma-separated value, as from the environment).

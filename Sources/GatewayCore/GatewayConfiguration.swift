@@ -13,6 +13,7 @@ import Foundation
 /// - `storage.url`: `sqlite://PATH` (embedded default) or `postgres://user:pass@host:5432/db`.
 /// - `passwords.scrypt_log_n`, `passwords.scrypt_r`, `passwords.scrypt_p`: password hashing cost.
 /// - `bootstrap.admin_username`, `bootstrap.admin_password` (secret; empty = generate one on first start).
+/// - `http.tls.certificate`, `http.tls.private_key`: PEM files; both set = HTTPS on the listener.
 /// - `http.allowed_origins`: origins allowed to open a cookie-authenticated WebSocket (list, or comma-separated).
 /// - `proxy.strip_headers`: more request headers never forwarded upstream (list, or comma-separated).
 /// - `routes`: a list of ``Route``; from the environment, `IAM_GATEWAY_ROUTES` holds the whole list as JSON/YAML.
@@ -25,7 +26,13 @@ public struct GatewayConfiguration: Sendable, Equatable {
         /// Origins (`https://app.example.com`) whose pages may open a WebSocket authenticated by the session cookie
         /// (cross-site WebSocket hijacking); lower-cased.
         public var allowedOrigins: [String] = []
+        /// PEM certificate chain and private key: when both are set the listener serves HTTPS (TLS 1.2+) on the same
+        /// port, re-reading the files when they change.
+        public var tlsCertificate: String = ""
+        public var tlsPrivateKey: String = ""
         public init() {}
+
+        public var servesTLS: Bool { !tlsCertificate.isEmpty }
     }
 
     public struct Proxy: Sendable, Equatable {

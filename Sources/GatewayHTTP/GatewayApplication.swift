@@ -39,14 +39,15 @@ public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = 
         httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
     )
     var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools), HeapTrimmer(logger: logger)]
+    if let tls = gateway.tls { services.append(tls) }
     if let changes {
         services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
     }
     return Application(
         responder: gateway.responder(),
         // HTTP/1 with WebSocket upgrades on proxy routes, behind a deadline for the first request head.
-        server: HTTPServerBuilder { responder in
-            RequestHeadDeadlineChannel(
+        server: HTTPServerBuilder { responder -> any ServerChildChannel in
+            let plain = RequestHeadDeadlineChannel(
                 inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: server)) { head, channel, _ in
                     await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown") { error, requestID in
                         // The WebSocket layer answers a refusal with a bare 400; this gives it the problem.
@@ -55,6 +56,9 @@ public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = 
                 },
                 timeout: .seconds(Int64(configuration.http.idleTimeout))
             )
+            // `http.tls`: HTTPS on the same port, the certificate re-read when its files change.
+            guard let tls = gateway.tls else { return plain }
+            return ReloadingTLSChannel(inner: plain, tls: tls)
         },
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Gateway.serverName),
         services: services,
@@ -86,6 +90,8 @@ public struct Gateway: Sendable {
     /// Pooled upstream connections of the event-loop proxy path, one pool per event loop.
     let upstreamPools: UpstreamPools
     let proxyFastPath: ProxyFastPath
+    /// The listener's TLS context when `http.tls` is set.
+    public let tls: TLSReloader?
     static let serverName = "iam-gateway"
     static let maximumHeaderBytes = 32 * 1024
 
@@ -127,6 +133,9 @@ public struct Gateway: Sendable {
         )
         proxy.headerPolicy = ProxyHeaders(stripHeaders: configuration.proxy.stripHeaders)
         proxy.allowedOrigins = Set(configuration.http.allowedOrigins)
+        proxy.forwardedProto = configuration.http.servesTLS ? "https" : "http"
+        self.tls = configuration.http.servesTLS
+            ? try TLSReloader(certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey, logger: logger) : nil
         self.proxy = proxy
         self.upstreamPools = UpstreamPools()
         self.proxyFastPath = ProxyFastPath(

@@ -22,6 +22,8 @@ struct ProxyPipeline: Sendable {
     var headerPolicy = ProxyHeaders()
     /// `http.allowed_origins`: origins whose pages may open a cookie-authenticated WebSocket.
     var allowedOrigins: Set<String> = []
+    /// `X-Forwarded-Proto` upstream: `https` on the TLS listener.
+    var forwardedProto = "http"
 
     /// AsyncHTTPClient attaches per-request metadata to the logger it is given; with a stream handler that
     /// re-renders metadata on every change (3% of the proxy's CPU). Failures are logged here instead.
@@ -87,7 +89,7 @@ struct ProxyPipeline: Sendable {
             ("X-Workspace-Id", principal.workspaceID),
             ("X-Request-Id", requestID),
             ("X-Forwarded-For", clientAddress),
-            ("X-Forwarded-Proto", "http"),
+            ("X-Forwarded-Proto", forwardedProto),
         ]
         if let host = authority { set.append(("X-Forwarded-Host", host)) }
         return headerPolicy.upstream(from: fields, set: set)
