@@ -84,6 +84,9 @@ extension GatewayError: HTTPResponseError {
             return from(status: error.status)
         case is DecodingError:
             return .invalidRequest("The request body is not valid JSON of the expected shape.")
+        case let error as HTTPParserError:
+            // Bad framing met while reading a body (an invalid chunk size, say): the client's fault, never a 500.
+            return malformed(error)
         default:
             return .internal()
         }

@@ -134,6 +134,11 @@ struct ProxyPipeline: Sendable {
             response = try await httpClient.execute(outbound, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger)
         } catch {
             await relay?.close()
+            if let failure = relay?.readFailure as? HTTPParserError {
+                // The client's body was badly framed (an invalid chunk size): its fault, not the upstream's. The
+                // upstream request was aborted, never completed.
+                throw GatewayError.malformed(failure)
+            }
             if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
                 logger.warning("upstream timeout", metadata: ["route": "\(match.route.name)"])
                 throw GatewayError(.upstreamTimeout, "The upstream did not answer in time.")

@@ -20,6 +20,8 @@ final class RequestBodyRelay: Sendable {
         var reading = false
         /// ``close()`` calls waiting for the reader to leave the stream.
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Why reading the client's body failed (bad framing from the client, say), when it did.
+        var readFailure: (any Error)?
     }
 
     /// What the upstream request sends.
@@ -55,6 +57,7 @@ final class RequestBodyRelay: Sendable {
                 }
                 let waiters = state.withLockedValue { state in
                     state.reading = false
+                    if let failure { state.readFailure = failure }
                     defer { state.closeWaiters = [] }
                     return state.closeWaiters
                 }
@@ -73,6 +76,9 @@ final class RequestBodyRelay: Sendable {
         // at once, so a later reader finds it finished instead of a read in progress.
         reader.cancel()
     }
+
+    /// Why reading the client's body failed, if it did: the upstream call then failed because of the client.
+    var readFailure: (any Error)? { state.withLockedValue { $0.readFailure } }
 
     /// Stops reading the client's body and returns once nothing reads it on the relay's behalf. Idempotent.
     func close() async {

@@ -63,4 +63,25 @@ extension ProxyTests {
             #expect(try await client.send(.get, "/v1/health").status == .ok)
         }
     }
+
+    /// SPEC 7: bad framing (an invalid chunk size) is 400, never a 500 or a 502, on the API and the proxy. The body
+    /// is streamed, so the upstream may have seen the bytes before the bad chunk, but its request is aborted, never
+    /// completed: the upload endpoint, which answers only after the whole body, never answers.
+    @Test func invalidChunkSizesAre400OnTheAPIAndTheProxy() async throws {
+        try await withWiredProxy { _, _, _, client in
+            let port = try #require(client.port)
+            let token = try await client.token()
+            let cases = [
+                ("API", "POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
+                ("proxy", "POST /api/files/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n"),
+            ]
+            for (name, request) in cases {
+                let (text, _) = try await Self.rawExchange(port: port, bytes: request)
+                #expect(text.hasPrefix("HTTP/1.1 400"), "\(name): \(text.prefix(80))")
+                #expect(text.contains(#""code":"invalid_request""#), "\(name)")
+                #expect(!text.contains("sha256"), "\(name): the upstream never completed the request")
+            }
+            #expect(try await client.send(.get, "/v1/health").status == .ok)
+        }
+    }
 }
