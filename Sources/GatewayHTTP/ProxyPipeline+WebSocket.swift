@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import Synchronization
 
 /// WebSocket upgrades on a proxy route: authenticated and authorized like any request (stages 1 to 4), then
 /// tunnelled to the upstream, with the downstream token attached to the upstream handshake, message by message in
@@ -53,17 +54,32 @@ extension ProxyPipeline {
         for (name, value) in headers where !name.lowercased().hasPrefix("sec-websocket-") {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
-        let handshake = fields
+        // The upstream handshake completes before the client gets 101; else the client gets 502.
+        guard let (session, connection) = await UpstreamWebSocket.open(
+            url: url, headers: fields, maximumMessage: Self.maximumWebSocketMessage, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger
+        ) else {
+            logger.warning("websocket upstream unavailable", metadata: ["route": "\(match.route.name)"])
+            await refused(GatewayError(.upstreamUnavailable, "The upstream did not accept the WebSocket connection."), requestID)
+            return .dontUpgrade
+        }
+        // If the client's side never starts (the upgrade fails after this), the upstream is let go.
+        let started = Atomic<Bool>(false)
+        Task {
+            try? await Task.sleep(for: .seconds(30))
+            if !started.load(ordering: .relaxed) { session.finish() }
+        }
         let logger = self.logger
         let route = match.route
         return .upgrade([.xRequestID: requestID]) { inbound, outbound, _ in
+            started.store(true, ordering: .relaxed)
+            defer { session.finish() }
             do {
-                try await Self.tunnel(inbound: inbound, outbound: outbound, url: url, headers: handshake) {
+                try await Self.tunnel(inbound: inbound, outbound: outbound, upstream: connection) {
                     await self.stillAuthorized(principal, route: route)
                 }
             } catch {
-                logger.warning("websocket tunnel ended with an error", metadata: ["route": "\(match.route.name)", "error_type": "\(type(of: error))"])
-                try? await outbound.close(.unexpectedServerError, reason: "upstream unavailable")
+                logger.warning("websocket tunnel ended with an error", metadata: ["route": "\(route.name)", "error_type": "\(type(of: error))"])
+                try? await outbound.close(.unexpectedServerError, reason: "upstream failed")
             }
         }
     }
@@ -89,38 +105,36 @@ extension ProxyPipeline {
     }
 
     static func tunnel(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, url: String, headers: HTTPFields,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, upstream: UpstreamWebSocket.Connection,
         stillAuthorized: @escaping @Sendable () async -> Bool
     ) async throws {
-        let configuration = WebSocketClientConfiguration(maxFrameSize: maximumWebSocketMessage, additionalHeaders: headers)
-        try await WebSocketClient.connect(url: url, configuration: configuration, logger: quietLogger) { upstreamInbound, upstreamOutbound, _ in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for try await message in inbound.messages(maxSize: maximumWebSocketMessage) {
-                        try await upstreamOutbound.write(Self.frame(message))
-                    }
-                    try await upstreamOutbound.close(.normalClosure, reason: nil)
+        let upstreamInbound = upstream.inbound, upstreamOutbound = upstream.outbound
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await message in inbound.messages(maxSize: maximumWebSocketMessage) {
+                    try await upstreamOutbound.write(Self.frame(message))
                 }
-                group.addTask {
-                    for try await message in upstreamInbound.messages(maxSize: maximumWebSocketMessage) {
-                        try await outbound.write(Self.frame(message))
-                    }
-                    try await outbound.close(.normalClosure, reason: nil)
-                }
-                group.addTask {
-                    // The session revoked, the principal deleted or its permission gone: close with 1008.
-                    while true {
-                        try await Task.sleep(for: tunnelRecheckInterval)
-                        if await !stillAuthorized() {
-                            try? await upstreamOutbound.close(.normalClosure, reason: nil)
-                            try await outbound.close(.policyViolation, reason: "access revoked")
-                            return
-                        }
-                    }
-                }
-                try await group.next()
-                group.cancelAll()
+                try await upstreamOutbound.close(.normalClosure, reason: nil)
             }
+            group.addTask {
+                for try await message in upstreamInbound.messages(maxSize: maximumWebSocketMessage) {
+                    try await outbound.write(Self.frame(message))
+                }
+                try await outbound.close(.normalClosure, reason: nil)
+            }
+            group.addTask {
+                // The session revoked, the principal deleted or its permission gone: close with 1008.
+                while true {
+                    try await Task.sleep(for: tunnelRecheckInterval)
+                    if await !stillAuthorized() {
+                        try? await upstreamOutbound.close(.normalClosure, reason: nil)
+                        try await outbound.close(.policyViolation, reason: "access revoked")
+                        return
+                    }
+                }
+            }
+            try await group.next()
+            group.cancelAll()
         }
     }
 

@@ -61,6 +61,25 @@ final class EchoWebSocketUpstream: Sendable {
 }
 
 @Suite struct WebSocketProxyTests {
+    /// SPEC 7: the upstream handshake completes before the client gets 101; an upstream that cannot be reached is a
+    /// 502 problem on the upgrade itself (it used to be a 101 followed by a 1011 close).
+    @Test func anUnreachableUpstreamIsA502BeforeAny101() async throws {
+        let gateway = try await TestGateway.make { configuration in
+            configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:1", audience: "chat")]
+        }
+        try await gateway.test(.live) { _, client in
+            let port = try #require(client.port)
+            let token = try await client.token()
+            let request = "GET /api/ws/room HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            let (text, closed) = try await ProxyTests.rawExchange(port: port, bytes: request)
+            #expect(text.hasPrefix("HTTP/1.1 502 "), "\(text.prefix(60))")
+            #expect(text.contains(#""code":"upstream_unavailable""#))
+            #expect(!text.contains("101"))
+            #expect(closed)
+        }
+    }
+
     /// SPEC 7's WebSocket rules, each refused on the wire with the problem and status it names, never upstream:
     /// only GET upgrades, at most one `Origin`, a cookie-authenticated upgrade only from `http.allowed_origins`.
     @Test func upgradeHygieneRules() async throws {
