@@ -66,3 +66,52 @@ final class UpgradeRefusal: ChannelInboundHandler, Sendable {
         self.requestID = requestID
     }
 }
+
+/// Request heads as SPEC 7 wants them before anything else reads them, right after the request decoder:
+/// - an HTTP/1.0 request without `Connection: keep-alive` gets `Connection: close`, so the connection is closed
+///   after the answer (HTTP/1.0's default) instead of waiting for the idle timeout;
+/// - an `Upgrade` to anything but `websocket` (`h2c` from `curl --http2`) is dropped, with its `Connection` token,
+///   so the request is answered as plain HTTP/1.1 instead of the connection being closed unanswered.
+final class RequestHeadNormalizer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    /// A WebSocket upgrade was asked for: once its request ends, the decoder may be gone and raw frames follow, so
+    /// the normalizer leaves the pipeline.
+    private var leaveAfterRequest = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .end = part, leaveAfterRequest {
+            context.fireChannelRead(data)
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
+        }
+        // The common case (HTTP/1.1, no Upgrade) passes untouched: this runs for every request.
+        guard case .head(var head) = part, head.version == .http1_0 || head.headers.contains(name: "upgrade") else {
+            context.fireChannelRead(data)
+            return
+        }
+        func tokens(_ name: String) -> [String] {
+            head.headers[name].flatMap { $0.split(separator: ",") }.map { RequestAuthenticator.trimmed($0).lowercased() }
+        }
+        if head.version == .http1_0, !tokens("connection").contains("keep-alive") {
+            head.headers.replaceOrAdd(name: "Connection", value: "close")
+        }
+        if head.headers.contains(name: "upgrade"), !tokens("upgrade").allSatisfy({ $0 == "websocket" }) {
+            let kept = tokens("connection").filter { $0 != "upgrade" && $0 != "http2-settings" }
+            head.headers.remove(name: "Upgrade")
+            head.headers.remove(name: "HTTP2-Settings")
+            head.headers.remove(name: "Connection")
+            if !kept.isEmpty { head.headers.add(name: "Connection", value: kept.joined(separator: ", ")) }
+        }
+        if head.headers.contains(name: "upgrade") { leaveAfterRequest = true }
+        context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+
+    /// Places the normalizer right after `pipeline`'s HTTP request decoder.
+    static func install(in pipeline: ChannelPipeline.SynchronousOperations) throws {
+        let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+        try pipeline.addHandler(RequestHeadNormalizer(), position: .after(decoder.handler))
+    }
+}

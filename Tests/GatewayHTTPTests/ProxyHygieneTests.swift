@@ -84,4 +84,25 @@ extension ProxyTests {
             #expect(try await client.send(.get, "/v1/health").status == .ok)
         }
     }
+
+    /// SPEC 7: HTTP/1.0 without keep-alive is closed after the answer (not at the idle timeout); `Upgrade: h2c` is
+    /// ignored and the request answered, on the API and the proxy.
+    @Test func http10ClosesAndH2cUpgradeIsIgnored() async throws {
+        try await withWiredProxy { _, _, _, client in
+            let port = try #require(client.port)
+            let token = try await client.token()
+            for target in ["/v1/health", "/api/echo/x"] {
+                let old = try await Self.rawExchange(port: port, bytes: "GET \(target) HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                #expect(old.text.hasPrefix("HTTP/1.1 20"), "\(target): \(old.text.prefix(40))")
+                #expect(old.closedByServer, "\(target): HTTP/1.0 closes after the answer")
+                let h2c = try await Self.rawExchange(
+                    port: port,
+                    bytes: "GET \(target) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                        + "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+                )
+                #expect(h2c.text.hasPrefix("HTTP/1.1 20"), "\(target): \(h2c.text.prefix(40))")
+                #expect(!h2c.closedByServer || h2c.text.contains("\r\n\r\n"), "\(target): answered, not closed unanswered")
+            }
+        }
+    }
 }
