@@ -113,8 +113,9 @@ public struct AuthService: Sendable {
     /// store (read on each attempt; a store that does not answer leaves this process's counts alone in force).
     func reserveCheck(account: String, address: String) async throws -> LoginThrottle.Reservation {
         let window = throttle.limits.window
-        let shared = (try? await store.loginFailures(keys: throttle.sharedKeys(account: account, address: address), since: clock.now().addingTimeInterval(-window))) ?? [:]
-        switch throttle.reserve(account: account, address: address, shared: shared) {
+        let keys = throttle.keys(account: account, address: address)
+        let shared = (try? await store.loginFailures(keys: keys.map(\.shared), since: clock.now().addingTimeInterval(-window))) ?? [:]
+        switch throttle.reserve(keys, shared: shared) {
         case .success(let granted): return granted
         case .failure(let wait): throw GatewayError(.rateLimited, "Too many failed password checks; retry later.", retryAfter: wait.seconds)
         }
@@ -125,7 +126,7 @@ public struct AuthService: Sendable {
         throttle.release(reservation, succeeded: false)
         let now = clock.now()
         do {
-            try await store.recordLoginFailure(keys: throttle.sharedKeys(account: reservation.account, address: reservation.address), at: now, forgetBefore: now.addingTimeInterval(-throttle.limits.window))
+            try await store.recordLoginFailure(keys: reservation.sharedKeys, at: now, forgetBefore: now.addingTimeInterval(-throttle.limits.window))
         } catch {
             logger.warning("a failed login could not be recorded in the store; this replica's count still holds", metadata: ["error_type": "\(type(of: error))"])
         }
@@ -135,7 +136,7 @@ public struct AuthService: Sendable {
     func releaseSucceededCheck(_ reservation: LoginThrottle.Reservation) async {
         throttle.release(reservation, succeeded: true)
         if reservation.sharedAccountFailures {
-            try? await store.clearLoginFailures(keys: [throttle.sharedAccountAndAddressKey(reservation)])
+            try? await store.clearLoginFailures(keys: [reservation.sharedAccountAndAddressKey])
         }
     }
 

@@ -40,15 +40,27 @@ public final class LoginThrottle: Sendable {
     /// A granted password check: release it with ``release(_:succeeded:)`` once the hash is compared.
     public struct Reservation: Sendable {
         let keys: [Key]
-        let account: String
-        let address: String
         /// The store had failures for the account+address key (a success must clear them there too).
         let sharedAccountFailures: Bool
+
+        /// The store's names of its keys, under which a failure is recorded.
+        public var sharedKeys: [String] { keys.map(\.shared) }
+        /// The store's name of its account+address key, which a successful check clears.
+        public var sharedAccountAndAddressKey: String { keys[0].shared }
     }
 
-    struct Key: Sendable {
-        var name: String
-        var allowed: Int
+    /// One throttled key: account+address, account, or address.
+    public struct Key: Sendable {
+        let name: String
+        let allowed: Int
+        /// Its name in the shared store: a SHA-256 digest, so the table holds no username or address.
+        public let shared: String
+
+        init(name: String, allowed: Int) {
+            self.name = name
+            self.allowed = allowed
+            self.shared = SecretToken.hash(name)
+        }
     }
 
     let limits: Limits
@@ -60,25 +72,13 @@ public final class LoginThrottle: Sendable {
         self.clock = clock
     }
 
-    func keys(account: String, address: String) -> [Key] {
+    /// The keys of `account` and `address`, account+address first.
+    public func keys(account: String, address: String) -> [Key] {
         [
             Key(name: "aa|\(account)|\(address)", allowed: limits.perAccountAndAddress),
             Key(name: "a|\(account)", allowed: limits.perAccount),
             Key(name: "ip|\(address)", allowed: limits.perAddress),
         ]
-    }
-
-    /// Reserves one password check, or returns the seconds to wait (`Retry-After`) when a key is locked or its
-    /// failures plus the checks in flight reach its bound.
-    /// The store's names of the keys of `account` and `address`: SHA-256 digests, so the shared table holds no
-    /// username or address.
-    public func sharedKeys(account: String, address: String) -> [String] {
-        keys(account: account, address: address).map { SecretToken.hash($0.name) }
-    }
-
-    /// The store's name of the account+address key, which a successful check clears.
-    public func sharedAccountAndAddressKey(_ reservation: Reservation) -> String {
-        SecretToken.hash(keys(account: reservation.account, address: reservation.address)[0].name)
     }
 
     /// The lock that `failures` failures of a key allowed `allowed`, the last at `last`, impose.
@@ -88,12 +88,16 @@ public final class LoginThrottle: Sendable {
         return last.addingTimeInterval(min(limits.maximumDelay, limits.baseDelay * pow(2, Double(exponent))))
     }
 
+    /// ``reserve(_:shared:)`` for the keys of `account` and `address`.
+    public func reserve(account: String, address: String, shared: [String: LoginFailures] = [:]) -> Result<Reservation, RetryAfter> {
+        reserve(keys(account: account, address: address), shared: shared)
+    }
+
     /// Reserves one password check, or returns the seconds to wait (`Retry-After`) when a key is locked or its
     /// failures plus the checks in flight reach its bound. `shared` holds the failures other replicas recorded,
-    /// by ``sharedKeys(account:address:)``: a key's count is the larger of this process's and the store's.
-    public func reserve(account: String, address: String, shared: [String: LoginFailures] = [:]) -> Result<Reservation, RetryAfter> {
+    /// by ``Key/shared``: a key's count is the larger of this process's and the store's.
+    public func reserve(_ keys: [Key], shared: [String: LoginFailures] = [:]) -> Result<Reservation, RetryAfter> {
         let now = clock.now()
-        let keys = keys(account: account, address: address)
         return entries.withLock { entries -> Result<Reservation, RetryAfter> in
             var wait: TimeInterval = 0
             for key in keys {
@@ -103,7 +107,7 @@ public final class LoginThrottle: Sendable {
                     if entries[key.name] != nil { entries[key.name] = entry }
                 }
                 // Other replicas' failures: taken for this decision, not kept (they are read again next time).
-                if let remote = shared[SecretToken.hash(key.name)], remote.count > entry.failures {
+                if let remote = shared[key.shared], remote.count > entry.failures {
                     entry.failures = remote.count
                     entry.lockedUntil = max(entry.lockedUntil, lock(failures: remote.count, allowed: key.allowed, last: remote.last))
                 }
@@ -120,8 +124,7 @@ public final class LoginThrottle: Sendable {
             for key in keys {
                 entries[key.name, default: Entry(lastFailure: now)].inFlight += 1
             }
-            let sharedAccountFailures = shared[SecretToken.hash(keys[0].name)] != nil
-            return .success(Reservation(keys: keys, account: account, address: address, sharedAccountFailures: sharedAccountFailures))
+            return .success(Reservation(keys: keys, sharedAccountFailures: shared[keys[0].shared] != nil))
         }
     }
 

@@ -80,7 +80,8 @@ final class ProxyFastPath: Sendable {
         guard headerBytes <= maximumHeaderBytes else { return nil }
         let uri = URI(rawPath)
         let path = uri.path
-        guard !PathSafety.isUnsafe(path), let match = routes.match(path: path), let target = targets[match.route.name] else { return nil }
+        // The path's safety was checked with the whole target by RequestHygiene above.
+        guard let match = routes.match(path: path), let target = targets[match.route.name] else { return nil }
         let requestID = GatewayResponder.requestID(fields[.xRequestID])
         guard var headers = pipeline.prepareInProcess(fields, authority: request.authority, match: match, requestID: requestID, clientAddress: clientAddress) else {
             return nil
