@@ -45,11 +45,6 @@ final class FirstRequestParseError: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    /// Places the handler right after `pipeline`'s HTTP request decoder.
-    static func install(in pipeline: ChannelPipeline.SynchronousOperations) throws {
-        let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
-        try pipeline.addHandler(FirstRequestParseError(), position: .after(decoder.handler))
-    }
 }
 
 /// Carries why a WebSocket upgrade was refused, from the upgrade decision to ``ProxyFastPathHandler``, which puts
@@ -107,11 +102,5 @@ final class RequestHeadNormalizer: ChannelInboundHandler, RemovableChannelHandle
         }
         if head.headers.contains(name: "upgrade") { leaveAfterRequest = true }
         context.fireChannelRead(wrapInboundOut(.head(head)))
-    }
-
-    /// Places the normalizer right after `pipeline`'s HTTP request decoder.
-    static func install(in pipeline: ChannelPipeline.SynchronousOperations) throws {
-        let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
-        try pipeline.addHandler(RequestHeadNormalizer(), position: .after(decoder.handler))
     }
 }

@@ -81,8 +81,8 @@ struct RequestHeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel
         }.flatMap {
             inner.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
-            try RequestHeadNormalizer.install(in: channel.pipeline.syncOperations)
-            try FirstRequestParseError.install(in: channel.pipeline.syncOperations)
+            try HummingbirdPipeline.addAfterRequestDecoder(RequestHeadNormalizer(), in: channel.pipeline.syncOperations)
+            try HummingbirdPipeline.addAfterRequestDecoder(FirstRequestParseError(), in: channel.pipeline.syncOperations)
             return value
         }
     }

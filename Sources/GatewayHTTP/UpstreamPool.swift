@@ -60,7 +60,7 @@ final class UpstreamConnection: ChannelInboundHandler {
     var idleSince = NIODeadline.now()
     var isOpen = true
 
-    init(target: UpstreamTarget, pool: UpstreamPool) {
+    init(target: UpstreamTarget, pool: UpstreamPool?) {
         self.target = target
         self.pool = pool
     }
@@ -87,8 +87,9 @@ final class UpstreamConnection: ChannelInboundHandler {
 }
 
 /// Idle keep-alive connections to upstreams, one pool per event loop so a client connection and its upstream
-/// connection share a thread: the relay never hops between threads or tasks. Touched only on its event loop.
-final class UpstreamPool: @unchecked Sendable {
+/// connection share a thread: the relay never hops between threads or tasks. Touched only on its event loop (the
+/// pools hold it in a `NIOLoopBound`).
+final class UpstreamPool: UpstreamConnector {
     let eventLoop: any EventLoop
     let connectTimeout: TimeAmount
     let idleTimeout: TimeAmount
@@ -174,28 +175,30 @@ final class UpstreamPool: @unchecked Sendable {
 final class UpstreamPools: Sendable {
     let connectTimeout: TimeAmount
     let idleTimeout: TimeAmount
-    private let pools = Mutex<[ObjectIdentifier: UpstreamPool]>([:])
+    private let pools = Mutex<[ObjectIdentifier: NIOLoopBound<UpstreamPool>]>([:])
 
     init(connectTimeout: TimeAmount = .seconds(5), idleTimeout: TimeAmount = .seconds(60)) {
         self.connectTimeout = connectTimeout
         self.idleTimeout = idleTimeout
     }
 
+    /// The pool of `eventLoop`; call on that event loop.
     func pool(for eventLoop: any EventLoop) -> UpstreamPool {
-        pools.withLock { pools in
+        let bound = pools.withLock { pools in
             let id = ObjectIdentifier(eventLoop)
             if let pool = pools[id] { return pool }
-            let pool = UpstreamPool(eventLoop: eventLoop, connectTimeout: connectTimeout, idleTimeout: idleTimeout)
+            let pool = NIOLoopBound(UpstreamPool(eventLoop: eventLoop, connectTimeout: connectTimeout, idleTimeout: idleTimeout), eventLoop: eventLoop)
             pools[id] = pool
             return pool
         }
+        return bound.value
     }
 
     /// Closes every idle upstream connection (graceful shutdown).
     func closeAll() async {
         let all = pools.withLock { Array($0.values) }
         for pool in all {
-            try? await pool.eventLoop.submit { pool.closeAll() }.get()
+            try? await pool.eventLoop.submit { pool.value.closeAll() }.get()
         }
     }
 }
