@@ -94,6 +94,14 @@ extension GatewayConfiguration {
         var allowedOrigins = ""
         try reader.read("http.allowed_origins", into: &allowedOrigins, .any)
         configuration.http.allowedOrigins = try Self.origins(allowedOrigins, key: "http.allowed_origins")
+        var trustedProxies = ""
+        try reader.read("http.trusted_proxies", into: &trustedProxies, .any)
+        do {
+            let entries = trustedProxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            configuration.http.trustedProxies = try TrustedProxies(entries)
+        } catch {
+            throw ConfigurationError(key: "http.trusted_proxies", problem: "\(error.entry) is not an IP address or CIDR block like 10.0.0.0/8")
+        }
 
         if configuration.keys.rsaBits < 2048 {
             throw ConfigurationError(key: "keys.rsa_bits", problem: "must be at least 2048 (got \(configuration.keys.rsaBits))")
@@ -131,11 +139,11 @@ extension GatewayConfiguration {
         "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
-        "proxy.strip_headers", "http.allowed_origins", "http.tls.certificate", "http.tls.private_key",
+        "proxy.strip_headers", "http.allowed_origins", "http.tls.certificate", "http.tls.private_key", "http.trusted_proxies",
     ]
 
     /// Keys whose YAML value may be a list of strings (read as one comma-separated value, as from the environment).
-    static let listKeys: Set<String> = ["proxy.strip_headers", "http.allowed_origins"]
+    static let listKeys: Set<String> = ["proxy.strip_headers", "http.allowed_origins", "http.trusted_proxies"]
 
     /// Comma-separated header names, each a valid field name.
     static func headerNames(_ text: String, key: String) throws(ConfigurationError) -> [String] {

@@ -15,6 +15,7 @@ import Foundation
 /// - `bootstrap.admin_username`, `bootstrap.admin_password` (secret; empty = generate one on first start).
 /// - `http.tls.certificate`, `http.tls.private_key`: PEM files; both set = HTTPS on the listener.
 /// - `http.allowed_origins`: origins allowed to open a cookie-authenticated WebSocket (list, or comma-separated).
+/// - `http.trusted_proxies`: load balancers (IPs or CIDR blocks) whose `X-Forwarded-*` headers are believed.
 /// - `proxy.strip_headers`: more request headers never forwarded upstream (list, or comma-separated).
 /// - `routes`: a list of ``Route``; from the environment, `IAM_GATEWAY_ROUTES` holds the whole list as JSON/YAML.
 public struct GatewayConfiguration: Sendable, Equatable {
@@ -30,6 +31,8 @@ public struct GatewayConfiguration: Sendable, Equatable {
         /// port, re-reading the files when they change.
         public var tlsCertificate: String = ""
         public var tlsPrivateKey: String = ""
+        /// Load balancers in front whose `X-Forwarded-For`/`-Proto`/`-Host` are believed; from others they are dropped.
+        public var trustedProxies: TrustedProxies = .none
         public init() {}
 
         public var servesTLS: Bool { !tlsCertificate.isEmpty }

@@ -55,10 +55,18 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
         var policyVersion: Int64
     }
 
+    /// The client's address for the login throttle and the audit: the peer, or behind a trusted load balancer the
+    /// client it names in `X-Forwarded-For`.
+    static func clientAddress(_ request: Request, context: Context, trusted: TrustedProxies) -> String {
+        let peer = context.remoteAddress?.ipAddress ?? "unknown"
+        guard !trusted.isEmpty else { return peer }
+        return trusted.clientAddress(peer: peer, forwardedFor: request.headers[values: .xForwardedFor])
+    }
+
     func addRoutes(to router: Router<Context>) {
         router.post("/v1/auth/login") { request, context -> Response in
             let body = try await request.decodeJSON(LoginBody.self, context: context)
-            let address = context.remoteAddress?.ipAddress ?? "unknown"
+            let address = Self.clientAddress(request, context: context, trusted: configuration.http.trustedProxies)
             let issued = try await auth.login(
                 tenantID: body.tenant_id, workspaceID: body.workspace_id, username: body.username, password: body.password,
                 clientAddress: address, requestID: request.headers[.xRequestID]
@@ -93,7 +101,7 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             let principal = try await authenticator.authenticate(request)
             let body = try await request.decodeJSON(PasswordChangeBody.self, context: context)
             try await auth.changeOwnPassword(
-                principal, current: body.current_password, new: body.new_password, clientAddress: context.remoteAddress?.ipAddress ?? "unknown",
+                principal, current: body.current_password, new: body.new_password, clientAddress: Self.clientAddress(request, context: context, trusted: configuration.http.trustedProxies),
                 requestID: request.headers[.xRequestID]
             )
             return JSONResponse.noContent()

@@ -134,6 +134,7 @@ public struct Gateway: Sendable {
         proxy.headerPolicy = ProxyHeaders(stripHeaders: configuration.proxy.stripHeaders)
         proxy.allowedOrigins = Set(configuration.http.allowedOrigins)
         proxy.forwardedProto = configuration.http.servesTLS ? "https" : "http"
+        proxy.trustedProxies = configuration.http.trustedProxies
         self.tls = configuration.http.servesTLS
             ? try TLSReloader(certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey, logger: logger) : nil
         self.proxy = proxy

@@ -24,6 +24,8 @@ struct ProxyPipeline: Sendable {
     var allowedOrigins: Set<String> = []
     /// `X-Forwarded-Proto` upstream: `https` on the TLS listener.
     var forwardedProto = "http"
+    /// `http.trusted_proxies`: whose `X-Forwarded-*` are believed.
+    var trustedProxies = TrustedProxies.none
 
     /// AsyncHTTPClient attaches per-request metadata to the logger it is given; with a stream handler that
     /// re-renders metadata on every change (3% of the proxy's CPU). Failures are logged here instead.
@@ -83,15 +85,24 @@ struct ProxyPipeline: Sendable {
     }
 
     func upstreamHeaders(_ fields: HTTPFields, principal: Principal, token: String, authority: String?, requestID: String, clientAddress: String) -> HTTPHeaders {
+        var client = clientAddress
+        var proto = forwardedProto
+        var host = authority
+        // From a trusted load balancer: the client it names, and the scheme and host it was asked for.
+        if !trustedProxies.isEmpty, trustedProxies.contains(clientAddress) {
+            client = trustedProxies.clientAddress(peer: clientAddress, forwardedFor: fields[values: .xForwardedFor])
+            if let sent = fields[.xForwardedProto]?.lowercased(), sent == "http" || sent == "https" { proto = sent }
+            if let sent = fields[.xForwardedHost], RequestHygiene.isValidHost(sent) { host = sent }
+        }
         var set: [(String, String)] = [
             ("Authorization", "Bearer \(token)"),
             ("X-Tenant-Id", principal.tenantID),
             ("X-Workspace-Id", principal.workspaceID),
             ("X-Request-Id", requestID),
-            ("X-Forwarded-For", clientAddress),
-            ("X-Forwarded-Proto", forwardedProto),
+            ("X-Forwarded-For", client),
+            ("X-Forwarded-Proto", proto),
         ]
-        if let host = authority { set.append(("X-Forwarded-Host", host)) }
+        if let host { set.append(("X-Forwarded-Host", host)) }
         return headerPolicy.upstream(from: fields, set: set)
     }
 

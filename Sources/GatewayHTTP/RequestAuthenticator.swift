@@ -9,6 +9,9 @@ extension HTTPField.Name {
     static let xTenantID = Self("X-Tenant-Id")!
     static let xWorkspaceID = Self("X-Workspace-Id")!
     static let xRequestID = Self("X-Request-Id")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+    static let xForwardedProto = Self("X-Forwarded-Proto")!
+    static let xForwardedHost = Self("X-Forwarded-Host")!
 }
 
 /// The gateway's session cookie (`HttpOnly; Secure; SameSite=Strict`), holding a client access token.

@@ -93,6 +93,28 @@ import Testing
         #expect(fromEnvironment.proxy.stripHeaders == ["X-A", "X-B"] && warnings.isEmpty)
     }
 
+    /// `http.trusted_proxies`: IPv4 and IPv6 addresses and CIDR blocks; the client is the nearest untrusted hop.
+    @Test func trustedProxiesMatchAddressesAndBlocks() throws {
+        let (parsed, _) = try GatewayConfiguration.parse(yaml: "http: { trusted_proxies: ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32', '172.16.0.0/12'] }")
+        let trusted = parsed.http.trustedProxies
+        for address in ["10.0.0.1", "10.255.255.255", "192.0.2.7", "2001:db8::1", "2001:0db8:ffff::9", "172.31.0.1"] {
+            #expect(trusted.contains(address), "\(address)")
+        }
+        for address in ["11.0.0.1", "192.0.2.8", "2001:db9::1", "172.32.0.1", "::ffff:10.0.0.1x", "", "lb.internal", "10.0.0.1/8"] {
+            #expect(!trusted.contains(address), "\(address)")
+        }
+        #expect(!TrustedProxies.none.contains("127.0.0.1"), "nothing is trusted by default")
+        // From an untrusted peer the header is ignored whatever it says.
+        #expect(trusted.clientAddress(peer: "198.51.100.1", forwardedFor: ["10.0.0.1"]) == "198.51.100.1")
+        // From a trusted one: read from the right, skipping trusted hops, stopping at the first untrusted one.
+        #expect(trusted.clientAddress(peer: "10.0.0.5", forwardedFor: ["6.6.6.6, 203.0.113.9", "10.0.0.2"]) == "203.0.113.9")
+        #expect(trusted.clientAddress(peer: "10.0.0.5", forwardedFor: []) == "10.0.0.5")
+        #expect(trusted.clientAddress(peer: "10.0.0.5", forwardedFor: ["203.0.113.9, not-an-ip, 10.0.0.3"]) == "10.0.0.3", "the walk stops at garbage")
+        #expect(trusted.clientAddress(peer: "10.0.0.5", forwardedFor: ["10.0.0.9"]) == "10.0.0.9", "only trusted hops: the farthest")
+        let (fromEnvironment, _) = try GatewayConfiguration.parse(yaml: "", environment: ["IAM_GATEWAY_HTTP_TRUSTED_PROXIES": "127.0.0.1, ::1"])
+        #expect(fromEnvironment.http.trustedProxies.contains("::1"))
+    }
+
     @Test func emptyDocumentGivesDefaults() throws {
         #expect(try GatewayConfiguration.parse(yaml: "").0 == GatewayConfiguration())
         #expect(try GatewayConfiguration.parse(yaml: "# only a comment\n").0 == GatewayConfiguration())
@@ -140,6 +162,8 @@ import Testing
         ("proxy: { strip_headers: [{ a: b }] }", [:], "proxy.strip_headers", "list of strings"),
         ("http: { allowed_origins: ['https://app.example/path'] }", [:], "http.allowed_origins", "not an origin"),
         ("", ["IAM_GATEWAY_HTTP_ALLOWED_ORIGINS": "ftp://x"], "http.allowed_origins", "not an origin"),
+        ("http: { trusted_proxies: ['10.0.0.0/33'] }", [:], "http.trusted_proxies", "10.0.0.0/33 is not an IP address or CIDR"),
+        ("", ["IAM_GATEWAY_HTTP_TRUSTED_PROXIES": "10.0.0.1, lb.internal"], "http.trusted_proxies", "lb.internal is not"),
         ("- just\n- a list\n", [:], "config", "top level"),
     ]
 

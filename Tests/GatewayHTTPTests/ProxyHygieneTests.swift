@@ -38,6 +38,41 @@ extension ProxyTests {
         }
     }
 
+    /// `X-Forwarded-*` from a client are replaced by the gateway's values; from a load balancer listed in
+    /// `http.trusted_proxies` they are believed: the client it names (the nearest untrusted hop), its scheme and host.
+    @Test(arguments: [false, true])
+    func forwardedHeadersAreBelievedOnlyFromTrustedProxies(_ trusted: Bool) async throws {
+        try await withWiredProxy(configure: { configuration in
+            if trusted { configuration.http.trustedProxies = try! TrustedProxies(["10.0.0.0/8", "127.0.0.1"]) }
+        }) { _, wired, upstream, client in
+            let token = try await client.token()
+            _ = try await client.send(.get, "/api/echo/warm", bearer: token)
+            let sent: HTTPFields = [
+                .authorization: "Bearer \(token)",
+                HTTPField.Name("X-Forwarded-For")!: "198.51.100.66, 203.0.113.9, 10.1.2.3",
+                HTTPField.Name("X-Forwarded-Proto")!: "https",
+                HTTPField.Name("X-Forwarded-Host")!: "app.example.com",
+            ]
+            for fastPath in [false, true] {
+                wired.proxyFastPath.isEnabled = fastPath
+                let reply = try await client.send(.get, "/api/echo/h", headers: sent)
+                #expect(reply.status == .created, "\(reply.text)")
+                let seen = try #require(upstream.last)
+                #expect(seen.all("X-Forwarded-For") == [trusted ? "203.0.113.9" : "127.0.0.1"], "fast path \(fastPath)")
+                #expect(seen.header("X-Forwarded-Proto") == (trusted ? "https" : "http"))
+                #expect(seen.header("X-Forwarded-Host") == (trusted ? "app.example.com" : "localhost"))
+            }
+            // A trusted proxy's scheme or host that is not one is not believed.
+            var odd = sent
+            odd[HTTPField.Name("X-Forwarded-Proto")!] = "gopher"
+            odd[HTTPField.Name("X-Forwarded-Host")!] = "a@evil.com"
+            _ = try await client.send(.get, "/api/echo/h", headers: odd)
+            let seen = try #require(upstream.last)
+            #expect(seen.header("X-Forwarded-Proto") == "http")
+            #expect(seen.header("X-Forwarded-Host") == "localhost")
+        }
+    }
+
     @Test func hostAndTargetRulesAnswer400OnEveryPath() async throws {
         try await withWiredProxy { _, _, upstream, client in
             let port = try #require(client.port)

@@ -20,7 +20,10 @@ import Testing
     }
 
     /// ``withProxy(_:)`` with the wired ``Gateway`` too, for its counters.
-    func withWiredProxy(_ body: @Sendable (TestGateway, Gateway, RecordingUpstream, any TestClientProtocol) async throws -> Void) async throws {
+    func withWiredProxy(
+        configure: @escaping @Sendable (inout GatewayConfiguration) -> Void = { _ in },
+        _ body: @Sendable (TestGateway, Gateway, RecordingUpstream, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let upstream = RecordingUpstream()
         try await upstream.run {
             let base = "http://127.0.0.1:\(upstream.port)"
@@ -34,6 +37,7 @@ import Testing
                     .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 1),
                     .init(name: "down", prefix: "/api/down", upstream: "http://127.0.0.1:1", audience: "echo"),
                 ]
+                configure(&configuration)
             }
             try await gateway.test(.live) { wired, client in try await body(gateway, wired, upstream, client) }
         }
