@@ -27,7 +27,10 @@ public func buildApplication(
 }
 
 /// The application of already wired parts (tests read the gateway's counters).
-public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = nil, logger: Logger) -> some ApplicationProtocol {
+/// `onServerRunning` is called once the listener is bound (tests and the CLI learn the port from it).
+public func buildApplication(
+    gateway: Gateway, changes: (any ChangeNotifier)? = nil, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
     let configuration = gateway.configuration
     let keyRing = gateway.keyRing
     // The event-loop proxy path sits after the HTTP codec and keeps the idle timeout (`http.idle_timeout`) itself:
@@ -62,6 +65,7 @@ public func buildApplication(gateway: Gateway, changes: (any ChangeNotifier)? = 
         },
         configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Gateway.serverName),
         services: services,
+        onServerRunning: onServerRunning,
         logger: logger
     )
 }

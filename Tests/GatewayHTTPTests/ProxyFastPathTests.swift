@@ -252,43 +252,42 @@ extension ProxyTests {
     @Test func gracefulShutdownLetsARelayedAnswerFinish() async throws {
         let upstream = RecordingUpstream()
         try await upstream.run {
-            let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-            let port = try #require(probe.localAddress?.port)
-            try await probe.close()
             let base = "http://127.0.0.1:\(upstream.port)"
             let gateway = try await TestGateway.make { configuration in
-                configuration.http.port = port
+                configuration.http.port = 0
                 configuration.routes = [
                     .init(name: "echo", prefix: "/api/echo", upstream: base + "/echo", audience: "echo"),
                     .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 10),
                 ]
             }
-            let (application, wired) = try await gateway.wiredApplication()
+            let (running, listening) = AsyncStream.makeStream(of: Int.self)
+            let (application, wired) = try await gateway.wiredApplication { channel in listening.yield(channel.localAddress?.port ?? 0) }
             let services = ServiceGroup(configuration: .init(services: [application], logger: Logger(label: "test")))
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await services.run() }
+                    var port = 0
+                    for await bound in running {
+                        port = bound
+                        break
+                    }
                     var login = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/auth/login")
                     login.method = .POST
                     login.headers.add(name: "Content-Type", value: "application/json")
                     login.body = .bytes(ByteBuffer(string: #"{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"\#(TestGateway.adminPassword)"}"#))
-                    var token: String?
-                    for _ in 0..<50 where token == nil {
-                        if let reply = try? await http.execute(login, timeout: .seconds(5)), reply.status == .ok {
-                            let body = try await reply.body.collect(upTo: 1 << 16)
-                            token = (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["access_token"] as? String
-                        } else {
-                            try await Task.sleep(for: .milliseconds(100))
-                        }
-                    }
+                    let reply = try await http.execute(login, timeout: .seconds(5))
+                    #expect(reply.status == .ok)
+                    let body = try await reply.body.collect(upTo: 1 << 16)
+                    let token = (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["access_token"] as? String
                     let bearer = try #require(token)
                     var warm = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/echo/warm")
                     warm.headers.add(name: "Authorization", value: "Bearer \(bearer)")
                     _ = try await http.execute(warm, timeout: .seconds(5)).body.collect(upTo: 1 << 16)
                     let relayedBefore = wired.eventLoopProxiedRequests
                     async let answer = Self.rawExchange(port: port, bytes: "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(bearer)\r\n\r\n")
-                    try await Task.sleep(for: .milliseconds(700))
+                    // Shut down once the relayed request is at the upstream, which answers 3 s later.
+                    await upstream.waitForArrival(of: "/slow")
                     await services.triggerGracefulShutdown()
                     let (text, closed) = try await answer
                     #expect(text.hasPrefix("HTTP/1.1 200 "), "the awaited answer arrives: \(text.prefix(40))")
@@ -310,35 +309,37 @@ extension ProxyTests {
     /// Writes `bytes` on a new connection and returns everything read until the server closes it, and whether the
     /// server did close it (the client gives up after 10 s).
     static func rawExchange(port: Int, bytes: String) async throws -> (text: String, closedByServer: Bool) {
-        final class Collector: ChannelInboundHandler, @unchecked Sendable {
+        /// Lives on the connection's event loop; its result leaves through the promise.
+        final class Collector: ChannelInboundHandler {
             typealias InboundIn = ByteBuffer
-            let done: EventLoopPromise<String>
+            let done: EventLoopPromise<(String, Bool)>
             var text = ""
             var gaveUp = false
-            init(done: EventLoopPromise<String>) { self.done = done }
+            init(done: EventLoopPromise<(String, Bool)>) { self.done = done }
+            func channelActive(context: ChannelHandlerContext) {
+                context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) {
+                    self.gaveUp = true
+                    context.close(promise: nil)
+                }
+                context.fireChannelActive()
+            }
             func channelRead(context: ChannelHandlerContext, data: NIOAny) { text += String(buffer: unwrapInboundIn(data)) }
-            func channelInactive(context: ChannelHandlerContext) { done.succeed(text) }
+            func channelInactive(context: ChannelHandlerContext) { done.succeed((text, !gaveUp)) }
         }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
-        let collector = Collector(done: loop.makePromise(of: String.self))
+        let done = loop.makePromise(of: (String, Bool).self)
         let channel = try await ClientBootstrap(group: loop)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) } }
             .connect(host: "127.0.0.1", port: port).get()
         try await channel.writeAndFlush(ByteBuffer(string: bytes))
-        let timeout = loop.scheduleTask(in: .seconds(10)) {
-            collector.gaveUp = true
-            channel.close(promise: nil)
-        }
-        let text = try await collector.done.futureResult.get()
-        timeout.cancel()
-        let gaveUp = try await loop.submit { collector.gaveUp }.get()
-        return (text, !gaveUp)
+        let (text, closedByServer) = try await done.futureResult.get()
+        return (text, closedByServer)
     }
 }
 
 /// Answers the first request of each connection (keep-alive) and closes the connection, unanswered, when a second
 /// request arrives: what an upstream's keep-alive timeout does to a connection being reused.
-final class OneAnswerPerConnection: ChannelInboundHandler, @unchecked Sendable {
+final class OneAnswerPerConnection: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     var requests = 0

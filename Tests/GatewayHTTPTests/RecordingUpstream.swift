@@ -26,6 +26,18 @@ final class RecordingUpstream: Sendable {
 
     private let seen = Mutex<[Seen]>([])
     private let portBox = Mutex<Int>(0)
+    /// The path of every request as it arrives (before it is answered): tests wait on it instead of sleeping.
+    let arrivals: AsyncStream<String>
+    private let arrived: AsyncStream<String>.Continuation
+
+    init() {
+        (arrivals, arrived) = AsyncStream.makeStream(of: String.self)
+    }
+
+    /// Waits until a request for a path starting with `prefix` has arrived.
+    func waitForArrival(of prefix: String) async {
+        for await path in arrivals where path.hasPrefix(prefix) { return }
+    }
 
     var requests: [Seen] { seen.withLock { $0 } }
     var last: Seen? { seen.withLock { $0.last } }
@@ -57,6 +69,7 @@ final class RecordingUpstream: Sendable {
 
         func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
             let path = request.uri.path
+            upstream.arrived.yield(path)
             if path.hasPrefix("/slow") {
                 try await Task.sleep(for: .seconds(3))
                 return Response(status: .ok)
@@ -86,16 +99,20 @@ final class RecordingUpstream: Sendable {
 
     /// Runs the upstream for the duration of `body`.
     func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        let (running, listening) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             responder: Responder(upstream: self),
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in self.setPort(channel.localAddress?.port ?? 0) },
+            onServerRunning: { channel in
+                self.setPort(channel.localAddress?.port ?? 0)
+                listening.yield(channel.localAddress?.port ?? 0)
+            },
             logger: Logger(label: "upstream")
         )
         let serviceGroup = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "upstream")))
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await serviceGroup.run() }
-            while port == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for await _ in running { break }
             do {
                 let result = try await body()
                 await serviceGroup.triggerGracefulShutdown()

@@ -43,10 +43,10 @@ struct TestGateway {
     }
 
     /// The application and the gateway behind it.
-    func wiredApplication() async throws -> (some ApplicationProtocol, Gateway) {
+    func wiredApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws -> (some ApplicationProtocol, Gateway) {
         let logger = Logger(label: "test")
         let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
-        return (buildApplication(gateway: gateway, logger: logger), gateway)
+        return (buildApplication(gateway: gateway, logger: logger, onServerRunning: onServerRunning), gateway)
     }
 
     /// Runs `body` against this gateway's application under `setup` (the router, or live HTTP on loopback) with
