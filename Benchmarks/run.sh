@@ -5,6 +5,8 @@
 #
 #   Benchmarks/run.sh                      # defaults: 3 rounds of 8 s per proxy case
 #   ROUNDS=5 DURATION=10 Benchmarks/run.sh
+#   PROXY_ONLY=1 Benchmarks/run.sh         # only the interleaved proxy cases, medians printed
+#   PROXY_ONLY=1 GATEWAY_B=/tmp/old/iam-gateway Benchmarks/run.sh   # A/B: another build as a sixth case
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -85,10 +87,18 @@ for _ in $(seq 100); do curl -sf localhost:9103/v1/ready >/dev/null && break; sl
 IAM_GATEWAY_HTTP_PORT=9104 IAM_GATEWAY_TOKENS_DOWNSTREAM_CACHE_SIZE=0 "$BIN/iam-gateway" serve > "$WORK/logs/gateway-nocache.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf localhost:9104/v1/ready >/dev/null && break; sleep 0.2; done
+if [[ -n ${GATEWAY_B:-} ]]; then
+    # A/B: another build of the gateway (e.g. the commit before a change) on 9105, with the cache, same store.
+    # An empty config file: an older build may not know keys added to Config/gateway.yaml since.
+    : > "$WORK/gateway-b.yaml"
+    IAM_GATEWAY_HTTP_PORT=9105 "$GATEWAY_B" serve --config "$WORK/gateway-b.yaml" > "$WORK/logs/gateway-b.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do curl -sf localhost:9105/v1/ready >/dev/null && break; sleep 0.2; done
+fi
 for port in 9100 9101 9102 9103 9104; do curl -s -o /dev/null "localhost:$port/" || { echo "port $port is not answering"; exit 1; }; done
 
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-TOKEN=$(curl -s localhost:9103/v1/auth/login -d '{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"bench-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+TOKEN=$(curl -s localhost:9103/v1/auth/login -H 'Content-Type: application/json' -d '{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"bench-admin-password"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 RSS_IDLE=$(rss $GATEWAY_PID)
 
 declare -A URLS=(
@@ -97,8 +107,10 @@ declare -A URLS=(
     [caddy]="http://127.0.0.1:9102/"
     [gateway]="http://127.0.0.1:9103/bench/"
     [gateway_nocache]="http://127.0.0.1:9104/bench/"
+    [gateway_b]="http://127.0.0.1:9105/bench/"
 )
 CASES=(direct nginx caddy gateway gateway_nocache)
+[[ -n ${GATEWAY_B:-} ]] && CASES+=(gateway_b)
 echo -e "case\tround\treq_per_s\tp50_ms\tp99_ms" > "$WORK/proxy.tsv"
 to_ms() { python3 -c "import re,sys; v=sys.argv[1]; n=float(re.match(r'[0-9.]+',v).group()); u=v[len(re.match(r'[0-9.]+',v).group()):]; print({'us':n/1000,'ms':n,'s':n*1000}[u])" "$1"; }
 RSS_LOAD=0
@@ -119,6 +131,18 @@ for round in $(seq "$ROUNDS"); do
         echo "round $round $name: $rps req/s p50 ${p50} ms p99 ${p99} ms"
     done
 done
+
+if [[ ${PROXY_ONLY:-0} == 1 ]]; then
+    python3 - "$WORK/proxy.tsv" <<'PY'
+import csv, statistics, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+med = lambda name, f: statistics.median(float(r[f]) for r in rows if r["case"] == name)
+for name in sorted({r["case"] for r in rows}, key=["direct", "nginx", "caddy", "gateway", "gateway_nocache", "gateway_b"].index):
+    print(f"{name:16} {med(name, 'req_per_s'):>10,.0f} req/s  p99 {med(name, 'p99_ms'):.2f} ms  "
+          f"{med(name, 'req_per_s') / med('nginx', 'req_per_s'):.2f}x nginx  {med(name, 'req_per_s') / med('caddy', 'req_per_s'):.2f}x Caddy")
+PY
+    exit 0
+fi
 
 # Crypto on one core, interleaved with OpenSSL's own figure.
 echo -e "round\traw_sign\tmint\traw_verify\tverify\topenssl_sign\topenssl_verify" > "$WORK/crypto.tsv"
@@ -184,13 +208,13 @@ for f in ["openssl_sign", "raw_sign", "mint", "openssl_verify", "raw_verify", "v
     m, lo, hi = cm(f); out.append(f"| {names[f]} | {m:,.0f} | {lo:,.0f}–{hi:,.0f} |")
 out.append(f"\nMint / OpenSSL sign = **{cm('mint')[0]/cm('openssl_sign')[0]:.2f}x**; verify / raw verify = **{cm('verify')[0]/cm('raw_verify')[0]:.2f}x**.\n")
 a = json.loads(auth)
-out.append("## Login, refresh and token exchange (HTTP, 8 concurrent clients, both cores)\n")
+out.append("## Login, refresh and token exchange (HTTP, 8 concurrent clients, both cores; login 4, one account)\n")
 out.append("| operation | per second | per CPU-second of the gateway |")
 out.append("|---|---:|---:|")
 out.append(f"| login (scrypt N=2^15) | {a['login_per_s']:,.0f} | {a['login_per_gateway_cpu_s']:,.0f} |")
 out.append(f"| refresh (rotation) | {a['refresh_per_s']:,.0f} | {a['refresh_per_gateway_cpu_s']:,.0f} |")
 out.append(f"| token exchange | {a['exchange_per_s']:,.0f} | {a['exchange_per_gateway_cpu_s']:,.0f} |")
-out.append("\nThe client (8 chains over AsyncHTTPClient) runs on the same 2 cores; the last column divides by the CPU time the gateway process used in each phase.")
+out.append("\nThe client (8 chains over AsyncHTTPClient; 4 for login, as the login throttle admits at most 5 password checks in flight per account) runs on the same 2 cores; the last column divides by the CPU time the gateway process used in each phase.")
 c = json.loads(cache)
 size, seconds = stream.split()
 out.append("\n## Memory (RSS of the gateway process)\n")

@@ -31,41 +31,55 @@ public enum PathSafety {
     /// ``isUnsafe(_:)`` for a whole request target (`path?query`): also true for a fragment (`#`), which no client
     /// sends and some servers treat differently.
     public static func isUnsafe(target: some StringProtocol) -> Bool {
-        if target.utf8.contains(UInt8(ascii: "#")) { return true }
-        guard let question = target.firstIndex(of: "?") else { return isUnsafe(target) }
-        return isUnsafe(target[..<question])
+        withBytes(target) { bytes in
+            if bytes.contains(UInt8(ascii: "#")) { return true }
+            let end = bytes.firstIndex(of: UInt8(ascii: "?")) ?? bytes.count
+            return isUnsafe(path: UnsafeBufferPointer(rebasing: bytes[..<end]))
+        }
     }
 
     /// True when the raw path has a `.` or `..` segment (plain or percent-encoded, any case), an encoded slash or
     /// backslash, a raw backslash, a NUL, or malformed percent-encoding.
     public static func isUnsafe(_ rawPath: some StringProtocol) -> Bool {
-        let bytes = Array(rawPath.utf8)
+        withBytes(rawPath) { isUnsafe(path: $0) }
+    }
+
+    /// The text's UTF-8 bytes in place (a native string or substring), copied only otherwise.
+    static func withBytes(_ text: some StringProtocol, _ body: (UnsafeBufferPointer<UInt8>) -> Bool) -> Bool {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(text.utf8).withUnsafeBufferPointer(body)
+    }
+
+    /// Runs for every request (about 1% of the proxy's CPU when it was generic and built an array per segment):
+    /// one pass over the bytes, a segment tracked by its decoded length and whether it is all dots.
+    static func isUnsafe(path bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard bytes.first == UInt8(ascii: "/") else { return true }
-        var decodedSegment: [UInt8] = []
+        var segmentLength = 0
+        var segmentAllDots = true
         var index = 1
-        func segmentIsDots() -> Bool { decodedSegment == [0x2E] || decodedSegment == [0x2E, 0x2E] }
         while index <= bytes.count {
             if index == bytes.count || bytes[index] == UInt8(ascii: "/") {
-                if segmentIsDots() { return true }
-                decodedSegment.removeAll(keepingCapacity: true)
+                if segmentAllDots, segmentLength == 1 || segmentLength == 2 { return true }
+                segmentLength = 0
+                segmentAllDots = true
                 index += 1
                 continue
             }
-            let byte = bytes[index]
+            var byte = bytes[index]
             // Path parameters (`;`, RFC 3986 3.3) are refused: servers disagree on them (`/a/..;/b`).
             if byte == UInt8(ascii: "\\") || byte == 0 || byte == UInt8(ascii: ";") { return true }
             if byte == UInt8(ascii: "%") {
                 guard index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) else { return true }
-                let decoded = high << 4 | low
-                if decoded == UInt8(ascii: "/") || decoded == UInt8(ascii: "\\") || decoded == 0 || decoded == UInt8(ascii: "%") || decoded == UInt8(ascii: ";") {
+                byte = high << 4 | low
+                if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "\\") || byte == 0 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: ";") {
                     return true
                 }
-                decodedSegment.append(decoded)
                 index += 3
-                continue
+            } else {
+                index += 1
             }
-            decodedSegment.append(byte)
-            index += 1
+            segmentLength += 1
+            if byte != UInt8(ascii: ".") { segmentAllDots = false }
         }
         return false
     }

@@ -71,9 +71,13 @@ import Testing
         for unsafe in ["/a/../b", "/a/./b", "/..", "/a/%2e%2e/b", "/a/%2E%2E", "/a/.%2e/b", "/a/%2e", "/a%2fb", "/a%2Fb", "/a%5Cb", "/a\\b", "/a%00", "/a%zz", "/a%2", "relative", "", "/a%252e%252e"] {
             #expect(PathSafety.isUnsafe(unsafe), "\(unsafe)")
         }
-        for safe in ["/", "/a/b", "/a/..b", "/a/b.", "/a/.well", "/a%20b", "/files/report.pdf", "/a/%41"] {
+        for safe in ["/", "/a/b", "/a/..b", "/a/b.", "/a/.well", "/a%20b", "/files/report.pdf", "/a/%41", "/a/.../b", "//a", "/a/%2e%2e%2e"] {
             #expect(!PathSafety.isUnsafe(safe), "\(safe)")
         }
+        // A substring (not contiguous-native in general) gives the same answers.
+        let text = "xx/a/%2e./b"
+        #expect(PathSafety.isUnsafe(text.dropFirst(2)))
+        #expect(!PathSafety.isUnsafe("xx/a/b".dropFirst(2)))
     }
 
     @Test func routeTable() {
