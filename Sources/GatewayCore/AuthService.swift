@@ -233,7 +233,8 @@ public struct AuthService: Sendable {
         let permissions = owned.isEmpty ? access.sortedPermissions : access.permissions.intersection(owned).sorted()
         return TokenRequest(
             subject: principal.subject, tenantID: principal.tenantID, workspaceID: principal.workspaceID, roles: access.roles,
-            permissions: permissions, policyVersion: access.policyVersion, audience: audience, ttl: configuration.tokens.downstreamTTL
+            permissions: permissions, policyVersion: access.policyVersion, audience: audience, ttl: configuration.tokens.downstreamTTL,
+            clientID: principal.clientID
         )
     }
 
@@ -264,7 +265,9 @@ public struct AuthService: Sendable {
             throw GatewayError(.tokenRevoked, "The session of this token has ended.", bearerPresented: true)
         }
         guard Identifier.isValid(claims.tenantID), Identifier.isValid(claims.workspaceID) else { throw GatewayError.invalidToken() }
-        let principal = Principal(kind: claims.sid == nil ? .apiKey : .user, subject: claims.sub, tenantID: claims.tenantID, workspaceID: claims.workspaceID, sessionID: claims.sid)
+        let clientID = claims.clientID ?? Principal.firstParty
+        let kind: Principal.Kind = claims.sid != nil ? .user : (claims.sub == clientID ? .client : .apiKey)
+        let principal = Principal(kind: kind, subject: claims.sub, tenantID: claims.tenantID, workspaceID: claims.workspaceID, sessionID: claims.sid, clientID: clientID)
         return (principal, claims)
     }
 

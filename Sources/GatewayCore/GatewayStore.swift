@@ -57,6 +57,16 @@ public protocol GatewayStore: Sendable {
     /// to `service`, false when bound to another name or unknown.
     func bindAPIKeyService(keyID: String, service: String) async throws -> Bool
 
+    // MARK: OAuth clients
+
+    /// Creates a client and claims its id as a principal id of its tenant (`conflict` when taken).
+    func createClient(_ client: OAuthClientRecord) async throws
+    /// Looks a client up by its id, unique across tenants.
+    func client(clientID: String) async throws -> OAuthClientRecord?
+    func clients(tenantID: String) async throws -> [OAuthClientRecord]
+    /// Deletes a client with its assignments and sessions, like a principal.
+    func deleteClient(tenantID: String, clientID: String, now: Date) async throws -> DeletedPrincipal?
+
     // MARK: Sessions and refresh tokens
 
     /// Stores a new session (= refresh family) with its first refresh token's hash.

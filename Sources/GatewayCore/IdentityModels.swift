@@ -74,6 +74,43 @@ public struct APIKeyRecord: Sendable, Equatable {
     }
 }
 
+/// An OAuth 2.0 client of a tenant (SPEC 5.1). Like an API key it is a principal of its tenant, in its workspace,
+/// that takes assignments (`sub` = `client_id` for client credentials). Its id is unique across tenants.
+public struct OAuthClientRecord: Sendable, Equatable {
+    public enum ClientType: String, Sendable, CaseIterable {
+        case `public`
+        case confidential
+    }
+
+    public var tenantID: String
+    public var clientID: String
+    public var name: String
+    public var workspaceID: String
+    public var type: ClientType
+    /// SHA-256 of the secret (confidential clients only; the secret is shown once).
+    public var secretHash: String?
+    public var redirectURIs: [String]
+    public var postLogoutRedirectURIs: [String]
+    public var grantTypes: [String]
+    public var createdAt: Date
+
+    public init(
+        tenantID: String, clientID: String, name: String, workspaceID: String, type: ClientType, secretHash: String?, redirectURIs: [String],
+        postLogoutRedirectURIs: [String], grantTypes: [String], createdAt: Date
+    ) {
+        self.tenantID = tenantID
+        self.clientID = clientID
+        self.name = name
+        self.workspaceID = workspaceID
+        self.type = type
+        self.secretHash = secretHash
+        self.redirectURIs = redirectURIs
+        self.postLogoutRedirectURIs = postLogoutRedirectURIs
+        self.grantTypes = grantTypes
+        self.createdAt = createdAt
+    }
+}
+
 /// A login session; it is also the refresh-token family of that login. Its `sessionID` is the `sid` claim.
 public struct SessionRecord: Sendable, Equatable {
     public var sessionID: String

@@ -21,8 +21,14 @@ public struct TokenRequest: Sendable {
     public var audience: String
     public var ttl: Int
     public var sessionID: String?
+    /// RFC 9068 `client_id`.
+    public var clientID: String
 
-    public init(subject: String, tenantID: String, workspaceID: String, roles: [String], permissions: [String], policyVersion: Int64, audience: String, ttl: Int, sessionID: String? = nil) {
+    public init(
+        subject: String, tenantID: String, workspaceID: String, roles: [String], permissions: [String], policyVersion: Int64, audience: String, ttl: Int,
+        sessionID: String? = nil, clientID: String = Principal.firstParty
+    ) {
+        self.clientID = clientID
         self.subject = subject
         self.tenantID = tenantID
         self.workspaceID = workspaceID
@@ -54,7 +60,7 @@ public struct TokenMinter: Sendable {
             iss: issuer, sub: request.subject, aud: request.audience,
             exp: now + Int64(request.ttl), iat: now, nbf: now, jti: Self.newTokenID(),
             tenantID: request.tenantID, workspaceID: request.workspaceID, roles: request.roles,
-            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID
+            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID, clientID: request.clientID
         )
         let key = keyRing.snapshot.active
         return MintedToken(token: try Self.sign(claims, with: key), claims: claims, kid: key.kid, expiresIn: request.ttl)

@@ -33,11 +33,14 @@ struct DiscoveryController<Context: RequestContext> {
             Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: keyRing.snapshot.jwksJSON)))
         }
         let document = OpenIDConfiguration(configuration: configuration)
-        router.get("/.well-known/openid-configuration") { _, _ -> Response in
-            Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+        // OpenID Connect Discovery and RFC 8414 metadata: the same document.
+        for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+            router.get(RouterPath(path)) { _, _ -> Response in
+                Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+            }
         }
         let preflight = Self.preflightHeaders
-        for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration"] {
+        for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
             router.on(RouterPath(path), method: .options) { _, _ -> Response in
                 Response(status: .noContent, headers: preflight)
             }
@@ -45,7 +48,9 @@ struct DiscoveryController<Context: RequestContext> {
     }
 }
 
-/// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414 subset), all URLs derived from `issuer`.
+/// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), all URLs derived from `issuer`. It lists
+/// exactly what the endpoints serve (SPEC 5.1): today the token endpoint with the grants of ``OAuthGrant/supported``
+/// and secret-based client authentication; no authorization endpoint, so no response type.
 struct OpenIDConfiguration: Codable {
     var issuer: String
     var jwksURI: String
@@ -61,13 +66,15 @@ struct OpenIDConfiguration: Codable {
         let base = configuration.issuerBase
         issuer = configuration.issuer
         jwksURI = base + "/.well-known/jwks.json"
-        tokenEndpoint = base + "/v1/auth/token"
+        tokenEndpoint = base + "/oauth/token"
         idTokenSigningAlgValuesSupported = ["RS256"]
-        tokenEndpointAuthMethodsSupported = ["none"]
-        grantTypesSupported = ["password", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"]
-        responseTypesSupported = ["token"]
+        tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
+        grantTypesSupported = OAuthGrant.supported
+        responseTypesSupported = []
         subjectTypesSupported = ["public"]
-        claimsSupported = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "tenant_id", "workspace_id", "roles", "policy_version", "service", "permissions", "sid"]
+        claimsSupported = [
+            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "tenant_id", "workspace_id", "roles", "policy_version", "service", "permissions", "sid", "client_id",
+        ]
     }
 
     enum CodingKeys: String, CodingKey {

@@ -83,6 +83,8 @@ public struct Gateway: Sendable {
     /// The admin plane's domain services: every write is authorized by ``AuthorizationPolicy`` there.
     public let iam: IAMService
     public let directory: DirectoryService
+    /// The OAuth 2.0 token endpoint's decisions.
+    public let oauth: OAuthService
     let authenticator: RequestAuthenticator
     let scopes: ScopeResolver
     let logger: Logger
@@ -125,6 +127,7 @@ public struct Gateway: Sendable {
         let iam = IAMService(store: store, resolver: resolver, audit: audit, clock: clock)
         self.iam = iam
         self.directory = DirectoryService(store: store, iam: iam, resolver: resolver, revocations: revocations, audit: audit, hasher: configuration.passwords.hasher, clock: clock)
+        self.oauth = OAuthService(store: store, resolver: resolver, minter: auth.tokenMinter, configuration: configuration)
         self.authenticator = RequestAuthenticator(auth: auth)
         self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger
@@ -168,6 +171,8 @@ public struct Gateway: Sendable {
         AuthController(auth: auth, authenticator: authenticator, configuration: configuration).addRoutes(to: router)
         IdentityController(scopes: scopes, directory: directory).addRoutes(to: router)
         IAMController(scopes: scopes, iam: iam, store: store).addRoutes(to: router)
+        ClientController(scopes: scopes, directory: directory).addRoutes(to: router)
+        OAuthController(oauth: oauth).addRoutes(to: router)
         KeyAdminController(scopes: scopes, keyRing: keyRing).addRoutes(to: router)
         return router
     }

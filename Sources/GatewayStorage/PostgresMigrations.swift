@@ -106,5 +106,14 @@ enum PostgresMigrations {
             "INSERT INTO principal_ids SELECT tenant_id, user_id, 'user' FROM users ON CONFLICT DO NOTHING",
             "INSERT INTO principal_ids SELECT tenant_id, key_id, 'api_key' FROM api_keys ON CONFLICT DO NOTHING",
         ]),
+        Migration(version: 5, name: "OAuth clients", statements: [
+            // Lists are JSON arrays of strings; client ids are unique across tenants.
+            """
+            CREATE TABLE oauth_clients (client_id text PRIMARY KEY, tenant_id text NOT NULL REFERENCES tenants(tenant_id), name text NOT NULL,
+                workspace_id text NOT NULL, type text NOT NULL, secret_hash text, redirect_uris text NOT NULL,
+                post_logout_redirect_uris text NOT NULL, grant_types text NOT NULL, created_at timestamptz NOT NULL)
+            """,
+            "CREATE INDEX oauth_clients_tenant ON oauth_clients (tenant_id)",
+        ]),
     ]
 }

@@ -90,5 +90,14 @@ enum SQLiteMigrations {
             "INSERT OR IGNORE INTO principal_ids SELECT tenant_id, user_id, 'user' FROM users",
             "INSERT OR IGNORE INTO principal_ids SELECT tenant_id, key_id, 'api_key' FROM api_keys",
         ]),
+        Migration(version: 4, name: "OAuth clients", statements: [
+            // Lists are JSON arrays of strings; client ids are unique across tenants.
+            """
+            CREATE TABLE oauth_clients (client_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id), name TEXT NOT NULL,
+                workspace_id TEXT NOT NULL, type TEXT NOT NULL, secret_hash TEXT, redirect_uris TEXT NOT NULL,
+                post_logout_redirect_uris TEXT NOT NULL, grant_types TEXT NOT NULL, created_at REAL NOT NULL)
+            """,
+            "CREATE INDEX oauth_clients_tenant ON oauth_clients (tenant_id)",
+        ]),
     ]
 }

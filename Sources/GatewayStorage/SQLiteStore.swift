@@ -248,6 +248,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
 
     public static func unavailable(_ message: String) -> Self { .init(message: message) }
+    /// A stored row that does not hold what its schema says.
+    public static func corrupt(_ message: String) -> Self { .init(message: "corrupt row: " + message) }
     public var description: String { message }
 }
 

@@ -18,13 +18,16 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     public var policyVersion: Int64
     public var service: String
     public var permissions: [String]
-    /// Session id; only client access tokens carry it.
+    /// Session id; only client access tokens from a sign-in carry it.
     public var sid: String?
+    /// RFC 9068 `client_id`: the OAuth client that obtained the token (`first-party` for `/v1/auth/login` and API
+    /// keys); a downstream token carries the one of the token it was minted from. Absent in tokens minted before it.
+    public var clientID: String?
 
     public init(
         iss: String, sub: String, aud: String, exp: Int64, iat: Int64, nbf: Int64, jti: String,
         tenantID: String, workspaceID: String, roles: [String], policyVersion: Int64,
-        permissions: [String], sid: String?
+        permissions: [String], sid: String?, clientID: String? = nil
     ) {
         self.iss = iss
         self.sub = sub
@@ -40,6 +43,7 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         self.service = aud
         self.permissions = permissions
         self.sid = sid
+        self.clientID = clientID
     }
 
     enum CodingKeys: String, CodingKey {
@@ -47,6 +51,7 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         case tenantID = "tenant_id"
         case workspaceID = "workspace_id"
         case policyVersion = "policy_version"
+        case clientID = "client_id"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -69,6 +74,7 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         service = try container.decode(String.self, forKey: .service)
         permissions = try container.decode([String].self, forKey: .permissions)
         sid = try container.decodeIfPresent(String.self, forKey: .sid)
+        clientID = try container.decodeIfPresent(String.self, forKey: .clientID)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -91,5 +97,6 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         try container.encode(service, forKey: .service)
         try container.encode(permissions, forKey: .permissions)
         try container.encodeIfPresent(sid, forKey: .sid)
+        try container.encodeIfPresent(clientID, forKey: .clientID)
     }
 }

@@ -125,7 +125,7 @@ import Testing
                 let document = try json(response.body)
                 #expect(document["issuer"] as? String == "https://auth.example.com/")
                 #expect(document["jwks_uri"] as? String == "https://auth.example.com/.well-known/jwks.json")
-                #expect(document["token_endpoint"] as? String == "https://auth.example.com/v1/auth/token")
+                #expect(document["token_endpoint"] as? String == "https://auth.example.com/oauth/token")
                 #expect(document["id_token_signing_alg_values_supported"] as? [String] == ["RS256"])
             }
         }

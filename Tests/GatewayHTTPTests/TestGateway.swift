@@ -101,7 +101,7 @@ extension TestClientProtocol {
             headers[.contentType] = "application/json"
         } else if let raw {
             body = ByteBuffer(string: raw)
-            headers[.contentType] = "application/json"
+            headers[.contentType] = headers[.contentType] ?? "application/json"
         }
         let response = try await execute(uri: uri, method: method, headers: headers, body: body)
         let text = String(buffer: response.body)

@@ -72,6 +72,10 @@ public struct IAMService: Sendable {
         if let reserved = entries.first(where: { Permission($0.name).isReserved }) {
             throw GatewayError.forbidden("The permission \(reserved.name) is in the gateway's reserved IAM vocabulary.")
         }
+        // A service registers with its API key, which is bound to one service name; an OAuth client is not.
+        if scope.principal.kind == .client, !scope.isCrossTenant {
+            throw GatewayError.forbidden("Permissions are registered with a service API key, not an OAuth client.")
+        }
         if scope.principal.kind == .apiKey, !scope.isCrossTenant {
             guard try await store.bindAPIKeyService(keyID: scope.principal.subject, service: service) else {
                 throw GatewayError.forbidden("This API key is bound to another service name.")
@@ -293,7 +297,8 @@ public struct IAMService: Sendable {
 
     func principalExists(_ principalID: String, tenantID: String) async throws -> Bool {
         if try await store.user(tenantID: tenantID, userID: principalID) != nil { return true }
-        return try await store.apiKey(keyID: principalID)?.tenantID == tenantID
+        if try await store.apiKey(keyID: principalID)?.tenantID == tenantID { return true }
+        return try await store.client(clientID: principalID)?.tenantID == tenantID
     }
 
     public func unassign(_ scope: CallerScope, assignmentID: String) async throws {
