@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Interoperability suite: standard third-party clients (authlib, oauthlib) against a live gateway on loopback.
+#
+#   bash Tests/Interop/run.sh        # after `swift build` (or `swift test`); .ci/run calls it after swift test
+#
+# Installs what it needs (a Python virtual environment with the pinned packages of requirements.txt), starts the
+# gateway built by SwiftPM on a free port with its own data directory and a known bootstrap password, runs
+# pytest against it, and stops it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+export PATH="$PATH:/opt/swift/usr/bin"
+HERE=$ROOT/Tests/Interop
+VENV=$HERE/.venv
+
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    echo "== installing python3-venv (Debian package)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv </dev/null >/dev/null
+fi
+if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt"
+
+swift build --product iam-gateway 2>&1 | grep -E "error|warning: [^']" || true
+BIN="$(swift build --show-bin-path)/iam-gateway"
+
+WORK="$(mktemp -d /tmp/iam-gateway-interop.XXXXXX)"
+PORT=""
+for candidate in $(seq 18080 18120); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then PORT="$candidate"; break; fi
+done
+[ -n "$PORT" ] || { echo "interop: no free port" >&2; exit 1; }
+GATEWAY_PID=""
+cleanup() {
+    if [ -n "$GATEWAY_PID" ]; then kill "$GATEWAY_PID" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export IAM_GATEWAY_HTTP_PORT=$PORT
+export IAM_GATEWAY_ISSUER="http://127.0.0.1:$PORT"
+export IAM_GATEWAY_KEYS_DIRECTORY=$WORK/Keys
+export IAM_GATEWAY_STORAGE_URL=sqlite://$WORK/gateway.sqlite
+export IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD="interop-admin-password"
+export IAM_GATEWAY_ROUTES='[{"name":"echo","prefix":"/api/echo","upstream":"http://127.0.0.1:9","audience":"echo"}]'
+"$BIN" serve > "$WORK/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+for _ in $(seq 150); do
+    if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/v1/ready', timeout=1)" 2>/dev/null; then break; fi
+    if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then cat "$WORK/gateway.log" >&2; echo "interop: the gateway exited" >&2; exit 1; fi
+    sleep 0.2
+done
+
+export GATEWAY_URL="http://127.0.0.1:$PORT"
+export GATEWAY_ADMIN_PASSWORD="$IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"
+# authlib refuses plain http outside this switch; the suite runs on loopback.
+export AUTHLIB_INSECURE_TRANSPORT=1
+status=0
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$HERE" || status=$?
+if [ "$status" != 0 ]; then echo "== gateway log"; tail -50 "$WORK/gateway.log"; fi
+exit "$status"
