@@ -50,11 +50,14 @@ struct DiscoveryController<Context: RequestContext> {
 
 /// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), all URLs derived from `issuer`. It lists
 /// exactly what the endpoints serve (SPEC 5.1): today the token endpoint with the grants of ``OAuthGrant/supported``
-/// and secret-based client authentication; no authorization endpoint, so no response type.
+/// and client authentication (`none` for public clients, which may use token exchange), and introspection; no
+/// authorization endpoint, so no response type.
 struct OpenIDConfiguration: Codable {
     var issuer: String
     var jwksURI: String
     var tokenEndpoint: String
+    var introspectionEndpoint: String
+    var introspectionEndpointAuthMethodsSupported: [String]
     var idTokenSigningAlgValuesSupported: [String]
     var tokenEndpointAuthMethodsSupported: [String]
     var grantTypesSupported: [String]
@@ -67,8 +70,10 @@ struct OpenIDConfiguration: Codable {
         issuer = configuration.issuer
         jwksURI = base + "/.well-known/jwks.json"
         tokenEndpoint = base + "/oauth/token"
+        introspectionEndpoint = base + "/oauth/introspect"
+        introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
         idTokenSigningAlgValuesSupported = ["RS256"]
-        tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
+        tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
         grantTypesSupported = OAuthGrant.supported
         responseTypesSupported = []
         subjectTypesSupported = ["public"]
@@ -81,6 +86,8 @@ struct OpenIDConfiguration: Codable {
         case issuer
         case jwksURI = "jwks_uri"
         case tokenEndpoint = "token_endpoint"
+        case introspectionEndpoint = "introspection_endpoint"
+        case introspectionEndpointAuthMethodsSupported = "introspection_endpoint_auth_methods_supported"
         case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"
         case tokenEndpointAuthMethodsSupported = "token_endpoint_auth_methods_supported"
         case grantTypesSupported = "grant_types_supported"

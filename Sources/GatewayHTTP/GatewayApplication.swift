@@ -127,7 +127,7 @@ public struct Gateway: Sendable {
         let iam = IAMService(store: store, resolver: resolver, audit: audit, clock: clock)
         self.iam = iam
         self.directory = DirectoryService(store: store, iam: iam, resolver: resolver, revocations: revocations, audit: audit, hasher: configuration.passwords.hasher, clock: clock)
-        self.oauth = OAuthService(store: store, resolver: resolver, minter: auth.tokenMinter, configuration: configuration)
+        self.oauth = OAuthService(store: store, resolver: resolver, auth: auth, configuration: configuration)
         self.authenticator = RequestAuthenticator(auth: auth)
         self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger

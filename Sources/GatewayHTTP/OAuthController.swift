@@ -14,6 +14,16 @@ struct OAuthController<Context: RequestContext> {
     static var maximumFormBytes: Int { 64 * 1024 }
 
     func addRoutes(to router: Router<Context>) {
+        // RFC 7662, for confidential clients of the token's tenant.
+        router.post("/oauth/introspect") { request, _ -> Response in
+            do {
+                let form = try await Self.form(request)
+                let client = try await oauth.authenticate(try Self.clientCredentials(request.headers, form: form))
+                return try Self.answer(try await oauth.introspect(client, token: form["token"]))
+            } catch let error as OAuthError {
+                return Self.answer(error)
+            }
+        }
         router.post("/oauth/token") { request, context -> Response in
             do {
                 let form = try await Self.form(request)
@@ -25,6 +35,12 @@ struct OAuthController<Context: RequestContext> {
                     let client = try await oauth.authenticate(credentials)
                     let minted = try await oauth.clientCredentials(client, scope: form["scope"])
                     return try Self.answer(["access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn] as [String: any Sendable])
+                case OAuthGrant.tokenExchange?:
+                    let client = try await oauth.authenticate(credentials)
+                    let minted = try await oauth.tokenExchange(client, form: form)
+                    return try Self.answer([
+                        "access_token": minted.token, "issued_token_type": OAuthGrant.accessTokenType, "token_type": "Bearer", "expires_in": minted.expiresIn,
+                    ] as [String: any Sendable])
                 default:
                     throw OAuthError(.unsupportedGrantType, "Supported grant types: \(OAuthGrant.supported.joined(separator: ", ")).")
                 }

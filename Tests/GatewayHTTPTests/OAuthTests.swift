@@ -157,9 +157,110 @@ import Testing
             #expect(oidc.status == .ok && rfc8414.status == .ok)
             #expect(oidc.text == rfc8414.text)
             #expect(oidc.string("token_endpoint")?.hasSuffix("/oauth/token") == true)
-            #expect(oidc["grant_types_supported"] as? [String] == ["client_credentials"])
-            #expect(oidc["token_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post"])
+            #expect(oidc["grant_types_supported"] as? [String] == ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"])
+            #expect(oidc["token_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post", "none"])
+            #expect(oidc.string("introspection_endpoint")?.hasSuffix("/oauth/introspect") == true)
             #expect(oidc["authorization_endpoint"] == nil && (oidc["response_types_supported"] as? [String])?.isEmpty == true, "nothing advertised that is refused")
+        }
+    }
+
+    static let exchangeGrant = "urn:ietf:params:oauth:grant-type:token-exchange"
+    static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
+
+    static func encoded(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? value
+    }
+
+    func withExchangeGateway(_ body: @Sendable (any TestClientProtocol, TwoTenants) async throws -> Void) async throws {
+        let gateway = try await TestGateway.make { configuration in
+            configuration.routes = [
+                .init(name: "crm", prefix: "/api/crm", upstream: "http://127.0.0.1:9", audience: "crm"),
+                .init(name: "admin", prefix: "/api/admin", upstream: "http://127.0.0.1:9", audience: "admin-api", permission: "users.manage"),
+            ]
+        }
+        try await gateway.test(.router) { _, client in try await body(client, try await TwoTenants.make(client)) }
+    }
+
+    @Test func tokenExchangeByAPublicClientNamingItselfMintsADownstreamTokenWithItsClientID() async throws {
+        try await withExchangeGateway { client, tenants in
+            let created = try await client.send(.post, "/v1/clients", json: [
+                "name": "spa", "type": "public", "workspace_id": "default", "grant_types": [Self.exchangeGrant],
+            ], bearer: tenants.acmeAdmin)
+            #expect(created.status == .created && created["client_secret"] == nil, "\(created.text)")
+            let id = try #require(created.string("client_id"))
+            let subject = tenants.acmeAdmin
+            func exchange(_ extra: String, subject: String = subject) async throws -> JSONReply {
+                try await client.send(.post, "/oauth/token", raw: "grant_type=\(Self.encoded(Self.exchangeGrant))&client_id=\(id)&subject_token=\(subject)"
+                    + "&subject_token_type=\(Self.encoded(Self.accessTokenType))" + extra, headers: Self.form)
+            }
+            let reply = try await exchange("&audience=crm")
+            #expect(reply.status == .ok, "\(reply.text)")
+            #expect(reply.string("issued_token_type") == Self.accessTokenType && reply.string("token_type") == "Bearer")
+            let claims = try Self.claims(try #require(reply.string("access_token")))
+            #expect(claims["aud"] as? String == "crm" && claims["sub"] as? String == "acme-admin")
+            #expect(claims["client_id"] as? String == id, "the exchanging client")
+
+            // Refusals, each with its RFC code.
+            let downstream = try #require(reply.string("access_token"))
+            let cases: [(String, String, String)] = [
+                ("unknown audience", "&audience=nowhere", "invalid_target"),
+                ("no audience", "", "invalid_target"),
+                ("resource instead", "&resource=https%3A%2F%2Fcrm&audience=crm", "invalid_target"),
+                ("scope", "&audience=crm&scope=openid", "invalid_scope"),
+                ("actor token", "&audience=crm&actor_token=x", "invalid_request"),
+            ]
+            for (name, extra, error) in cases {
+                let refused = try await exchange(extra)
+                #expect(refused.status == .badRequest && refused.string("error") == error, "\(name): \(refused.text)")
+            }
+            let fromDownstream = try await exchange("&audience=crm", subject: downstream)
+            #expect(fromDownstream.string("error") == "invalid_request", "a downstream token is not a subject token")
+            let otherTenant = try await exchange("&audience=crm", subject: tenants.globexAdmin)
+            #expect(otherTenant.string("error") == "invalid_request", "a token of another tenant")
+            let garbage = try await exchange("&audience=crm", subject: "not-a-token")
+            #expect(garbage.string("error") == "invalid_request")
+            #expect(!garbage.text.contains("not-a-token"), "the token is not echoed")
+            // A viewer may not get a token for a route that needs users.manage: the same check as /v1/auth/token.
+            let scope: HTTPFields = [HTTPField.Name("X-Tenant-Id")!: "acme"]
+            _ = try await client.send(.post, "/v1/users", json: ["username": "viewer", "password": "viewer-password", "user_id": "viewer"], headers: scope, bearer: tenants.platform)
+            _ = try await client.send(.post, "/v1/assignments", json: ["user_id": "viewer", "role_id": "viewer", "workspace_id": "default"], headers: scope, bearer: tenants.platform)
+            let viewer = try await client.token(tenant: "acme", username: "viewer", password: "viewer-password")
+            let escalation = try await exchange("&audience=admin-api", subject: viewer)
+            #expect(escalation.status == .badRequest && escalation.string("error") == "invalid_target", "\(escalation.text)")
+            #expect(try await exchange("&audience=admin-api").status == .ok, "the admin holds users.manage")
+            // A client registered without the grant, and a public client presenting a secret.
+            let (confidential, secret) = try await Self.confidentialClient(client, tenants)
+            let notRegistered = try await client.send(.post, "/oauth/token", raw: "grant_type=\(Self.encoded(Self.exchangeGrant))&subject_token=\(subject)"
+                + "&subject_token_type=\(Self.encoded(Self.accessTokenType))&audience=crm", headers: Self.basic(confidential, secret))
+            #expect(notRegistered.string("error") == "unauthorized_client", "\(notRegistered.text)")
+            let publicWithSecret = try await client.send(.post, "/oauth/token", raw: "grant_type=\(Self.encoded(Self.exchangeGrant))&subject_token=\(subject)"
+                + "&subject_token_type=\(Self.encoded(Self.accessTokenType))&audience=crm", headers: Self.basic(id, "guess"))
+            #expect(publicWithSecret.status == .unauthorized && publicWithSecret.string("error") == "invalid_client")
+        }
+    }
+
+    @Test func introspectionAnswersConfidentialClientsOfTheTokensTenantOnly() async throws {
+        try await withTenants { client, tenants in
+            let (id, secret) = try await Self.confidentialClient(client, tenants)
+            let active = try await client.send(.post, "/oauth/introspect", raw: "token=\(tenants.acmeAdmin)", headers: Self.basic(id, secret))
+            #expect(active.status == .ok && active["active"] as? Bool == true, "\(active.text)")
+            #expect(active.string("sub") == "acme-admin" && active.string("client_id") == "first-party" && active.string("tenant_id") == "acme")
+            #expect(active.headers[.cacheControl] == "no-store")
+            for (name, token) in [("another tenant", tenants.globexAdmin), ("garbage", "x.y.z"), ("unknown", "iamr_nothing")] {
+                let inactive = try await client.send(.post, "/oauth/introspect", raw: "token=\(token)", headers: Self.basic(id, secret))
+                #expect(inactive.status == .ok && inactive.json.count == 1 && inactive["active"] as? Bool == false, "\(name): \(inactive.text)")
+            }
+            // A logged-out session's token is no longer active.
+            let login = try await client.login(tenant: "acme", username: "acme-admin", password: "acme-password")
+            let token = try #require(login.string("access_token"))
+            _ = try await client.send(.post, "/v1/auth/logout", bearer: token)
+            let revoked = try await client.send(.post, "/oauth/introspect", raw: "token=\(token)", headers: Self.basic(id, secret))
+            #expect(revoked["active"] as? Bool == false, "\(revoked.text)")
+            // Without client authentication, or with a wrong secret: nothing is said about the token.
+            let anonymous = try await client.send(.post, "/oauth/introspect", raw: "token=\(tenants.acmeAdmin)", headers: Self.form)
+            #expect(anonymous.status == .unauthorized && anonymous["active"] == nil)
+            let wrong = try await client.send(.post, "/oauth/introspect", raw: "token=\(tenants.acmeAdmin)", headers: Self.basic(id, secret + "x"))
+            #expect(wrong.status == .unauthorized && wrong["sub"] == nil)
         }
     }
 }

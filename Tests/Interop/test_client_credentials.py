@@ -91,12 +91,13 @@ def test_oauthlib_parses_every_token_endpoint_error(admin_token, confidential_cl
 
 
 def test_discovery_advertises_only_what_works(discovery, confidential_client):
-    assert discovery["grant_types_supported"] == ["client_credentials"]
-    assert set(discovery["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+    assert discovery["grant_types_supported"] == ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
+    assert set(discovery["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "none"}
     assert "authorization_endpoint" not in discovery
     same = requests.get(GATEWAY + "/.well-known/oauth-authorization-server", timeout=10).json()
     assert same == discovery
-    # Each advertised method works (checked above with authlib); one not advertised is refused.
+    # Each advertised method works (checked with authlib here and in test_exchange_introspection); a confidential
+    # client that presents no secret is refused.
     reply = requests.post(discovery["token_endpoint"], data={
         "grant_type": "client_credentials", "client_id": confidential_client["client_id"],
     }, timeout=10)

@@ -78,8 +78,10 @@ extension DirectoryService {
 /// The grant types the token endpoint serves, as registered on clients and advertised in discovery.
 public enum OAuthGrant {
     public static let clientCredentials = "client_credentials"
+    public static let tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
+    public static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
     /// Grant types `/oauth/token` serves today; a client registers a subset. Discovery lists exactly these.
-    public static let supported = [clientCredentials]
+    public static let supported = [clientCredentials, tokenExchange]
     public static let clientSecretPrefix = "iamc_"
 
     static func validated(_ grants: [String], for type: OAuthClientRecord.ClientType) throws -> [String] {

@@ -1,4 +1,5 @@
 import Foundation
+import IAMEnforcement
 
 /// An OAuth 2.0 error as RFC 6749 5.2 words it: `{error, error_description}`, 400 (401 for `invalid_client`).
 public struct OAuthError: Error, Sendable, Equatable {
@@ -48,11 +49,13 @@ public struct OAuthService: Sendable {
     let resolver: AccessResolver
     let minter: TokenMinter
     let configuration: GatewayConfiguration
+    let auth: AuthService
 
-    public init(store: any GatewayStore, resolver: AccessResolver, minter: TokenMinter, configuration: GatewayConfiguration) {
+    public init(store: any GatewayStore, resolver: AccessResolver, auth: AuthService, configuration: GatewayConfiguration) {
         self.store = store
         self.resolver = resolver
-        self.minter = minter
+        self.minter = auth.tokenMinter
+        self.auth = auth
         self.configuration = configuration
     }
 
@@ -93,5 +96,63 @@ public struct OAuthService: Sendable {
             permissions: access.sortedPermissions, policyVersion: access.policyVersion, audience: configuration.gatewayAudience,
             ttl: configuration.tokens.accessTTL, sessionID: nil, clientID: client.clientID
         ))
+    }
+
+    /// RFC 8693: a downstream token for `audience` from a client access token of the client's tenant, by the same
+    /// code as `/v1/auth/token` (the edge permission of the audience's routes), its `client_id` the exchanging
+    /// client's.
+    public func tokenExchange(_ client: OAuthClientRecord, form: [String: String]) async throws -> MintedToken {
+        guard client.grantTypes.contains(OAuthGrant.tokenExchange) else {
+            throw OAuthError(.unauthorizedClient, "This client may not use the token-exchange grant.")
+        }
+        guard let subjectToken = form["subject_token"], !subjectToken.isEmpty else { throw OAuthError(.invalidRequest, "subject_token is required.") }
+        guard form["subject_token_type"] == OAuthGrant.accessTokenType else {
+            throw OAuthError(.invalidRequest, "subject_token_type must be \(OAuthGrant.accessTokenType).")
+        }
+        if let requested = form["requested_token_type"], requested != OAuthGrant.accessTokenType {
+            throw OAuthError(.invalidRequest, "Only access tokens are issued (requested_token_type \(OAuthGrant.accessTokenType)).")
+        }
+        guard form["actor_token"] == nil else { throw OAuthError(.invalidRequest, "Delegation (actor_token) is not supported.") }
+        guard form["resource"] == nil else { throw OAuthError(.invalidTarget, "Name the downstream service with audience, not resource.") }
+        guard let audience = form["audience"], !audience.isEmpty else { throw OAuthError(.invalidTarget, "audience is required.") }
+        if let scope = form["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw OAuthError(.invalidScope, "Token exchange takes no scope; the token carries the caller's permissions for the audience.")
+        }
+        // A client access token (aud = gateway audience) of this client's tenant; a downstream token fails here.
+        var principal: Principal
+        do {
+            principal = try auth.authenticate(bearer: subjectToken).0
+        } catch {
+            throw OAuthError(.invalidRequest, "The subject_token is not a valid, current access token of this gateway.")
+        }
+        guard principal.tenantID == client.tenantID else {
+            throw OAuthError(.invalidRequest, "The subject_token is not a valid, current access token of this gateway.")
+        }
+        principal.clientID = client.clientID
+        let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+        do {
+            return try await auth.exchange(principal, access: access, audience: audience)
+        } catch let error as GatewayError where error.code == .invalidRequest || error.code == .forbidden {
+            throw OAuthError(.invalidTarget, error.detail)
+        }
+    }
+
+    /// RFC 7662 for an authenticated confidential client: what the gateway knows of an access token it issued to a
+    /// caller of the client's tenant; anything else (unknown, expired, revoked, another tenant, not a gateway access
+    /// token) is only `active: false`.
+    public func introspect(_ client: OAuthClientRecord, token: String?) async throws -> [String: any Sendable] {
+        guard client.type == .confidential else { throw OAuthError(.unauthorizedClient, "Introspection is for confidential clients.") }
+        guard let token, !token.isEmpty else { throw OAuthError(.invalidRequest, "token is required.") }
+        guard let (principal, claims) = try? auth.authenticate(bearer: token), principal.tenantID == client.tenantID else {
+            return ["active": false]
+        }
+        var answer: [String: any Sendable] = [
+            "active": true, "sub": claims.sub, "client_id": claims.clientID ?? Principal.firstParty, "aud": claims.aud.count == 1 ? claims.aud[0] : claims.aud,
+            "iss": claims.iss, "exp": claims.exp, "iat": claims.iat, "nbf": claims.nbf, "jti": claims.jti, "token_type": "Bearer",
+            "tenant_id": claims.tenantID, "workspace_id": claims.workspaceID, "roles": claims.roles, "permissions": claims.permissions,
+            "policy_version": claims.policyVersion,
+        ]
+        if let sid = claims.sid { answer["sid"] = sid }
+        return answer
     }
 }
