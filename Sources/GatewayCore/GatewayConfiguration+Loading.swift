@@ -6,7 +6,8 @@ extension GatewayConfiguration {
     public static let environmentPrefix = "IAM_GATEWAY_"
 
     /// Reads a YAML file, applies `IAM_GATEWAY_*` overrides from `environment` and validates the result.
-    /// - Returns: the configuration and warnings (unrecognised `IAM_GATEWAY_*` variables) to print.
+    /// - Returns: the configuration and warnings to print (none today; an unrecognised `IAM_GATEWAY_*` variable is an
+    ///   error).
     public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> (GatewayConfiguration, [String]) {
         let text: String
         do {
@@ -34,13 +35,17 @@ extension GatewayConfiguration {
             try flatten(root, prefix: "", into: &values, routes: &routeNodes)
         }
 
-        var warnings: [String] = []
+        let warnings: [String] = []
         let environmentRoutes = environment[environmentPrefix + "ROUTES"]
         for (name, value) in environment where name.hasPrefix(environmentPrefix) {
             if let key = scalarKeyByEnvironmentName[name] {
                 values[key] = value
             } else if name != environmentPrefix + "ROUTES", !name.hasPrefix(environmentPrefix + "TEST_") {
-                warnings.append("environment variable \(name) does not name a configuration key; ignored")
+                // Like a misspelled YAML key, a misspelled variable stops start-up (SPEC 2): ignoring it would run
+                // with a setting the operator believes changed. `IAM_GATEWAY_TEST_*` belong to the test suite.
+                let near = scalarKeyByEnvironmentName.keys.min { editDistance($0, name) < editDistance($1, name) }
+                let hint = near.map { editDistance($0, name) <= 3 ? "; did you mean \($0)?" : "" } ?? ""
+                throw ConfigurationError(key: name, problem: "this environment variable does not name a configuration key\(hint)")
             }
         }
         if let environmentRoutes {
@@ -384,5 +389,21 @@ public enum StorageLocation: Sendable, Equatable {
         } else {
             throw ConfigurationError(key: "storage.url", problem: "must start with sqlite:// or postgres://")
         }
+    }
+}
+
+extension GatewayConfiguration {
+    /// Levenshtein distance, for the "did you mean" of a misspelled variable (names are short).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + Array(repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() {
+                current[j + 1] = min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 }

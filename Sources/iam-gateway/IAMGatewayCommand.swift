@@ -5,13 +5,15 @@ import GatewayHTTP
 import GatewayStorage
 import Hummingbird
 import Logging
+import NIOCore
 
 @main
 struct IAMGatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "iam-gateway",
         abstract: "Authentication front door: login, token minting, JWKS, IAM and reverse proxy.",
-        subcommands: [Serve.self, Keys.self, DemoService.self]
+        version: GatewayVersion.current,
+        subcommands: [Serve.self, Keys.self, Users.self, DemoService.self]
     )
 }
 
@@ -62,9 +64,18 @@ extension IAMGatewayCommand {
         static let configuration = CommandConfiguration(abstract: "Run the gateway.")
 
         @OptionGroup var options: ConfigOptions
+        @Option(help: "Listen on this host instead of the configuration's http.host.") var host: String?
+        @Option(help: "Listen on this port instead of the configuration's http.port.") var port: Int?
+
+        func validate() throws {
+            if let port, !(0...65535).contains(port) { throw ValidationError("--port must be between 0 and 65535.") }
+            if let host, host.isEmpty { throw ValidationError("--host must not be empty.") }
+        }
 
         func run() async throws {
-            let configuration = try options.load()
+            var configuration = try options.load()
+            if let host { configuration.http.host = host }
+            if let port { configuration.http.port = port }
             let logger = makeLogger("iam-gateway")
             let backend = try await StorageBackend.open(configuration, logger: logger)
             try await backend.whileRunning {
@@ -90,9 +101,18 @@ extension IAMGatewayCommand {
                 "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
                 "key_store": "\(backend.keyStore.location)", "active_kid": "\(keyRing.snapshot.active.kid)",
             ])
-            try await exitOnFailure(1) {
+            let address = "\(configuration.http.host):\(configuration.http.port)"
+            do {
                 let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, changes: backend.changes, logger: logger)
                 try await app.runService()
+            } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES || error.errnoCode == EADDRNOTAVAIL {
+                // A bind failure names what could not be bound (NIO's message names only the system call).
+                let reason = error.errnoCode == EADDRINUSE ? "the address is already in use" : error.errnoCode == EACCES ? "permission denied" : "the address is not available on this machine"
+                printError("iam-gateway: cannot listen on \(address): \(reason) (http.host, http.port, or serve --host/--port)")
+                throw ExitCode(1)
+            } catch {
+                printError("iam-gateway: \(error)")
+                throw ExitCode(1)
             }
         }
     }

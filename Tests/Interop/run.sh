@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Interoperability suite: standard third-party clients (authlib, oauthlib) against a live gateway on loopback.
+# Interoperability suite: standard third-party clients (authlib, oauthlib) against a live gateway on loopback,
+# and the command line (test_cli.py) as an operator uses it.
 #
 #   bash Tests/Interop/run.sh        # after `swift build` (or `swift test`); .ci/run calls it after swift test
 #
@@ -51,6 +52,7 @@ for _ in $(seq 150); do
 done
 
 export GATEWAY_URL="http://127.0.0.1:$PORT"
+export GATEWAY_BIN="$BIN"
 export GATEWAY_ADMIN_PASSWORD="$IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"
 # authlib refuses plain http outside this switch; the suite runs on loopback.
 export AUTHLIB_INSECURE_TRANSPORT=1
