@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import Logging
 import NIOCore
+import NIOPosix
 import PostgresNIO
 import ServiceLifecycle
 
@@ -60,6 +61,13 @@ public final class PostgresStore: GatewayStore, Service {
     /// Runs the connection pool until cancelled or graceful shutdown. Call it once per store: a pool cannot be
     /// restarted.
     public func run() async throws {
+        await client.run()
+    }
+
+    /// ``run()``, calling `started` right before the pool starts (the pool marks itself running synchronously on
+    /// entry), so that a caller waiting for it does not lease a connection from a pool not yet run.
+    public func run(started: @Sendable () -> Void) async throws {
+        started()
         await client.run()
     }
 
@@ -225,7 +233,7 @@ enum PostgresErrors {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
             }
             if let underlying = error.underlying {
-                return "\(error.code): \(underlying)"
+                return connectionFailure(underlying) ?? "\(error.code): \(underlying)"
             }
             return "\(error.code)"
         case let error where isPoolError(error):
@@ -233,8 +241,39 @@ enum PostgresErrors {
         case let error as StoreError:
             return error.message
         default:
-            return "\(error)"
+            return connectionFailure(error) ?? "\(error)"
         }
+    }
+
+    /// A connection that could not be made, in words an operator acts on (NIO's own description is a dump of
+    /// every address tried).
+    static func connectionFailure(_ error: any Error) -> String? {
+        let failures: [any Error]
+        switch error {
+        case let error as NIOConnectionError:
+            failures = error.connectionErrors.map(\.error)
+            if error.connectionErrors.isEmpty, error.dnsAError != nil || error.dnsAAAAError != nil {
+                return "the database host name does not resolve"
+            }
+        case let error as IOError:
+            failures = [error]
+        case is ChannelError:
+            failures = [error]
+        default:
+            return nil
+        }
+        for failure in failures {
+            if let io = failure as? IOError {
+                switch io.errnoCode {
+                case ECONNREFUSED: return "connection refused: is the database server running and listening there?"
+                case EHOSTUNREACH, ENETUNREACH: return "the database host is unreachable"
+                case ETIMEDOUT: return "the connection to the database timed out"
+                default: continue
+                }
+            }
+            if case ChannelError.connectTimeout = failure { return "the connection to the database timed out" }
+        }
+        return nil
     }
 }
 

@@ -42,8 +42,12 @@ struct StorageBackend {
         do {
             if let pool {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await pool.run() }
+                    // The pool must be running before the first query leases a connection (PostgresNIO warns
+                    // otherwise); the stream finishes once its task has started it.
+                    let (running, started) = AsyncStream.makeStream(of: Void.self)
+                    group.addTask { try await pool.run { started.finish() } }
                     defer { group.cancelAll() }
+                    for await _ in running {}
                     try await body()
                 }
             } else {

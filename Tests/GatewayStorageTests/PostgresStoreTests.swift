@@ -49,7 +49,17 @@ import Testing
             Issue.record("opened a store on a closed port")
         } catch let error as StoreError {
             #expect(error.message.contains("cannot connect to postgres://gateway@127.0.0.1:1/iam"), "\(error.message)")
+            #expect(error.message.contains("connection refused: is the database server running"), "in words, \(error.message)")
+            #expect(!error.message.contains("SingleConnectionFailure"), "not NIO's dump of every address tried")
             #expect(!error.message.contains("hunter2"))
+        }
+        // A host name that does not resolve.
+        let unresolved = PostgresStoreConfiguration(host: "no-such-host.invalid", port: 5432, username: "gateway", password: "hunter2", database: "iam", tlsMode: .disable)
+        do {
+            _ = try await PostgresStore.open(configuration: unresolved, logger: Logger(label: "test"))
+            Issue.record("opened a store on a host that does not exist")
+        } catch let error as StoreError {
+            #expect(error.message.contains("does not resolve"), "\(error.message)")
         }
     }
 
