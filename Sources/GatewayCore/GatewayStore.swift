@@ -59,6 +59,12 @@ public protocol GatewayStore: Sendable {
 
     // MARK: OAuth clients
 
+    func createAuthorizationCode(_ code: AuthorizationCodeRecord) async throws
+    /// Spends a code atomically and, in the same transaction, creates its session (`sessionID`, ending at
+    /// `sessionExpiresAt`, bound to the code's client) with a first refresh token: `redeemed` once, `reused` after
+    /// that (until purged a day later), `invalid` for an unknown or expired code.
+    func redeemAuthorizationCode(hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String) async throws -> CodeRedemption
+
     /// Creates a client and claims its id as a principal id of its tenant (`conflict` when taken).
     func createClient(_ client: OAuthClientRecord) async throws
     /// Looks a client up by its id, unique across tenants.

@@ -121,8 +121,15 @@ public struct SessionRecord: Sendable, Equatable {
     /// Absolute end of the family (`tokens.refresh_ttl` after login).
     public var expiresAt: Date
     public var revokedAt: Date?
+    /// The OAuth client the session was signed in through (its refresh tokens are bound to it); `nil` for
+    /// `/v1/auth/login` (first-party).
+    public var clientID: String?
 
-    public init(sessionID: String, tenantID: String, workspaceID: String, principalID: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil) {
+    public init(
+        sessionID: String, tenantID: String, workspaceID: String, principalID: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil,
+        clientID: String? = nil
+    ) {
+        self.clientID = clientID
         self.sessionID = sessionID
         self.tenantID = tenantID
         self.workspaceID = workspaceID
@@ -131,6 +138,54 @@ public struct SessionRecord: Sendable, Equatable {
         self.expiresAt = expiresAt
         self.revokedAt = revokedAt
     }
+}
+
+/// An authorization code (SPEC 5.1): single use, 60 s, stored only as its SHA-256. Its redemption creates the
+/// session (in the same store transaction that spends it), so a reuse finds that session and revokes it.
+public struct AuthorizationCodeRecord: Sendable, Equatable {
+    public var codeHash: String
+    public var tenantID: String
+    public var workspaceID: String
+    /// The signed-in user.
+    public var principalID: String
+    public var clientID: String
+    public var redirectURI: String
+    /// PKCE S256 challenge (`nil` only for a confidential client that sent none).
+    public var codeChallenge: String?
+    public var scope: String
+    public var nonce: String?
+    public var authTime: Date
+    public var expiresAt: Date
+    /// The session its redemption created (`nil` until redeemed).
+    public var sessionID: String?
+
+    public init(
+        codeHash: String, tenantID: String, workspaceID: String, principalID: String, clientID: String, redirectURI: String, codeChallenge: String?,
+        scope: String, nonce: String?, authTime: Date, expiresAt: Date, sessionID: String? = nil
+    ) {
+        self.codeHash = codeHash
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.principalID = principalID
+        self.clientID = clientID
+        self.redirectURI = redirectURI
+        self.codeChallenge = codeChallenge
+        self.scope = scope
+        self.nonce = nonce
+        self.authTime = authTime
+        self.expiresAt = expiresAt
+        self.sessionID = sessionID
+    }
+}
+
+/// What presenting an authorization code did.
+public enum CodeRedemption: Sendable, Equatable {
+    /// The code was live and is now spent; the session (with its first refresh token) was created.
+    case redeemed(AuthorizationCodeRecord, SessionRecord)
+    /// The code had been redeemed before: the session it created (its `sessionID`) must be revoked.
+    case reused(AuthorizationCodeRecord)
+    /// No such code, or expired.
+    case invalid
 }
 
 /// What presenting a refresh token did.

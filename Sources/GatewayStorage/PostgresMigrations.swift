@@ -115,5 +115,14 @@ enum PostgresMigrations {
             """,
             "CREATE INDEX oauth_clients_tenant ON oauth_clients (tenant_id)",
         ]),
+        Migration(version: 6, name: "authorization codes, client-bound sessions", statements: [
+            "ALTER TABLE sessions ADD COLUMN client_id text",
+            """
+            CREATE TABLE authorization_codes (code_hash text PRIMARY KEY, tenant_id text NOT NULL, workspace_id text NOT NULL,
+                principal_id text NOT NULL, client_id text NOT NULL, redirect_uri text NOT NULL, code_challenge text, scope text NOT NULL,
+                nonce text, auth_time timestamptz NOT NULL, expires_at timestamptz NOT NULL, used_at timestamptz, session_id text)
+            """,
+            "CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at)",
+        ]),
     ]
 }

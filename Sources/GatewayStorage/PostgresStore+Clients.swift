@@ -56,3 +56,61 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore {
+    public func createAuthorizationCode(_ code: AuthorizationCodeRecord) async throws {
+        try await transaction { [logger] connection in
+            // Spent and expired codes are kept a day (a reuse within it still revokes), then purged here.
+            let horizon = code.authTime.addingTimeInterval(-86400)
+            try await connection.query("DELETE FROM authorization_codes WHERE expires_at < \(horizon)", logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO authorization_codes (code_hash, tenant_id, workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, nonce,
+                    auth_time, expires_at)
+                VALUES (\(code.codeHash), \(code.tenantID), \(code.workspaceID), \(code.principalID), \(code.clientID), \(code.redirectURI),
+                    \(code.codeChallenge), \(code.scope), \(code.nonce), \(code.authTime), \(code.expiresAt))
+                """,
+                logger: logger
+            )
+        }
+    }
+
+    public func redeemAuthorizationCode(hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String) async throws -> CodeRedemption {
+        try await transaction { [logger] connection in
+            let rows = try await connection.query("SELECT * FROM authorization_codes WHERE code_hash = \(hash) FOR UPDATE", logger: logger).collect()
+            guard let row = rows.first else { return .invalid }
+            var record = try Self.authorizationCode(row)
+            if try row.makeRandomAccess()["used_at"].decode(Date?.self) != nil { return .reused(record) }
+            guard record.expiresAt > now else { return .invalid }
+            try await connection.query("UPDATE authorization_codes SET used_at = \(now), session_id = \(sessionID) WHERE code_hash = \(hash)", logger: logger)
+            record.sessionID = sessionID
+            let session = SessionRecord(
+                sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
+                expiresAt: sessionExpiresAt, clientID: record.clientID
+            )
+            try await connection.query(
+                """
+                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id)
+                VALUES (\(sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(now), \(sessionExpiresAt), NULL, \(record.clientID))
+                """,
+                logger: logger
+            )
+            try await connection.query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (\(refreshTokenHash), \(sessionID), \(now))", logger: logger
+            )
+            return .redeemed(record, session)
+        }
+    }
+
+    static func authorizationCode(_ row: PostgresRow) throws -> AuthorizationCodeRecord {
+        let row = row.makeRandomAccess()
+        return AuthorizationCodeRecord(
+            codeHash: try row["code_hash"].decode(String.self), tenantID: try row["tenant_id"].decode(String.self),
+            workspaceID: try row["workspace_id"].decode(String.self), principalID: try row["principal_id"].decode(String.self),
+            clientID: try row["client_id"].decode(String.self), redirectURI: try row["redirect_uri"].decode(String.self),
+            codeChallenge: try row["code_challenge"].decode(String?.self), scope: try row["scope"].decode(String.self),
+            nonce: try row["nonce"].decode(String?.self), authTime: try row["auth_time"].decode(Date.self),
+            expiresAt: try row["expires_at"].decode(Date.self), sessionID: try row["session_id"].decode(String?.self)
+        )
+    }
+}

@@ -99,5 +99,14 @@ enum SQLiteMigrations {
             """,
             "CREATE INDEX oauth_clients_tenant ON oauth_clients (tenant_id)",
         ]),
+        Migration(version: 5, name: "authorization codes, client-bound sessions", statements: [
+            "ALTER TABLE sessions ADD COLUMN client_id TEXT",
+            """
+            CREATE TABLE authorization_codes (code_hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, workspace_id TEXT NOT NULL,
+                principal_id TEXT NOT NULL, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, code_challenge TEXT, scope TEXT NOT NULL,
+                nonce TEXT, auth_time REAL NOT NULL, expires_at REAL NOT NULL, used_at REAL, session_id TEXT)
+            """,
+            "CREATE INDEX authorization_codes_expiry ON authorization_codes (expires_at)",
+        ]),
     ]
 }

@@ -50,3 +50,51 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func createAuthorizationCode(_ code: AuthorizationCodeRecord) async throws {
+        try await transaction { tx in
+            // Spent and expired codes are kept a day (a reuse within it still revokes), then purged here.
+            try await tx.query("DELETE FROM authorization_codes WHERE expires_at < ?", [.init(code.authTime.addingTimeInterval(-86400))])
+            try await tx.query(
+                """
+                INSERT INTO authorization_codes (code_hash, tenant_id, workspace_id, principal_id, client_id, redirect_uri, code_challenge, scope, nonce,
+                    auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(code.codeHash), .text(code.tenantID), .text(code.workspaceID), .text(code.principalID), .text(code.clientID), .text(code.redirectURI),
+                    .init(code.codeChallenge), .text(code.scope), .init(code.nonce), .init(code.authTime), .init(code.expiresAt),
+                ]
+            )
+        }
+    }
+
+    public func redeemAuthorizationCode(hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String) async throws -> CodeRedemption {
+        try await transaction { tx in
+            guard let row = try await tx.query("SELECT * FROM authorization_codes WHERE code_hash = ?", [.text(hash)]).first else { return .invalid }
+            var record = Self.authorizationCode(row)
+            if row.optionalDate("used_at") != nil { return .reused(record) }
+            guard record.expiresAt > now else { return .invalid }
+            try await tx.query("UPDATE authorization_codes SET used_at = ?, session_id = ? WHERE code_hash = ?", [.init(now), .text(sessionID), .text(hash)])
+            record.sessionID = sessionID
+            let session = SessionRecord(
+                sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
+                expiresAt: sessionExpiresAt, clientID: record.clientID
+            )
+            try await tx.query(
+                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                [.text(sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(now), .init(sessionExpiresAt), .text(record.clientID)]
+            )
+            try await tx.query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)", [.text(refreshTokenHash), .text(sessionID), .init(now)])
+            return .redeemed(record, session)
+        }
+    }
+
+    static func authorizationCode(_ row: SQLiteRow) -> AuthorizationCodeRecord {
+        AuthorizationCodeRecord(
+            codeHash: row.text("code_hash"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), principalID: row.text("principal_id"),
+            clientID: row.text("client_id"), redirectURI: row.text("redirect_uri"), codeChallenge: row.optionalText("code_challenge"), scope: row.text("scope"),
+            nonce: row.optionalText("nonce"), authTime: row.date("auth_time"), expiresAt: row.date("expires_at"), sessionID: row.optionalText("session_id")
+        )
+    }
+}
