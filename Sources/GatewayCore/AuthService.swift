@@ -56,6 +56,26 @@ public struct AuthService: Sendable {
     // MARK: - Login
 
     public func login(tenantID: String, workspaceID: String, username: String, password: String, clientAddress: String, requestID: String?) async throws -> IssuedTokens {
+        let (user, access) = try await checkPassword(
+            tenantID: tenantID, workspaceID: workspaceID, username: username, password: password, clientAddress: clientAddress, requestID: requestID
+        )
+        let now = clock.now()
+        let session = SessionRecord(
+            sessionID: SecretToken.random(bytes: 16), tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID,
+            createdAt: now, expiresAt: now.addingTimeInterval(TimeInterval(configuration.tokens.refreshTTL))
+        )
+        let refresh = Self.refreshTokenPrefix + SecretToken.random()
+        try await store.createSession(session, refreshTokenHash: SecretToken.hash(refresh))
+        let minted = try minter.mint(accessRequest(principalID: user.userID, tenantID: tenantID, workspaceID: workspaceID, access: access, sessionID: session.sessionID))
+        await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.success", target: "session:\(session.sessionID)", requestID: requestID)
+        return IssuedTokens(accessToken: minted, refreshToken: refresh, refreshExpiresIn: configuration.tokens.refreshTTL)
+    }
+
+    /// The password check of every sign-in (`/v1/auth/login` and the OAuth sign-in page): the login throttle, the
+    /// same answer and time for an unknown tenant, user or wrong password, and a role in the workspace required.
+    public func checkPassword(
+        tenantID: String, workspaceID: String, username: String, password: String, clientAddress: String, requestID: String?
+    ) async throws -> (UserRecord, ResolvedAccess) {
         guard Identifier.isValid(tenantID), Identifier.isValid(workspaceID) else {
             throw GatewayError.invalidRequest("tenant_id and workspace_id must match ^[a-z0-9][a-z0-9_-]{0,62}$.")
         }
@@ -97,16 +117,7 @@ public struct AuthService: Sendable {
             await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.denied", target: "user:\(user.userID)", requestID: requestID)
             throw GatewayError.forbidden("The user has no role in this workspace.")
         }
-        let now = clock.now()
-        let session = SessionRecord(
-            sessionID: SecretToken.random(bytes: 16), tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID,
-            createdAt: now, expiresAt: now.addingTimeInterval(TimeInterval(configuration.tokens.refreshTTL))
-        )
-        let refresh = Self.refreshTokenPrefix + SecretToken.random()
-        try await store.createSession(session, refreshTokenHash: SecretToken.hash(refresh))
-        let minted = try minter.mint(accessRequest(principalID: user.userID, tenantID: tenantID, workspaceID: workspaceID, access: access, sessionID: session.sessionID))
-        await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.success", target: "session:\(session.sessionID)", requestID: requestID)
-        return IssuedTokens(accessToken: minted, refreshToken: refresh, refreshExpiresIn: configuration.tokens.refreshTTL)
+        return (user, access)
     }
 
     /// Reserves a password check with the login throttle, counting the failures other replicas recorded in the
@@ -140,18 +151,38 @@ public struct AuthService: Sendable {
         }
     }
 
-    func accessRequest(principalID: String, tenantID: String, workspaceID: String, access: ResolvedAccess, sessionID: String?) -> TokenRequest {
+    func accessRequest(principalID: String, tenantID: String, workspaceID: String, access: ResolvedAccess, sessionID: String?, clientID: String? = nil) -> TokenRequest {
         TokenRequest(
             subject: principalID, tenantID: tenantID, workspaceID: workspaceID, roles: access.roles, permissions: access.sortedPermissions,
-            policyVersion: access.policyVersion, audience: configuration.gatewayAudience, ttl: configuration.tokens.accessTTL, sessionID: sessionID
+            policyVersion: access.policyVersion, audience: configuration.gatewayAudience, ttl: configuration.tokens.accessTTL, sessionID: sessionID,
+            clientID: clientID ?? Principal.firstParty
         )
+    }
+
+    /// The client access token of a session (after a sign-in or a refresh), with the session's client as `client_id`.
+    public func accessToken(for session: SessionRecord) async throws -> MintedToken {
+        let access = try await resolver.resolve(tenantID: session.tenantID, workspaceID: session.workspaceID, principalID: session.principalID)
+        guard !access.roles.isEmpty else { throw GatewayError.forbidden("The principal has no role in this workspace any more.") }
+        return try minter.mint(accessRequest(
+            principalID: session.principalID, tenantID: session.tenantID, workspaceID: session.workspaceID, access: access, sessionID: session.sessionID,
+            clientID: session.clientID
+        ))
+    }
+
+    /// Ends a session and its refresh family at once (the store and this replica's revocation list).
+    public func revoke(sessionID: String) async throws {
+        _ = try await store.revokeSession(sessionID, now: clock.now())
+        revocations.add([sessionID])
     }
 
     // MARK: - Refresh and logout
 
     static let invalidRefresh = GatewayError(.invalidToken, "The refresh token is invalid, expired or revoked.")
 
-    public func refresh(_ presented: String, requestID: String?) async throws -> IssuedTokens {
+    /// Rotates a refresh token. `client` is the OAuth client presenting it (`nil` for `/v1/auth/refresh`): a token
+    /// of another client's session is refused and its family revoked (a refresh token is only for the client it
+    /// was issued to).
+    public func refresh(_ presented: String, requestID: String?, client: String? = nil) async throws -> IssuedTokens {
         guard presented.hasPrefix(Self.refreshTokenPrefix), presented.utf8.count <= 128 else { throw Self.invalidRefresh }
         let successor = Self.refreshTokenPrefix + SecretToken.random()
         let now = clock.now()
@@ -164,9 +195,13 @@ public struct AuthService: Sendable {
             await audit.record(actor: "\(session.tenantID)/\(session.principalID)", tenantID: session.tenantID, workspaceID: session.workspaceID, action: "refresh.reuse", target: "session:\(session.sessionID)", requestID: requestID)
             throw Self.invalidRefresh
         case .rotated(let session):
-            let access = try await resolver.resolve(tenantID: session.tenantID, workspaceID: session.workspaceID, principalID: session.principalID)
-            guard !access.roles.isEmpty else { throw GatewayError.forbidden("The principal has no role in this workspace any more.") }
-            let minted = try minter.mint(accessRequest(principalID: session.principalID, tenantID: session.tenantID, workspaceID: session.workspaceID, access: access, sessionID: session.sessionID))
+            guard session.clientID == client else {
+                try await revoke(sessionID: session.sessionID)
+                logger.warning("refresh token presented by another client: family revoked", metadata: ["tenant_id": "\(session.tenantID)", "sid": "\(session.sessionID)"])
+                await audit.record(actor: "\(session.tenantID)/\(session.principalID)", tenantID: session.tenantID, workspaceID: session.workspaceID, action: "refresh.wrong_client", target: "session:\(session.sessionID)", requestID: requestID)
+                throw Self.invalidRefresh
+            }
+            let minted = try await accessToken(for: session)
             let remaining = max(0, Int(session.expiresAt.timeIntervalSince(now)))
             return IssuedTokens(accessToken: minted, refreshToken: successor, refreshExpiresIn: remaining)
         }

@@ -50,12 +50,17 @@ struct DiscoveryController<Context: RequestContext> {
 
 /// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), all URLs derived from `issuer`. It lists
 /// exactly what the endpoints serve (SPEC 5.1): today the token endpoint with the grants of ``OAuthGrant/supported``
-/// and client authentication (`none` for public clients, which may use token exchange), and introspection; no
-/// authorization endpoint, so no response type.
+/// and client authentication (`none` for public clients), the authorization endpoint (code with PKCE S256), and
+/// introspection. Userinfo and RP-initiated logout are not served yet, so not advertised.
 struct OpenIDConfiguration: Codable {
     var issuer: String
     var jwksURI: String
     var tokenEndpoint: String
+    var authorizationEndpoint: String
+    var codeChallengeMethodsSupported: [String]
+    var scopesSupported: [String]
+    var responseModesSupported: [String]
+    var authorizationResponseIssParameterSupported: Bool
     var introspectionEndpoint: String
     var introspectionEndpointAuthMethodsSupported: [String]
     var idTokenSigningAlgValuesSupported: [String]
@@ -70,12 +75,17 @@ struct OpenIDConfiguration: Codable {
         issuer = configuration.issuer
         jwksURI = base + "/.well-known/jwks.json"
         tokenEndpoint = base + "/oauth/token"
+        authorizationEndpoint = base + "/oauth/authorize"
+        codeChallengeMethodsSupported = ["S256"]
+        scopesSupported = OAuthService.supportedScopes
+        responseModesSupported = ["query"]
+        authorizationResponseIssParameterSupported = true
         introspectionEndpoint = base + "/oauth/introspect"
         introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
         idTokenSigningAlgValuesSupported = ["RS256"]
         tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
         grantTypesSupported = OAuthGrant.supported
-        responseTypesSupported = []
+        responseTypesSupported = ["code"]
         subjectTypesSupported = ["public"]
         claimsSupported = [
             "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "tenant_id", "workspace_id", "roles", "policy_version", "service", "permissions", "sid", "client_id",
@@ -86,6 +96,11 @@ struct OpenIDConfiguration: Codable {
         case issuer
         case jwksURI = "jwks_uri"
         case tokenEndpoint = "token_endpoint"
+        case authorizationEndpoint = "authorization_endpoint"
+        case codeChallengeMethodsSupported = "code_challenge_methods_supported"
+        case scopesSupported = "scopes_supported"
+        case responseModesSupported = "response_modes_supported"
+        case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"
         case introspectionEndpoint = "introspection_endpoint"
         case introspectionEndpointAuthMethodsSupported = "introspection_endpoint_auth_methods_supported"
         case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"

@@ -7,13 +7,35 @@ import NIOCore
 
 /// `POST /oauth/token` (SPEC 5.1, RFC 6749): form-encoded, client authentication by `client_secret_basic`,
 /// `client_secret_post` or none (public clients), RFC 6749 5.2 errors, `Cache-Control: no-store`.
-struct OAuthController<Context: RequestContext> {
+struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     let oauth: OAuthService
+    let configuration: GatewayConfiguration
 
     /// Form bodies of the token endpoint are small; more is refused.
     static var maximumFormBytes: Int { 64 * 1024 }
 
     func addRoutes(to router: Router<Context>) {
+        // The authorization endpoint: the request in the query (GET) or a form (POST); a POST with a username is
+        // the sign-in form's submission.
+        router.get("/oauth/authorize") { request, _ -> Response in
+            let parameters: [String: String]
+            do {
+                parameters = try Self.parse(request.uri.query ?? "")
+            } catch {
+                return Self.errorPage("This sign-in link is malformed (a parameter is repeated or badly encoded).", status: .badRequest)
+            }
+            return await authorize(request, parameters: parameters)
+        }
+        router.post("/oauth/authorize") { request, context -> Response in
+            let form: [String: String]
+            do {
+                form = try await Self.form(request)
+            } catch {
+                return Self.errorPage("The sign-in form is malformed.", status: .badRequest)
+            }
+            guard form["username"] != nil || form["password"] != nil else { return await authorize(request, parameters: form) }
+            return await signIn(request, context: context, form: form)
+        }
         // RFC 7662, for confidential clients of the token's tenant.
         router.post("/oauth/introspect") { request, _ -> Response in
             do {
@@ -35,6 +57,12 @@ struct OAuthController<Context: RequestContext> {
                     let client = try await oauth.authenticate(credentials)
                     let minted = try await oauth.clientCredentials(client, scope: form["scope"])
                     return try Self.answer(["access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn] as [String: any Sendable])
+                case OAuthGrant.authorizationCode?:
+                    let client = try await oauth.authenticate(credentials)
+                    return try Self.answer(try await oauth.authorizationCode(client, form: form))
+                case OAuthGrant.refreshToken?:
+                    let client = try await oauth.authenticate(credentials)
+                    return try Self.answer(try await oauth.refreshToken(client, form: form))
                 case OAuthGrant.tokenExchange?:
                     let client = try await oauth.authenticate(credentials)
                     let minted = try await oauth.tokenExchange(client, form: form)
@@ -47,6 +75,95 @@ struct OAuthController<Context: RequestContext> {
             } catch let error as OAuthError {
                 return Self.answer(error)
             }
+        }
+    }
+
+    // MARK: Authorization endpoint
+
+    static var csrfCookie: String { "iam-csrf" }
+
+    /// The double-submit token of the sign-in form: a random value in a cookie scoped to this path and the same in
+    /// the form. A page from anywhere else cannot read the cookie, so cannot post a matching form.
+    func csrfToken(_ request: Request) -> (token: String, setCookie: String?) {
+        if let existing = Self.cookie(Self.csrfCookie, in: request.headers), existing.utf8.count == 43 { return (existing, nil) }
+        let token = SecretToken.random()
+        let secure = configuration.issuer.lowercased().hasPrefix("https:") ? "; Secure" : ""
+        return (token, "\(Self.csrfCookie)=\(token); Path=/oauth/authorize; HttpOnly; SameSite=Strict; Max-Age=3600\(secure)")
+    }
+
+    static func cookie(_ name: String, in headers: HTTPFields) -> String? {
+        for value in headers[values: .cookie] {
+            for pair in value.split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " }
+                if trimmed.hasPrefix(name + "=") { return String(trimmed.dropFirst(name.count + 1)) }
+            }
+        }
+        return nil
+    }
+
+    func authorize(_ request: Request, parameters: [String: String]) async -> Response {
+        do {
+            let validated = try await oauth.authorizationRequest(parameters)
+            return page(request, validated, parameters: parameters, error: nil, status: .ok)
+        } catch AuthorizationRefusal.page(let message) {
+            return Self.errorPage(message, status: .badRequest)
+        } catch AuthorizationRefusal.redirect(let location, _) {
+            return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
+        } catch {
+            return Self.errorPage("The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)
+        }
+    }
+
+    func page(
+        _ request: Request, _ validated: AuthorizationRequest, parameters: [String: String], error: String?, status: HTTPResponse.Status,
+        tenant: String? = nil, workspace: String? = nil, username: String? = nil, extra: HTTPFields = [:]
+    ) -> Response {
+        let (csrf, setCookie) = csrfToken(request)
+        var headers = SignInPage.headers(formTarget: validated.redirectURI)
+        if let setCookie { headers[.setCookie] = setCookie }
+        for field in extra { headers[field.name] = field.value }
+        let html = SignInPage.page(
+            validated, parameters: parameters, csrf: csrf, error: error, tenant: tenant ?? validated.tenantHint, workspace: workspace ?? validated.workspaceHint,
+            username: username
+        )
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func errorPage(_ message: String, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: SignInPage.headers(formTarget: nil), body: .init(byteBuffer: ByteBuffer(string: SignInPage.errorPage(message))))
+    }
+
+    func signIn(_ request: Request, context: Context, form: [String: String]) async -> Response {
+        let validated: AuthorizationRequest
+        do {
+            validated = try await oauth.authorizationRequest(form)
+        } catch AuthorizationRefusal.page(let message) {
+            return Self.errorPage(message, status: .badRequest)
+        } catch AuthorizationRefusal.redirect(let location, _) {
+            return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
+        } catch {
+            return Self.errorPage("The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)
+        }
+        guard let sent = form["csrf_token"], let expected = Self.cookie(Self.csrfCookie, in: request.headers),
+            SecretToken.constantTimeEquals(Array(sent.utf8), Array(expected.utf8))
+        else {
+            return Self.errorPage("The sign-in form expired or did not come from this page. Go back to the application and start again.", status: .badRequest)
+        }
+        let tenant = form["tenant_id"] ?? "", workspace = form["workspace_id"] ?? "", username = form["username"] ?? ""
+        do {
+            let location = try await oauth.signIn(
+                validated, tenantID: tenant, workspaceID: workspace, username: username, password: form["password"] ?? "",
+                clientAddress: AuthController<Context>.clientAddress(request, context: context, trusted: configuration.http.trustedProxies),
+                requestID: request.headers[.xRequestID]
+            )
+            return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
+        } catch let error as GatewayError {
+            var extra: HTTPFields = [:]
+            if let retry = error.retryAfter { extra[.retryAfter] = String(retry) }
+            return page(request, validated, parameters: form, error: error.detail, status: error.status, tenant: tenant, workspace: workspace, username: username, extra: extra)
+        } catch {
+            return page(request, validated, parameters: form, error: "The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable,
+                        tenant: tenant, workspace: workspace, username: username)
         }
     }
 

@@ -157,10 +157,12 @@ import Testing
             #expect(oidc.status == .ok && rfc8414.status == .ok)
             #expect(oidc.text == rfc8414.text)
             #expect(oidc.string("token_endpoint")?.hasSuffix("/oauth/token") == true)
-            #expect(oidc["grant_types_supported"] as? [String] == ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"])
+            #expect(oidc["grant_types_supported"] as? [String] == ["authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"])
             #expect(oidc["token_endpoint_auth_methods_supported"] as? [String] == ["client_secret_basic", "client_secret_post", "none"])
             #expect(oidc.string("introspection_endpoint")?.hasSuffix("/oauth/introspect") == true)
-            #expect(oidc["authorization_endpoint"] == nil && (oidc["response_types_supported"] as? [String])?.isEmpty == true, "nothing advertised that is refused")
+            #expect(oidc.string("authorization_endpoint")?.hasSuffix("/oauth/authorize") == true && oidc["response_types_supported"] as? [String] == ["code"])
+            #expect(oidc["code_challenge_methods_supported"] as? [String] == ["S256"] && oidc["authorization_response_iss_parameter_supported"] as? Bool == true)
+            #expect(oidc["userinfo_endpoint"] == nil && oidc["end_session_endpoint"] == nil && oidc["revocation_endpoint"] == nil, "nothing advertised that is not served")
         }
     }
 

@@ -31,6 +31,9 @@ extension DirectoryService {
         }
         let grants = try OAuthGrant.validated(draft.grantTypes, for: type)
         let redirects = try OAuthRedirect.validated(draft.redirectURIs, field: "redirect_uris")
+        if grants.contains(OAuthGrant.authorizationCode), redirects.isEmpty {
+            throw GatewayError.invalidRequest("The authorization_code grant needs at least one redirect URI.")
+        }
         let logoutRedirects = try OAuthRedirect.validated(draft.postLogoutRedirectURIs, field: "post_logout_redirect_uris")
         guard try await store.workspace(tenantID: scope.tenantID, workspaceID: workspaceID) != nil else {
             throw GatewayError.invalidRequest("The workspace does not exist in this tenant.")
@@ -78,10 +81,12 @@ extension DirectoryService {
 /// The grant types the token endpoint serves, as registered on clients and advertised in discovery.
 public enum OAuthGrant {
     public static let clientCredentials = "client_credentials"
+    public static let authorizationCode = "authorization_code"
+    public static let refreshToken = "refresh_token"
     public static let tokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange"
     public static let accessTokenType = "urn:ietf:params:oauth:token-type:access_token"
     /// Grant types `/oauth/token` serves today; a client registers a subset. Discovery lists exactly these.
-    public static let supported = [clientCredentials, tokenExchange]
+    public static let supported = [authorizationCode, clientCredentials, refreshToken, tokenExchange]
     public static let clientSecretPrefix = "iamc_"
 
     static func validated(_ grants: [String], for type: OAuthClientRecord.ClientType) throws -> [String] {
@@ -92,7 +97,10 @@ public enum OAuthGrant {
         if type == .public, grants.contains(clientCredentials) {
             throw GatewayError.invalidRequest("client_credentials needs a confidential client.")
         }
-        return Array(Set(grants)).sorted()
+        var granted = Set(grants)
+        // The code flow issues a refresh token (SPEC 5.1), which the client must be able to use.
+        if granted.contains(authorizationCode) { granted.insert(refreshToken) }
+        return granted.sorted()
     }
 }
 

@@ -11,6 +11,7 @@ public struct OAuthError: Error, Sendable, Equatable {
         case unsupportedGrantType = "unsupported_grant_type"
         case invalidScope = "invalid_scope"
         case invalidTarget = "invalid_target"
+        case unsupportedResponseType = "unsupported_response_type"
     }
 
     public var code: Code
