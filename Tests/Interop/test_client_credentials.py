@@ -91,9 +91,11 @@ def test_oauthlib_parses_every_token_endpoint_error(admin_token, confidential_cl
 
 
 def test_discovery_advertises_only_what_works(discovery, confidential_client):
-    assert discovery["grant_types_supported"] == ["client_credentials", "urn:ietf:params:oauth:grant-type:token-exchange"]
+    assert discovery["grant_types_supported"] == ["authorization_code", "client_credentials", "refresh_token",
+                                                  "urn:ietf:params:oauth:grant-type:token-exchange"]
     assert set(discovery["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "none"}
-    assert "authorization_endpoint" not in discovery
+    assert discovery["response_types_supported"] == ["code"]
+    assert "userinfo_endpoint" not in discovery and "revocation_endpoint" not in discovery
     same = requests.get(GATEWAY + "/.well-known/oauth-authorization-server", timeout=10).json()
     assert same == discovery
     # Each advertised method works (checked with authlib here and in test_exchange_introspection); a confidential

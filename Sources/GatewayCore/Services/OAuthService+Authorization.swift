@@ -205,8 +205,10 @@ extension OAuthService {
             throw OAuthError(.unauthorizedClient, "This client may not use the refresh_token grant.")
         }
         guard let presented = form["refresh_token"] else { throw OAuthError(.invalidRequest, "refresh_token is required.") }
-        if let scope = form["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw OAuthError(.invalidScope, "A refresh keeps the scope of the sign-in; scope is not accepted here.")
+        // RFC 6749 6: a client may repeat (a subset of) the granted scope. Scopes do not narrow permissions and a
+        // refresh issues no ID token, so the parameter changes nothing; only an unknown scope is refused.
+        for scope in (form["scope"] ?? "").split(separator: " ") where !Self.supportedScopes.contains(String(scope)) {
+            throw OAuthError(.invalidScope, "Unsupported scope \(scope.prefix(40)).")
         }
         do {
             let issued = try await auth.refresh(presented, requestID: nil, client: client.clientID)
