@@ -59,6 +59,8 @@ public protocol GatewayStore: Sendable {
 
     // MARK: OAuth clients
 
+    /// The session (refresh family) a refresh token, live or spent, belongs to.
+    func session(refreshTokenHash: String) async throws -> SessionRecord?
     func createAuthorizationCode(_ code: AuthorizationCodeRecord) async throws
     /// Spends a code atomically and, in the same transaction, creates its session (`sessionID`, ending at
     /// `sessionExpiresAt`, bound to the code's client) with a first refresh token: `redeemed` once, `reused` after

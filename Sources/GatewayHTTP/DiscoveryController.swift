@@ -51,7 +51,7 @@ struct DiscoveryController<Context: RequestContext> {
 /// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), all URLs derived from `issuer`. It lists
 /// exactly what the endpoints serve (SPEC 5.1): today the token endpoint with the grants of ``OAuthGrant/supported``
 /// and client authentication (`none` for public clients), the authorization endpoint (code with PKCE S256), and
-/// introspection. Userinfo and RP-initiated logout are not served yet, so not advertised.
+/// introspection, revocation and userinfo. RP-initiated logout is not served yet, so not advertised.
 struct OpenIDConfiguration: Codable {
     var issuer: String
     var jwksURI: String
@@ -62,6 +62,9 @@ struct OpenIDConfiguration: Codable {
     var responseModesSupported: [String]
     var authorizationResponseIssParameterSupported: Bool
     var introspectionEndpoint: String
+    var revocationEndpoint: String
+    var revocationEndpointAuthMethodsSupported: [String]
+    var userinfoEndpoint: String
     var introspectionEndpointAuthMethodsSupported: [String]
     var idTokenSigningAlgValuesSupported: [String]
     var tokenEndpointAuthMethodsSupported: [String]
@@ -81,6 +84,9 @@ struct OpenIDConfiguration: Codable {
         responseModesSupported = ["query"]
         authorizationResponseIssParameterSupported = true
         introspectionEndpoint = base + "/oauth/introspect"
+        revocationEndpoint = base + "/oauth/revoke"
+        revocationEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
+        userinfoEndpoint = base + "/oauth/userinfo"
         introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
         idTokenSigningAlgValuesSupported = ["RS256"]
         tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
@@ -102,6 +108,9 @@ struct OpenIDConfiguration: Codable {
         case responseModesSupported = "response_modes_supported"
         case authorizationResponseIssParameterSupported = "authorization_response_iss_parameter_supported"
         case introspectionEndpoint = "introspection_endpoint"
+        case revocationEndpoint = "revocation_endpoint"
+        case revocationEndpointAuthMethodsSupported = "revocation_endpoint_auth_methods_supported"
+        case userinfoEndpoint = "userinfo_endpoint"
         case introspectionEndpointAuthMethodsSupported = "introspection_endpoint_auth_methods_supported"
         case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"
         case tokenEndpointAuthMethodsSupported = "token_endpoint_auth_methods_supported"

@@ -172,7 +172,7 @@ public struct Gateway: Sendable {
         IdentityController(scopes: scopes, directory: directory).addRoutes(to: router)
         IAMController(scopes: scopes, iam: iam, store: store).addRoutes(to: router)
         ClientController(scopes: scopes, directory: directory).addRoutes(to: router)
-        OAuthController(oauth: oauth, configuration: configuration).addRoutes(to: router)
+        OAuthController(oauth: oauth, configuration: configuration, authenticator: authenticator).addRoutes(to: router)
         KeyAdminController(scopes: scopes, keyRing: keyRing).addRoutes(to: router)
         return router
     }

@@ -10,6 +10,7 @@ import NIOCore
 struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     let oauth: OAuthService
     let configuration: GatewayConfiguration
+    let authenticator: RequestAuthenticator
 
     /// Form bodies of the token endpoint are small; more is refused.
     static var maximumFormBytes: Int { 64 * 1024 }
@@ -35,6 +36,24 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
             }
             guard form["username"] != nil || form["password"] != nil else { return await authorize(request, parameters: form) }
             return await signIn(request, context: context, form: form)
+        }
+        // RFC 7009.
+        router.post("/oauth/revoke") { request, _ -> Response in
+            do {
+                let form = try await Self.form(request)
+                let client = try await oauth.authenticate(try Self.clientCredentials(request.headers, form: form))
+                try await oauth.revoke(client, token: form["token"])
+                return Response(status: .ok, headers: [.cacheControl: "no-store"])
+            } catch let error as OAuthError {
+                return Self.answer(error)
+            }
+        }
+        // OpenID Connect userinfo, with a user's access token.
+        for method in [HTTPRequest.Method.get, .post] {
+            router.on("/oauth/userinfo", method: method) { request, _ -> Response in
+                let principal = try await authenticator.authenticate(request)
+                return try Self.answer(try await oauth.userinfo(principal))
+            }
         }
         // RFC 7662, for confidential clients of the token's tenant.
         router.post("/oauth/introspect") { request, _ -> Response in

@@ -58,6 +58,12 @@ extension PostgresStore {
 }
 
 extension PostgresStore {
+    public func session(refreshTokenHash: String) async throws -> SessionRecord? {
+        try await query(
+            "SELECT s.* FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = \(refreshTokenHash)"
+        ).first.map(Self.session)
+    }
+
     public func createAuthorizationCode(_ code: AuthorizationCodeRecord) async throws {
         try await transaction { [logger] connection in
             // Spent and expired codes are kept a day (a reuse within it still revokes), then purged here.

@@ -52,6 +52,12 @@ extension SQLiteStore {
 }
 
 extension SQLiteStore {
+    public func session(refreshTokenHash: String) async throws -> SessionRecord? {
+        try await query(
+            "SELECT s.* FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = ?", [.text(refreshTokenHash)]
+        ).first.map(Self.session)
+    }
+
     public func createAuthorizationCode(_ code: AuthorizationCodeRecord) async throws {
         try await transaction { tx in
             // Spent and expired codes are kept a day (a reuse within it still revokes), then purged here.

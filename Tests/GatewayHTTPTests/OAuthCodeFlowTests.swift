@@ -238,4 +238,46 @@ import Testing
             #expect(login.status == .tooManyRequests, "the JSON login shares the count")
         }
     }
+
+    @Test func revocationAndUserinfo() async throws {
+        try await withFlow { flow in
+            func tokens() async throws -> (access: String, refresh: String) {
+                let code = try #require(Flow.parameters(of: try await flow.signIn().headers[.location])["code"])
+                let reply = try await flow.redeem(code)
+                return (try #require(reply.string("access_token")), try #require(reply.string("refresh_token")))
+            }
+            func revoke(_ token: String, clientID: String? = nil) async throws -> JSONReply {
+                try await flow.client.send(.post, "/oauth/revoke", raw: Flow.encode([("token", token), ("client_id", clientID ?? flow.clientID)]), headers: Flow.form)
+            }
+            let first = try await tokens()
+            let info = try await flow.client.send(.get, "/oauth/userinfo", bearer: first.access)
+            #expect(info.status == .ok && info.string("sub") == "acme:acme-admin" && info.string("preferred_username") == "acme-admin", "\(info.text)")
+            #expect(try await flow.client.send(.post, "/oauth/userinfo", bearer: first.access).status == .ok)
+            #expect(try await flow.client.send(.get, "/oauth/userinfo").status == .unauthorized)
+
+            // Another client may not revoke this client's tokens.
+            let other = try await flow.client.send(.post, "/v1/clients", json: [
+                "name": "Other", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
+            ], bearer: flow.tenants.acmeAdmin)
+            let otherID: String = try #require(other.string("client_id"))
+            #expect(try await revoke(first.refresh, clientID: otherID).string("error") == "unauthorized_client")
+            #expect(try await flow.client.send(.get, "/v1/me", bearer: first.access).status == .ok, "still live")
+
+            // A refresh token revokes its family and session.
+            #expect(try await revoke(first.refresh).status == .ok)
+            #expect(try await flow.client.send(.get, "/v1/me", bearer: first.access).status == .unauthorized)
+            let refreshed = try await flow.client.send(.post, "/oauth/token", raw: Flow.encode([("grant_type", "refresh_token"), ("refresh_token", first.refresh), ("client_id", flow.clientID)]), headers: Flow.form)
+            #expect(refreshed.string("error") == "invalid_grant")
+            // An access token revokes its session; unknown tokens and repeats are a quiet 200.
+            let second = try await tokens()
+            #expect(try await revoke(second.access).status == .ok)
+            #expect(try await flow.client.send(.get, "/v1/me", bearer: second.access).status == .unauthorized)
+            #expect(try await revoke(second.access).status == .ok)
+            #expect(try await revoke("iamr_unknown").status == .ok)
+            #expect(try await revoke("garbage").status == .ok)
+            // A first-party token is not a client's to revoke.
+            #expect(try await revoke(flow.tenants.acmeAdmin).string("error") == "unauthorized_client")
+            #expect(try await flow.client.send(.get, "/v1/me", bearer: flow.tenants.acmeAdmin).status == .ok)
+        }
+    }
 }

@@ -120,3 +120,16 @@ def test_an_unregistered_redirect_is_an_error_page_not_a_redirect(web_client, di
 def test_metadata_validates_as_rfc8414_and_openid_discovery(discovery):
     AuthorizationServerMetadata(discovery).validate()
     OpenIDProviderMetadata(discovery).validate()
+
+
+def test_userinfo_and_revocation_with_authlib(web_client, discovery):
+    session = OAuth2Session(web_client["client_id"], redirect_uri=REDIRECT, scope="openid profile",
+                            code_challenge_method="S256", token_endpoint_auth_method="none")
+    verifier = generate_token(48)
+    url, _ = session.create_authorization_url(discovery["authorization_endpoint"], code_verifier=verifier)
+    token = session.fetch_token(discovery["token_endpoint"], authorization_response=sign_in(url).headers["Location"], code_verifier=verifier)
+    info = session.get(discovery["userinfo_endpoint"])
+    assert info.status_code == 200 and info.json()["sub"].startswith("platform:") and info.json()["preferred_username"] == "admin"
+    revoked = session.revoke_token(discovery["revocation_endpoint"], token=token["refresh_token"], token_type_hint="refresh_token")
+    assert revoked.status_code == 200
+    assert requests.get(discovery["userinfo_endpoint"], headers={"Authorization": "Bearer " + token["access_token"]}, timeout=10).status_code == 401

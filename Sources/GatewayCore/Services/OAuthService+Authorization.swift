@@ -239,6 +239,41 @@ extension OAuthService {
     }
 }
 
+extension OAuthService {
+    /// RFC 7009: a refresh token revokes its family (the session), an access token its session; both only for the
+    /// client they were issued to. An unknown, expired or already revoked token is a success that changes nothing.
+    public func revoke(_ client: OAuthClientRecord, token: String?) async throws {
+        guard let token, !token.isEmpty, token.utf8.count <= 8192 else { throw OAuthError(.invalidRequest, "token is required.") }
+        let session: SessionRecord?
+        let tokenClient: String?
+        if token.hasPrefix(AuthService.refreshTokenPrefix) {
+            session = try await store.session(refreshTokenHash: SecretToken.hash(token))
+            tokenClient = session?.clientID ?? Principal.firstParty
+        } else if let (principal, _) = try? auth.authenticate(bearer: token), let sessionID = principal.sessionID {
+            session = try await store.session(sessionID)
+            tokenClient = principal.clientID
+        } else {
+            return
+        }
+        guard let session, session.revokedAt == nil else { return }
+        guard tokenClient == client.clientID else {
+            throw OAuthError(.unauthorizedClient, "The token was not issued to this client.")
+        }
+        try await auth.revoke(sessionID: session.sessionID)
+    }
+
+    /// OpenID Connect userinfo for a user's access token.
+    public func userinfo(_ principal: Principal) async throws -> [String: any Sendable] {
+        guard principal.kind == .user, let user = try await store.user(tenantID: principal.tenantID, userID: principal.subject) else {
+            throw GatewayError.forbidden("Userinfo is for a user's access token.")
+        }
+        return [
+            "sub": "\(principal.tenantID):\(principal.subject)", "preferred_username": user.username, "tenant_id": principal.tenantID,
+            "workspace_id": principal.workspaceID,
+        ]
+    }
+}
+
 struct IDTokenClaims: Encodable {
     var iss: String
     var sub: String
