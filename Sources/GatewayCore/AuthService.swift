@@ -151,11 +151,13 @@ public struct AuthService: Sendable {
         }
     }
 
-    func accessRequest(principalID: String, tenantID: String, workspaceID: String, access: ResolvedAccess, sessionID: String?, clientID: String? = nil) -> TokenRequest {
+    func accessRequest(
+        principalID: String, tenantID: String, workspaceID: String, access: ResolvedAccess, sessionID: String?, clientID: String? = nil, scope: String? = nil
+    ) -> TokenRequest {
         TokenRequest(
             subject: principalID, tenantID: tenantID, workspaceID: workspaceID, roles: access.roles, permissions: access.sortedPermissions,
             policyVersion: access.policyVersion, audience: configuration.gatewayAudience, ttl: configuration.tokens.accessTTL, sessionID: sessionID,
-            clientID: clientID ?? Principal.firstParty
+            clientID: clientID ?? Principal.firstParty, scope: scope
         )
     }
 
@@ -165,7 +167,7 @@ public struct AuthService: Sendable {
         guard !access.roles.isEmpty else { throw GatewayError.forbidden("The principal has no role in this workspace any more.") }
         return try minter.mint(accessRequest(
             principalID: session.principalID, tenantID: session.tenantID, workspaceID: session.workspaceID, access: access, sessionID: session.sessionID,
-            clientID: session.clientID
+            clientID: session.clientID, scope: session.scope
         ))
     }
 

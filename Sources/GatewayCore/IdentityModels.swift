@@ -124,12 +124,15 @@ public struct SessionRecord: Sendable, Equatable {
     /// The OAuth client the session was signed in through (its refresh tokens are bound to it); `nil` for
     /// `/v1/auth/login` (first-party).
     public var clientID: String?
+    /// The scopes granted at the OAuth sign-in (space-separated), carried by every access token of the session.
+    public var scope: String?
 
     public init(
         sessionID: String, tenantID: String, workspaceID: String, principalID: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil,
-        clientID: String? = nil
+        clientID: String? = nil, scope: String? = nil
     ) {
         self.clientID = clientID
+        self.scope = scope
         self.sessionID = sessionID
         self.tenantID = tenantID
         self.workspaceID = workspaceID

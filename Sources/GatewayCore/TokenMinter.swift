@@ -23,12 +23,15 @@ public struct TokenRequest: Sendable {
     public var sessionID: String?
     /// RFC 9068 `client_id`.
     public var clientID: String
+    /// RFC 9068 `scope` (OAuth sign-ins only).
+    public var scope: String?
 
     public init(
         subject: String, tenantID: String, workspaceID: String, roles: [String], permissions: [String], policyVersion: Int64, audience: String, ttl: Int,
-        sessionID: String? = nil, clientID: String = Principal.firstParty
+        sessionID: String? = nil, clientID: String = Principal.firstParty, scope: String? = nil
     ) {
         self.clientID = clientID
+        self.scope = scope
         self.subject = subject
         self.tenantID = tenantID
         self.workspaceID = workspaceID
@@ -60,7 +63,8 @@ public struct TokenMinter: Sendable {
             iss: issuer, sub: request.subject, aud: request.audience,
             exp: now + Int64(request.ttl), iat: now, nbf: now, jti: Self.newTokenID(),
             tenantID: request.tenantID, workspaceID: request.workspaceID, roles: request.roles,
-            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID, clientID: request.clientID
+            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID, clientID: request.clientID,
+            scope: request.scope
         )
         let key = keyRing.snapshot.active
         return MintedToken(token: try Self.sign(claims, with: key), claims: claims, kid: key.kid, expiresIn: request.ttl)

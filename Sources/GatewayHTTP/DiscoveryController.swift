@@ -51,7 +51,7 @@ struct DiscoveryController<Context: RequestContext> {
 /// The discovery document (OpenID Connect Discovery 1.0 / RFC 8414), all URLs derived from `issuer`. It lists
 /// exactly what the endpoints serve (SPEC 5.1): today the token endpoint with the grants of ``OAuthGrant/supported``
 /// and client authentication (`none` for public clients), the authorization endpoint (code with PKCE S256), and
-/// introspection, revocation and userinfo. RP-initiated logout is not served yet, so not advertised.
+/// introspection, revocation, userinfo and RP-initiated logout.
 struct OpenIDConfiguration: Codable {
     var issuer: String
     var jwksURI: String
@@ -65,6 +65,7 @@ struct OpenIDConfiguration: Codable {
     var revocationEndpoint: String
     var revocationEndpointAuthMethodsSupported: [String]
     var userinfoEndpoint: String
+    var endSessionEndpoint: String
     var introspectionEndpointAuthMethodsSupported: [String]
     var idTokenSigningAlgValuesSupported: [String]
     var tokenEndpointAuthMethodsSupported: [String]
@@ -87,6 +88,7 @@ struct OpenIDConfiguration: Codable {
         revocationEndpoint = base + "/oauth/revoke"
         revocationEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
         userinfoEndpoint = base + "/oauth/userinfo"
+        endSessionEndpoint = base + "/oauth/logout"
         introspectionEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post"]
         idTokenSigningAlgValuesSupported = ["RS256"]
         tokenEndpointAuthMethodsSupported = ["client_secret_basic", "client_secret_post", "none"]
@@ -111,6 +113,7 @@ struct OpenIDConfiguration: Codable {
         case revocationEndpoint = "revocation_endpoint"
         case revocationEndpointAuthMethodsSupported = "revocation_endpoint_auth_methods_supported"
         case userinfoEndpoint = "userinfo_endpoint"
+        case endSessionEndpoint = "end_session_endpoint"
         case introspectionEndpointAuthMethodsSupported = "introspection_endpoint_auth_methods_supported"
         case idTokenSigningAlgValuesSupported = "id_token_signing_alg_values_supported"
         case tokenEndpointAuthMethodsSupported = "token_endpoint_auth_methods_supported"

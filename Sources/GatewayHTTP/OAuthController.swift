@@ -37,6 +37,17 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
             guard form["username"] != nil || form["password"] != nil else { return await authorize(request, parameters: form) }
             return await signIn(request, context: context, form: form)
         }
+        // OpenID Connect RP-Initiated Logout.
+        router.get("/oauth/logout") { request, _ -> Response in
+            guard let parameters = try? Self.parse(request.uri.query ?? "") else {
+                return Self.errorPage("This sign-out link is malformed.", status: .badRequest)
+            }
+            return await logout(parameters)
+        }
+        router.post("/oauth/logout") { request, _ -> Response in
+            guard let parameters = try? await Self.form(request) else { return Self.errorPage("The sign-out form is malformed.", status: .badRequest) }
+            return await logout(parameters)
+        }
         // RFC 7009.
         router.post("/oauth/revoke") { request, _ -> Response in
             do {
@@ -183,6 +194,20 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         } catch {
             return page(request, validated, parameters: form, error: "The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable,
                         tenant: tenant, workspace: workspace, username: username)
+        }
+    }
+
+    func logout(_ parameters: [String: String]) async -> Response {
+        do {
+            if let location = try await oauth.logout(parameters) {
+                return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
+            }
+            let html = SignInPage.signedOutPage()
+            return Response(status: .ok, headers: SignInPage.headers(formTarget: nil), body: .init(byteBuffer: ByteBuffer(string: html)))
+        } catch AuthorizationRefusal.page(let message) {
+            return Self.errorPage(message, status: .badRequest)
+        } catch {
+            return Self.errorPage("The sign-out service is unavailable; try again shortly.", status: .serviceUnavailable)
         }
     }
 

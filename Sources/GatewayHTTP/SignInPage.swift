@@ -73,6 +73,18 @@ enum SignInPage {
             """
     }
 
+    static func signedOutPage() -> String {
+        """
+        <!doctype html>
+        <html lang="en">
+        <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Signed out</title>
+        <style>\(style)</style></head>
+        <body><main><h1>Signed out</h1><p>You are signed out. You can close this page.</p></main></body>
+        </html>
+
+        """
+    }
+
     static func errorPage(_ message: String) -> String {
         """
         <!doctype html>

@@ -117,6 +117,7 @@ enum PostgresMigrations {
         ]),
         Migration(version: 6, name: "authorization codes, client-bound sessions", statements: [
             "ALTER TABLE sessions ADD COLUMN client_id text",
+            "ALTER TABLE sessions ADD COLUMN scope text",
             """
             CREATE TABLE authorization_codes (code_hash text PRIMARY KEY, tenant_id text NOT NULL, workspace_id text NOT NULL,
                 principal_id text NOT NULL, client_id text NOT NULL, redirect_uri text NOT NULL, code_challenge text, scope text NOT NULL,

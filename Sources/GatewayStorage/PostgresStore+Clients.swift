@@ -92,12 +92,13 @@ extension PostgresStore {
             record.sessionID = sessionID
             let session = SessionRecord(
                 sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
-                expiresAt: sessionExpiresAt, clientID: record.clientID
+                expiresAt: sessionExpiresAt, clientID: record.clientID, scope: record.scope
             )
             try await connection.query(
                 """
-                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id)
-                VALUES (\(sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(now), \(sessionExpiresAt), NULL, \(record.clientID))
+                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope)
+                VALUES (\(sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(now), \(sessionExpiresAt), NULL, \(record.clientID),
+                    \(record.scope))
                 """,
                 logger: logger
             )

@@ -251,9 +251,9 @@ extension PostgresStore {
         try await transaction { [logger] connection in
             try await connection.query(
                 """
-                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id)
+                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope)
                 VALUES (\(session.sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(session.createdAt), \(session.expiresAt),
-                    \(session.revokedAt), \(session.clientID))
+                    \(session.revokedAt), \(session.clientID), \(session.scope))
                 """,
                 logger: logger
             )
@@ -274,7 +274,8 @@ extension PostgresStore {
             sessionID: try row["session_id"].decode(String.self), tenantID: try row["tenant_id"].decode(String.self),
             workspaceID: try row["workspace_id"].decode(String.self), principalID: try row["principal_id"].decode(String.self),
             createdAt: try row["created_at"].decode(Date.self), expiresAt: try row["expires_at"].decode(Date.self),
-            revokedAt: try row["revoked_at"].decode(Date?.self), clientID: try row["client_id"].decode(String?.self)
+            revokedAt: try row["revoked_at"].decode(Date?.self), clientID: try row["client_id"].decode(String?.self),
+            scope: try row["scope"].decode(String?.self)
         )
     }
 

@@ -101,6 +101,7 @@ enum SQLiteMigrations {
         ]),
         Migration(version: 5, name: "authorization codes, client-bound sessions", statements: [
             "ALTER TABLE sessions ADD COLUMN client_id TEXT",
+            "ALTER TABLE sessions ADD COLUMN scope TEXT",
             """
             CREATE TABLE authorization_codes (code_hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, workspace_id TEXT NOT NULL,
                 principal_id TEXT NOT NULL, client_id TEXT NOT NULL, redirect_uri TEXT NOT NULL, code_challenge TEXT, scope TEXT NOT NULL,

@@ -85,11 +85,14 @@ extension SQLiteStore {
             record.sessionID = sessionID
             let session = SessionRecord(
                 sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
-                expiresAt: sessionExpiresAt, clientID: record.clientID
+                expiresAt: sessionExpiresAt, clientID: record.clientID, scope: record.scope
             )
             try await tx.query(
-                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                [.text(sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(now), .init(sessionExpiresAt), .text(record.clientID)]
+                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                [
+                    .text(sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(now), .init(sessionExpiresAt),
+                    .text(record.clientID), .text(record.scope),
+                ]
             )
             try await tx.query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)", [.text(refreshTokenHash), .text(sessionID), .init(now)])
             return .redeemed(record, session)

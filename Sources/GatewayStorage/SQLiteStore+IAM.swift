@@ -255,8 +255,11 @@ extension SQLiteStore {
     public func createSession(_ session: SessionRecord, refreshTokenHash: String) async throws {
         try await transaction { tx in
             try await tx.query(
-                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(session.sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(session.createdAt), .init(session.expiresAt), .init(session.revokedAt), .init(session.clientID)]
+                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(session.sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(session.createdAt),
+                    .init(session.expiresAt), .init(session.revokedAt), .init(session.clientID), .init(session.scope),
+                ]
             )
             try await tx.query(
                 "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)",
@@ -273,7 +276,7 @@ extension SQLiteStore {
         SessionRecord(
             sessionID: row.text("session_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
             principalID: row.text("principal_id"), createdAt: row.date("created_at"), expiresAt: row.date("expires_at"),
-            revokedAt: row.optionalDate("revoked_at"), clientID: row.optionalText("client_id")
+            revokedAt: row.optionalDate("revoked_at"), clientID: row.optionalText("client_id"), scope: row.optionalText("scope")
         )
     }
 

@@ -23,12 +23,15 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     /// RFC 9068 `client_id`: the OAuth client that obtained the token (`first-party` for `/v1/auth/login` and API
     /// keys); a downstream token carries the one of the token it was minted from. Absent in tokens minted before it.
     public var clientID: String?
+    /// RFC 9068 `scope`: the scopes granted at an OAuth sign-in (space-separated); they do not narrow `permissions`.
+    public var scope: String?
 
     public init(
         iss: String, sub: String, aud: String, exp: Int64, iat: Int64, nbf: Int64, jti: String,
         tenantID: String, workspaceID: String, roles: [String], policyVersion: Int64,
-        permissions: [String], sid: String?, clientID: String? = nil
+        permissions: [String], sid: String?, clientID: String? = nil, scope: String? = nil
     ) {
+        self.scope = scope
         self.iss = iss
         self.sub = sub
         self.aud = [aud]
@@ -47,7 +50,7 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case iss, sub, aud, exp, iat, nbf, jti, roles, service, permissions, sid
+        case iss, sub, aud, exp, iat, nbf, jti, roles, service, permissions, sid, scope
         case tenantID = "tenant_id"
         case workspaceID = "workspace_id"
         case policyVersion = "policy_version"
@@ -75,6 +78,7 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         permissions = try container.decode([String].self, forKey: .permissions)
         sid = try container.decodeIfPresent(String.self, forKey: .sid)
         clientID = try container.decodeIfPresent(String.self, forKey: .clientID)
+        scope = try container.decodeIfPresent(String.self, forKey: .scope)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -98,5 +102,6 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         try container.encode(permissions, forKey: .permissions)
         try container.encodeIfPresent(sid, forKey: .sid)
         try container.encodeIfPresent(clientID, forKey: .clientID)
+        try container.encodeIfPresent(scope, forKey: .scope)
     }
 }

@@ -113,6 +113,7 @@ import Testing
             let claims = try OAuthTests.claims(access)
             #expect(claims["client_id"] as? String == flow.clientID && claims["sub"] as? String == "acme-admin" && claims["sid"] != nil)
             #expect(tokens.string("scope") == "openid profile")
+            #expect(claims["scope"] as? String == "openid profile", "RFC 9068 scope claim")
             let idToken = try OAuthTests.claims(try #require(tokens.string("id_token")))
             #expect(idToken["aud"] as? String == flow.clientID && idToken["sub"] as? String == "acme:acme-admin")
             #expect(idToken["nonce"] as? String == "n-0S6_WzA2Mj" && idToken["sid"] as? String == claims["sid"] as? String)
@@ -278,6 +279,39 @@ import Testing
             // A first-party token is not a client's to revoke.
             #expect(try await revoke(flow.tenants.acmeAdmin).string("error") == "unauthorized_client")
             #expect(try await flow.client.send(.get, "/v1/me", bearer: flow.tenants.acmeAdmin).status == .ok)
+        }
+    }
+
+    @Test func rpInitiatedLogoutEndsTheSessionAndReturnsOnlyToARegisteredAddress() async throws {
+        try await withFlow { base in
+            let created = try await base.client.send(.post, "/v1/clients", json: [
+                "name": "Acme Portal", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
+                "post_logout_redirect_uris": ["https://app.example/bye"],
+            ], bearer: base.tenants.acmeAdmin)
+            var flow = base
+            flow.clientID = try #require(created.string("client_id"))
+            let code = try #require(Flow.parameters(of: try await flow.signIn().headers[.location])["code"])
+            let tokens = try await flow.redeem(code)
+            let access = try #require(tokens.string("access_token"))
+            let idToken = try #require(tokens.string("id_token"))
+            func logout(_ parameters: [(String, String)]) async throws -> JSONReply {
+                try await flow.client.send(.get, "/oauth/logout?" + Flow.encode(parameters))
+            }
+            // Refusals first: the session survives each.
+            let unregistered = try await logout([("id_token_hint", idToken), ("post_logout_redirect_uri", "https://evil.example/bye")])
+            #expect(unregistered.status == .badRequest && unregistered.headers[.location] == nil)
+            var forged = idToken.split(separator: ".").map(String.init)
+            forged[1] = Base64URL.encode(Array(#"{"iss":"https://gateway.example","aud":"x","sid":"s"}"#.utf8))
+            #expect(try await logout([("id_token_hint", forged.joined(separator: "."))]).status == .badRequest, "a forged hint")
+            #expect(try await logout([("id_token_hint", access)]).status == .badRequest, "an access token is not an ID token")
+            #expect(try await logout([]).status == .badRequest)
+            #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .ok)
+            // The real thing.
+            let out = try await logout([("id_token_hint", idToken), ("post_logout_redirect_uri", "https://app.example/bye"), ("state", "s-9")])
+            #expect(out.status == .found && out.headers[.location] == "https://app.example/bye?state=s-9", "\(out.status) \(out.headers)")
+            #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized, "the session ended")
+            let page = try await logout([("id_token_hint", idToken)])
+            #expect(page.status == .ok && page.text.contains("Signed out"))
         }
     }
 }

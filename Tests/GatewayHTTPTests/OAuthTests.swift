@@ -163,7 +163,7 @@ import Testing
             #expect(oidc.string("authorization_endpoint")?.hasSuffix("/oauth/authorize") == true && oidc["response_types_supported"] as? [String] == ["code"])
             #expect(oidc["code_challenge_methods_supported"] as? [String] == ["S256"] && oidc["authorization_response_iss_parameter_supported"] as? Bool == true)
             #expect(oidc.string("userinfo_endpoint")?.hasSuffix("/oauth/userinfo") == true && oidc.string("revocation_endpoint")?.hasSuffix("/oauth/revoke") == true)
-            #expect(oidc["end_session_endpoint"] == nil, "nothing advertised that is not served")
+            #expect(oidc.string("end_session_endpoint")?.hasSuffix("/oauth/logout") == true)
         }
     }
 

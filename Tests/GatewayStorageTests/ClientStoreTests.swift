@@ -57,7 +57,10 @@ extension StoreConformanceTests {
             }
             var spent = code
             spent.sessionID = "s-1"
-            let session = SessionRecord(sessionID: "s-1", tenantID: "acme", workspaceID: "default", principalID: "u-1", createdAt: Self.at(20), expiresAt: Self.at(3600), clientID: "cl-a")
+            let session = SessionRecord(
+                sessionID: "s-1", tenantID: "acme", workspaceID: "default", principalID: "u-1", createdAt: Self.at(20), expiresAt: Self.at(3600), clientID: "cl-a",
+                scope: "openid profile"
+            )
             #expect(try await redeem("hash-of-code", at: 20, sid: "s-1") == .redeemed(spent, session))
             #expect(try await store.session("s-1") == session, "the session exists, bound to the client")
             #expect(try await redeem("hash-of-code", at: 21, sid: "s-2") == .reused(spent), "single use; names the session to revoke")

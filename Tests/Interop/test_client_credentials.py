@@ -95,7 +95,7 @@ def test_discovery_advertises_only_what_works(discovery, confidential_client):
                                                   "urn:ietf:params:oauth:grant-type:token-exchange"]
     assert set(discovery["token_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post", "none"}
     assert discovery["response_types_supported"] == ["code"]
-    assert "end_session_endpoint" not in discovery
+    assert discovery["end_session_endpoint"].endswith("/oauth/logout")
     same = requests.get(GATEWAY + "/.well-known/oauth-authorization-server", timeout=10).json()
     assert same == discovery
     # Each advertised method works (checked with authlib here and in test_exchange_introspection); a confidential

@@ -1,4 +1,5 @@
 import Crypto
+import CryptoExtras
 import Foundation
 import IAMEnforcement
 
@@ -271,6 +272,51 @@ extension OAuthService {
             "sub": "\(principal.tenantID):\(principal.subject)", "preferred_username": user.username, "tenant_id": principal.tenantID,
             "workspace_id": principal.workspaceID,
         ]
+    }
+}
+
+extension OAuthService {
+    struct IDTokenHint: Decodable {
+        var iss: String
+        var aud: String
+        var sid: String?
+    }
+
+    /// An ID token this gateway signed (signature and issuer checked; accepted after it expired, as RP-initiated
+    /// logout requires), or `nil`.
+    func idTokenHint(_ token: String) -> IDTokenHint? {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard token.utf8.count <= 16384, parts.count == 3, let headerData = Base64URL.decode(parts[0]),
+            let header = try? JSONDecoder().decode(JWSHeader.self, from: headerData), header.alg == "RS256", header.typ == "JWT", header.crit == nil,
+            let kid = header.kid, let key = auth.keyRing.snapshot.publicKeys[kid], let payload = Base64URL.decode(parts[1]),
+            let signature = Base64URL.decode(parts[2])
+        else { return nil }
+        let input = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
+        guard key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: input, padding: .insecurePKCS1v1_5),
+            let claims = try? JSONDecoder().decode(IDTokenHint.self, from: payload), claims.iss == configuration.issuer
+        else { return nil }
+        return claims
+    }
+
+    /// OpenID Connect RP-Initiated Logout: ends the session named by `id_token_hint` and returns where to send the
+    /// browser (a registered `post_logout_redirect_uri` of the token's client, with `state`), or `nil` for the
+    /// gateway's own signed-out page. A redirect that is not registered is refused on a page, never followed.
+    public func logout(_ parameters: [String: String]) async throws -> String? {
+        guard let hint = parameters["id_token_hint"].flatMap(idTokenHint) else {
+            throw AuthorizationRefusal.page("Signing out needs the id_token_hint of the session (an ID token this gateway issued).")
+        }
+        if let clientID = parameters["client_id"], clientID != hint.aud {
+            throw AuthorizationRefusal.page("client_id does not match the ID token.")
+        }
+        var location: String?
+        if let target = parameters["post_logout_redirect_uri"] {
+            guard Identifier.isValid(hint.aud), let client = try await store.client(clientID: hint.aud), client.postLogoutRedirectURIs.contains(target) else {
+                throw AuthorizationRefusal.page("The address to return to after signing out is not registered for this application.")
+            }
+            location = Self.redirect(target, ["state": parameters["state"]])
+        }
+        if let sid = hint.sid { try await auth.revoke(sessionID: sid) }
+        return location
     }
 }
 
