@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Interoperability suite: standard third-party clients (authlib, oauthlib) against a live gateway on loopback,
-# and the command line (test_cli.py) as an operator uses it.
+# Interoperability suite: standard third-party clients (authlib, oauthlib, Apache mod_auth_openidc as a relying
+# party) against a live gateway on loopback, and the command line (test_cli.py) as an operator uses it.
 #
 #   bash Tests/Interop/run.sh        # after `swift build` (or `swift test`); .ci/run calls it after swift test
 #
-# Installs what it needs (a Python virtual environment with the pinned packages of requirements.txt), starts the
+# Installs what it needs (Debian's apache2 and libapache2-mod-auth-openidc, a Python virtual environment with the
+# pinned packages of requirements.txt), starts the
 # gateway built by SwiftPM on a free port with its own data directory and a known bootstrap password, runs
 # pytest against it, and stops it.
 set -euo pipefail
@@ -17,6 +18,12 @@ VENV=$HERE/.venv
 if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
     echo "== installing python3-venv (Debian package)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv </dev/null >/dev/null
+fi
+if [ ! -x /usr/sbin/apache2 ] || [ ! -f /usr/lib/apache2/modules/mod_auth_openidc.so ]; then
+    echo "== installing apache2 and libapache2-mod-auth-openidc (Debian packages; the relying-party test)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q apache2 libapache2-mod-auth-openidc </dev/null >/dev/null \
+        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q apache2 libapache2-mod-auth-openidc </dev/null >/dev/null; }
 fi
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt"
