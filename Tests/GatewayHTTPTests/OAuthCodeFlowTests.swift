@@ -26,10 +26,13 @@ import Testing
             parameters.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
         }
 
+        var redirect = OAuthCodeFlowTests.redirect
+
         func authorizeQuery(
             state: String = "st-1", scope: String = "openid profile", extra: [(String, String)] = [], pkce: Bool = true, client: String? = nil,
-            redirect: String = OAuthCodeFlowTests.redirect, responseType: String = "code"
+            redirect: String? = nil, responseType: String = "code"
         ) -> String {
+            let redirect = redirect ?? self.redirect
             var parameters = [("response_type", responseType), ("client_id", client ?? clientID), ("redirect_uri", redirect), ("state", state), ("scope", scope),
                               ("nonce", "n-0S6_WzA2Mj")]
             if pkce { parameters += [("code_challenge", OAuthCodeFlowTests.challenge), ("code_challenge_method", "S256")] }
@@ -63,9 +66,10 @@ import Testing
             Dictionary((URLComponents(string: location ?? "")?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
         }
 
-        func redeem(_ code: String, verifier: String = OAuthCodeFlowTests.verifier, redirect: String = OAuthCodeFlowTests.redirect, clientID: String? = nil) async throws -> JSONReply {
+        func redeem(_ code: String, verifier: String = OAuthCodeFlowTests.verifier, redirect: String? = nil, clientID: String? = nil) async throws -> JSONReply {
             try await client.send(.post, "/oauth/token", raw: Self.encode([
-                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect), ("client_id", clientID ?? self.clientID), ("code_verifier", verifier),
+                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect ?? self.redirect), ("client_id", clientID ?? self.clientID),
+                ("code_verifier", verifier),
             ]), headers: Self.form)
         }
     }
@@ -312,6 +316,33 @@ import Testing
             #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized, "the session ended")
             let page = try await logout([("id_token_hint", idToken)])
             #expect(page.status == .ok && page.text.contains("Signed out"))
+        }
+    }
+
+    @Test func theBuiltInConsoleClientSignsInUsersOfAnyTenant() async throws {
+        try await withFlow { base in
+            var console = base
+            console.clientID = "console"
+            console.redirect = "https://gateway.example/console/callback"
+            let (page, _, _) = try await console.page(console.authorizeQuery())
+            #expect(page.status == .ok && page.text.contains("IAM Gateway console"))
+            let (elsewhere, _, _) = try await console.page(console.authorizeQuery(redirect: "https://app.example/cb"))
+            #expect(elsewhere.status == .badRequest && elsewhere.headers[.location] == nil, "only its own callback")
+            for (tenant, user, password) in [("acme", "acme-admin", "acme-password"), ("globex", "globex-admin", "globex-password")] {
+                let signedIn = try await console.signIn(tenant: tenant, username: user, password: password)
+                #expect(signedIn.status == .found, "\(tenant): \(signedIn.text)")
+                let code = try #require(Flow.parameters(of: signedIn.headers[.location])["code"])
+                let tokens = try await console.redeem(code)
+                let claims = try OAuthTests.claims(try #require(tokens.string("access_token")))
+                #expect(claims["client_id"] as? String == "console" && claims["tenant_id"] as? String == tenant, "the tenant signed in to")
+                let refreshed = try await console.client.send(.post, "/oauth/token", raw: Flow.encode([
+                    ("grant_type", "refresh_token"), ("refresh_token", tokens.string("refresh_token") ?? ""), ("client_id", "console"),
+                ]), headers: Flow.form)
+                #expect(try OAuthTests.claims(try #require(refreshed.string("access_token")))["tenant_id"] as? String == tenant)
+            }
+            // The console is public: a secret is refused, and it cannot use client credentials.
+            let withSecret = try await console.client.send(.post, "/oauth/token", raw: "grant_type=client_credentials", headers: OAuthTests.basic("console", "x"))
+            #expect(withSecret.status == .unauthorized)
         }
     }
 }

@@ -50,7 +50,7 @@ export IAM_GATEWAY_KEYS_DIRECTORY=$WORK/Keys
 export IAM_GATEWAY_STORAGE_URL=sqlite://$WORK/gateway.sqlite
 export IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD="interop-admin-password"
 export IAM_GATEWAY_ROUTES='[{"name":"echo","prefix":"/api/echo","upstream":"http://127.0.0.1:9","audience":"echo"}]'
-"$BIN" serve > "$WORK/gateway.log" 2>&1 &
+LOG_LEVEL=debug "$BIN" serve > "$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 for _ in $(seq 150); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/v1/ready', timeout=1)" 2>/dev/null; then break; fi
@@ -60,6 +60,7 @@ done
 
 export GATEWAY_URL="http://127.0.0.1:$PORT"
 export GATEWAY_BIN="$BIN"
+export GATEWAY_LOG="$WORK/gateway.log"
 export GATEWAY_ADMIN_PASSWORD="$IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"
 # authlib refuses plain http outside this switch; the suite runs on loopback.
 export AUTHLIB_INSECURE_TRANSPORT=1

@@ -28,7 +28,7 @@ extension OAuthService {
 
     /// Validates the parameters of `GET|POST /oauth/authorize`.
     public func authorizationRequest(_ parameters: [String: String]) async throws -> AuthorizationRequest {
-        guard let clientID = parameters["client_id"], Identifier.isValid(clientID), let client = try await store.client(clientID: clientID) else {
+        guard let clientID = parameters["client_id"], let client = try await client(clientID) else {
             throw AuthorizationRefusal.page("This sign-in link names an application that is not registered.")
         }
         let redirectURI: String
@@ -118,7 +118,8 @@ extension OAuthService {
     public func signIn(
         _ request: AuthorizationRequest, tenantID: String, workspaceID: String, username: String, password: String, clientAddress: String, requestID: String?
     ) async throws -> String {
-        guard tenantID == request.client.tenantID else {
+        // The console belongs to every tenant; a registered client to its own.
+        guard request.client.clientID == Self.consoleClientID || tenantID == request.client.tenantID else {
             throw GatewayError.forbidden("\(request.client.name) signs in users of tenant \(request.client.tenantID) only.")
         }
         let (user, _) = try await auth.checkPassword(
@@ -310,7 +311,7 @@ extension OAuthService {
         }
         var location: String?
         if let target = parameters["post_logout_redirect_uri"] {
-            guard Identifier.isValid(hint.aud), let client = try await store.client(clientID: hint.aud), client.postLogoutRedirectURIs.contains(target) else {
+            guard let client = try await client(hint.aud), client.postLogoutRedirectURIs.contains(target) else {
                 throw AuthorizationRefusal.page("The address to return to after signing out is not registered for this application.")
             }
             location = Self.redirect(target, ["state": parameters["state"]])

@@ -62,10 +62,30 @@ public struct OAuthService: Sendable {
 
     static let unknownClient = OAuthError(.invalidClient, "Client authentication failed.")
 
+    /// The built-in public client of the admin console (SPEC 9), present in every tenant: its redirect URI is
+    /// `{issuer}/console/callback`, and its tenant is the one signed in to (carried by its codes and sessions), so
+    /// its record names no tenant.
+    public static let consoleClientID = "console"
+
+    public var consoleClient: OAuthClientRecord {
+        OAuthClientRecord(
+            tenantID: "", clientID: Self.consoleClientID, name: "IAM Gateway console", workspaceID: "default", type: .public, secretHash: nil,
+            redirectURIs: [configuration.issuerBase + "/console/callback"], postLogoutRedirectURIs: [configuration.issuerBase + "/console/"],
+            grantTypes: [OAuthGrant.authorizationCode, OAuthGrant.refreshToken], createdAt: Date(timeIntervalSince1970: 0)
+        )
+    }
+
+    /// A client by id: the built-in console, or a registered one.
+    public func client(_ clientID: String) async throws -> OAuthClientRecord? {
+        if clientID == Self.consoleClientID { return consoleClient }
+        guard Identifier.isValid(clientID) else { return nil }
+        return try await store.client(clientID: clientID)
+    }
+
     /// The client `credentials` name, authenticated: a confidential client must present its secret (basic or post);
     /// a public client presents none. Every failure is the same `invalid_client`, whatever was wrong.
     public func authenticate(_ credentials: ClientCredentials) async throws -> OAuthClientRecord {
-        guard Identifier.isValid(credentials.clientID), let client = try await store.client(clientID: credentials.clientID) else {
+        guard let client = try await client(credentials.clientID) else {
             throw Self.unknownClient
         }
         switch client.type {
