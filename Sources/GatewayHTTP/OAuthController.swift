@@ -122,25 +122,26 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     }
 
     static func cookie(_ name: String, in headers: HTTPFields) -> String? {
-        for value in headers[values: .cookie] {
-            for pair in value.split(separator: ";") {
-                let trimmed = pair.drop { $0 == " " }
-                if trimmed.hasPrefix(name + "=") { return String(trimmed.dropFirst(name.count + 1)) }
-            }
+        RequestAuthenticator.cookie(name, in: headers)
+    }
+
+    /// The validated authorization request, or the answer refusing it: an error page, or the redirect with the error.
+    func validate(_ parameters: [String: String]) async -> Result<AuthorizationRequest, RefusedAuthorization> {
+        do {
+            return .success(try await oauth.authorizationRequest(parameters))
+        } catch AuthorizationRefusal.page(let message) {
+            return .failure(RefusedAuthorization(response: Self.errorPage(message, status: .badRequest)))
+        } catch AuthorizationRefusal.redirect(let location, _) {
+            return .failure(RefusedAuthorization(response: Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])))
+        } catch {
+            return .failure(RefusedAuthorization(response: Self.errorPage("The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)))
         }
-        return nil
     }
 
     func authorize(_ request: Request, parameters: [String: String]) async -> Response {
-        do {
-            let validated = try await oauth.authorizationRequest(parameters)
-            return page(request, validated, parameters: parameters, error: nil, status: .ok)
-        } catch AuthorizationRefusal.page(let message) {
-            return Self.errorPage(message, status: .badRequest)
-        } catch AuthorizationRefusal.redirect(let location, _) {
-            return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
-        } catch {
-            return Self.errorPage("The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)
+        switch await validate(parameters) {
+        case .success(let validated): page(request, validated, parameters: parameters, error: nil, status: .ok)
+        case .failure(let refused): refused.response
         }
     }
 
@@ -165,14 +166,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
 
     func signIn(_ request: Request, context: Context, form: [String: String]) async -> Response {
         let validated: AuthorizationRequest
-        do {
-            validated = try await oauth.authorizationRequest(form)
-        } catch AuthorizationRefusal.page(let message) {
-            return Self.errorPage(message, status: .badRequest)
-        } catch AuthorizationRefusal.redirect(let location, _) {
-            return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
-        } catch {
-            return Self.errorPage("The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)
+        switch await validate(form) {
+        case .success(let request): validated = request
+        case .failure(let refused): return refused.response
         }
         guard let sent = form["csrf_token"], let expected = Self.cookie(Self.csrfCookie, in: request.headers),
             SecretToken.constantTimeEquals(Array(sent.utf8), Array(expected.utf8))
@@ -280,4 +276,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+/// An answer refusing an authorization request (an error page or a redirect carrying the error).
+struct RefusedAuthorization: Error {
+    var response: Response
 }

@@ -101,7 +101,12 @@ public struct RequestAuthenticator: Sendable {
 
     /// The value of the gateway's session cookie among the request's `Cookie` headers.
     static func sessionCookie(in headers: HTTPFields) -> String? {
-        let prefix = SessionCookie.name + "="
+        cookie(SessionCookie.name, in: headers)
+    }
+
+    /// The value of the cookie `name` among the request's `Cookie` headers.
+    static func cookie(_ name: String, in headers: HTTPFields) -> String? {
+        let prefix = name + "="
         for value in headers[values: .cookie] {
             for pair in value.split(separator: ";") {
                 let trimmed = pair.drop { $0 == " " }
