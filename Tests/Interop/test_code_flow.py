@@ -85,7 +85,7 @@ def test_code_flow_with_pkce_and_openid_connect(web_client, discovery):
     assert token["token_type"] == "Bearer" and token["refresh_token"].startswith("iamr_")
 
     claims = validate_rfc9068(token["access_token"], discovery["issuer"])
-    assert claims["client_id"] == web_client["client_id"]
+    assert claims["client_id"] == web_client["client_id"] and claims["scope"] == "openid profile"
 
     jwks = JsonWebKey.import_key_set(requests.get(discovery["jwks_uri"], timeout=10).json())
     id_token = jwt.decode(token["id_token"], jwks, claims_cls=CodeIDToken,

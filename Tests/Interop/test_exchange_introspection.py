@@ -63,3 +63,20 @@ def test_introspection_with_authlib(confidential_client, admin_token, discovery)
     assert inactive.json() == {"active": False}
     anonymous = requests.post(discovery["introspection_endpoint"], data={"token": admin_token}, timeout=10)
     assert anonymous.status_code == 401 and "active" not in anonymous.json()
+
+
+def test_introspection_reports_the_granted_scope(confidential_client, discovery, admin_token):
+    """A code-flow token's scope appears in introspection (RFC 7662's `scope`)."""
+    from test_code_flow import REDIRECT, sign_in
+    from authlib.common.security import generate_token
+    created = api("POST", "/v1/clients", admin_token, {"name": "scope-app", "type": "public", "workspace_id": "default",
+                                                        "grant_types": ["authorization_code"], "redirect_uris": [REDIRECT]})
+    client_id = created.json()["client_id"]
+    session = OAuth2Session(client_id, redirect_uri=REDIRECT, scope="openid offline_access", code_challenge_method="S256",
+                            token_endpoint_auth_method="none")
+    verifier = generate_token(48)
+    url, _ = session.create_authorization_url(discovery["authorization_endpoint"], code_verifier=verifier)
+    token = session.fetch_token(discovery["token_endpoint"], authorization_response=sign_in(url).headers["Location"], code_verifier=verifier)
+    introspector = OAuth2Session(confidential_client["client_id"], confidential_client["client_secret"])
+    body = introspector.introspect_token(discovery["introspection_endpoint"], token=token["access_token"]).json()
+    assert body["active"] is True and body["scope"] == "offline_access openid" and body["client_id"] == client_id

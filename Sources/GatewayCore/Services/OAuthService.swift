@@ -174,6 +174,7 @@ public struct OAuthService: Sendable {
             "policy_version": claims.policyVersion,
         ]
         if let sid = claims.sid { answer["sid"] = sid }
+        if let scope = claims.scope { answer["scope"] = scope }
         return answer
     }
 }
