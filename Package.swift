@@ -93,7 +93,6 @@ let package = Package(
             name: "GatewayHTTP",
             dependencies: [
                 "GatewayCore",
-                "GatewayStorage",
                 "IAMEnforcement",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

@@ -243,16 +243,6 @@ public final class SQLiteStore: GatewayStore {
     }
 }
 
-/// Store failures that are not the caller's fault.
-public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-
-    public static func unavailable(_ message: String) -> Self { .init(message: message) }
-    /// A stored row that does not hold what its schema says.
-    public static func corrupt(_ message: String) -> Self { .init(message: "corrupt row: " + message) }
-    public var description: String { message }
-}
-
 extension SQLiteStore {
     /// The journal mode in force (`wal`), for diagnostics and tests.
     public func journalMode() async throws -> String? {

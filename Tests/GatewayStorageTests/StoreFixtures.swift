@@ -112,11 +112,4 @@ struct TestSetupError: Error, CustomStringConvertible {
             try await store.ping()
         }
     }
-
-    @Test func reportBackends() {
-        if TestPostgres.url == nil {
-            print("note: \(TestPostgres.skipNote)")
-        }
-        #expect(StoreBackend.configured.contains(.sqlite))
-    }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import GatewayCore
-import GatewayStorage
 import HTTPTypes
 import Hummingbird
 import IAMEnforcement

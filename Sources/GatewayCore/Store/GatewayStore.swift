@@ -128,3 +128,18 @@ public protocol GatewayStore: Sendable {
     /// Events matching `query`, newest first.
     func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent]
 }
+
+/// Store failures that are not the caller's fault (every store throws these, so the HTTP layer maps them to 503
+/// without knowing the stores).
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+
+    public init(message: String) {
+        self.message = message
+    }
+
+    public static func unavailable(_ message: String) -> Self { .init(message: message) }
+    /// A stored row that does not hold what its schema says.
+    public static func corrupt(_ message: String) -> Self { .init(message: "corrupt row: " + message) }
+    public var description: String { message }
+}
