@@ -107,7 +107,7 @@ public final class SQLiteStore: GatewayStore {
     }
 
     /// Group commit: concurrent transactions share one `BEGIN IMMEDIATE ... COMMIT`, so one fsync covers several
-    /// (with `synchronous=FULL` the fsync bounded refresh-token rotation at about a thousand per second).
+    /// (with `synchronous=FULL` one fsync per rotation bounded refresh; the figures are in Benchmarks/PROFILE.md).
     /// Each transaction runs in its own `SAVEPOINT`, so a failing one rolls back alone; a caller is answered only
     /// after the COMMIT that holds its changes, and gets the COMMIT's error if it fails.
     struct CommitGroup {

@@ -28,8 +28,8 @@ public struct RequestAuthenticator: Sendable {
         self.auth = auth
     }
 
-    /// `text` without leading and trailing spaces and tabs. (Foundation's `trimmingCharacters` goes through
-    /// UTF-16 and cost a fifth of the proxy's CPU time on a 1 KB token.)
+    /// `text` without leading and trailing spaces and tabs, on bytes (Foundation's `trimmingCharacters` goes through
+    /// UTF-16; what that cost is in Benchmarks/PROFILE.md).
     static func trimmed(_ text: Substring) -> String {
         let isBlank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         let bytes = text.utf8

@@ -27,8 +27,8 @@ struct ProxyPipeline: Sendable {
     /// `http.trusted_proxies`: whose `X-Forwarded-*` are believed.
     var trustedProxies = TrustedProxies.none
 
-    /// AsyncHTTPClient attaches per-request metadata to the logger it is given; with a stream handler that
-    /// re-renders metadata on every change (3% of the proxy's CPU). Failures are logged here instead.
+    /// AsyncHTTPClient attaches per-request metadata to the logger it is given, and a stream handler re-renders
+    /// metadata on every change (measured in Benchmarks/PROFILE.md). Failures are logged here instead.
     static let quietLogger = Logger(label: "iam-gateway.upstream", factory: { _ in SwiftLogNoOpLogHandler() })
 
     func handle(_ request: Request, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> Response {

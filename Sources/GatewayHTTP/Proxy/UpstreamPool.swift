@@ -128,7 +128,7 @@ final class UpstreamPool: UpstreamConnector {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // No second header validation: every field came through HTTPTypes (which does not admit CR,
-                    // LF or NUL) or is one the gateway sets from validated values (5% of the relay's CPU).
+                    // LF or NUL) or is one the gateway sets from validated values (its cost: Benchmarks/PROFILE.md).
                     try channel.pipeline.syncOperations.addHTTPClientHandlers(enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(handler.value)
                 }
