@@ -106,6 +106,10 @@ public enum OAuthGrant {
 
 /// Redirect URIs as registered: absolute `https` URLs, or `http` to a loopback address (RFC 8252), no fragment.
 public enum OAuthRedirect {
+    /// Loopback IP literals (as `URLComponents.host` gives them): a public client's redirect to one may use any
+    /// port (RFC 8252 7.3).
+    static let loopbackAddresses: Set<String> = ["127.0.0.1", "::1", "[::1]"]
+
     static func validated(_ uris: [String], field: String) throws -> [String] {
         guard uris.count <= 10 else { throw GatewayError.invalidRequest("\(field) holds at most 10 URIs.") }
         for uri in uris {
@@ -114,7 +118,7 @@ public enum OAuthRedirect {
             else {
                 throw GatewayError.invalidRequest("\(field): \(uri.prefix(80)) is not an absolute URL without a fragment.")
             }
-            let loopback = ["127.0.0.1", "::1", "[::1]", "localhost"].contains(host)
+            let loopback = loopbackAddresses.contains(host) || host == "localhost"
             guard scheme == "https" || (scheme == "http" && loopback) else {
                 throw GatewayError.invalidRequest("\(field): \(uri.prefix(80)) must use https (http only to a loopback address).")
             }

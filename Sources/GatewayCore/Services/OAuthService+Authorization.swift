@@ -1,5 +1,4 @@
 import Crypto
-import CryptoExtras
 import Foundation
 import IAMEnforcement
 
@@ -80,7 +79,7 @@ extension OAuthService {
     static func redirectMatches(_ given: String, client: OAuthClientRecord) -> Bool {
         if client.redirectURIs.contains(given) { return true }
         guard client.type == .public, var components = URLComponents(string: given), components.scheme == "http",
-            ["127.0.0.1", "[::1]", "::1"].contains(components.host ?? "")
+            OAuthRedirect.loopbackAddresses.contains(components.host ?? "")
         else { return false }
         components.port = nil
         return client.redirectURIs.contains { registered in
@@ -169,11 +168,9 @@ extension OAuthService {
             } else if form["redirect_uri"] != record.redirectURI {
                 refusal = "redirect_uri differs from the authorization request's."
             } else if let challenge = record.codeChallenge {
-                guard let verifier = form["code_verifier"], Self.isPKCEValue(verifier),
-                    Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8)))) == challenge
-                else {
-                    try await auth.revoke(sessionID: session.sessionID)
-                    throw OAuthError(.invalidGrant, "The code_verifier does not match the code_challenge.")
+                let verifier = form["code_verifier"] ?? ""
+                if !Self.isPKCEValue(verifier) || Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8)))) != challenge {
+                    refusal = "The code_verifier does not match the code_challenge."
                 }
             } else if form["code_verifier"] != nil {
                 refusal = "The authorization request had no code_challenge."
@@ -233,12 +230,12 @@ extension OAuthService {
             tenantID: session.tenantID, workspaceID: session.workspaceID
         )
         let key = auth.keyRing.snapshot.active
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let header = Base64URL.encode(try encoder.encode(JWSHeader(alg: "RS256", kid: key.kid, typ: "JWT")))
-        let input = header + "." + Base64URL.encode(try encoder.encode(claims))
-        return input + "." + Base64URL.encode(try key.sign(Array(input.utf8)))
+        let header = Base64URL.encode(try TokenMinter.encoder.encode(JWSHeader(alg: "RS256", kid: key.kid, typ: Self.idTokenType)))
+        return try TokenMinter.sign(claims, headerSegment: header, with: key)
     }
+
+    /// The `typ` of ID tokens (OpenID Connect), against access tokens' `at+jwt`.
+    static let idTokenType = "JWT"
 }
 
 extension OAuthService {
@@ -286,14 +283,8 @@ extension OAuthService {
     /// An ID token this gateway signed (signature and issuer checked; accepted after it expired, as RP-initiated
     /// logout requires), or `nil`.
     func idTokenHint(_ token: String) -> IDTokenHint? {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 16384, parts.count == 3, let headerData = Base64URL.decode(parts[0]),
-            let header = try? JSONDecoder().decode(JWSHeader.self, from: headerData), header.alg == "RS256", header.typ == "JWT", header.crit == nil,
-            let kid = header.kid, let key = auth.keyRing.snapshot.publicKeys[kid], let payload = Base64URL.decode(parts[1]),
-            let signature = Base64URL.decode(parts[2])
-        else { return nil }
-        let input = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
-        guard key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: input, padding: .insecurePKCS1v1_5),
+        let keys = auth.keyRing.snapshot.publicKeys
+        guard let payload = try? TokenVerifier.verifiedPayload(token, types: [Self.idTokenType.lowercased()], key: { keys[$0] }),
             let claims = try? JSONDecoder().decode(IDTokenHint.self, from: payload), claims.iss == configuration.issuer
         else { return nil }
         return claims

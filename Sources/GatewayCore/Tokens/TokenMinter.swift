@@ -72,10 +72,20 @@ public struct TokenMinter: Sendable {
 
     /// The compact JWS of `claims` signed with `key`: header `{"alg":"RS256","kid":...,"typ":"at+jwt"}`.
     public static func sign(_ claims: AccessTokenClaims, with key: SigningKey) throws -> String {
+        try sign(claims, headerSegment: key.jwsHeaderSegment, with: key)
+    }
+
+    /// The compact JWS of any claims under an encoded header (access tokens and ID tokens alike).
+    static func sign(_ claims: some Encodable, headerSegment: String, with key: SigningKey) throws -> String {
+        let signingInput = headerSegment + "." + Base64URL.encode(try encoder.encode(claims))
+        return signingInput + "." + Base64URL.encode(try key.sign(Array(signingInput.utf8)))
+    }
+
+    /// Sorted keys and unescaped slashes: the same bytes for the same claims.
+    static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let signingInput = key.jwsHeaderSegment + "." + Base64URL.encode(try encoder.encode(claims))
-        return signingInput + "." + Base64URL.encode(try key.sign(Array(signingInput.utf8)))
+        return encoder
     }
 
     /// 16 random bytes, base64url.
