@@ -309,14 +309,22 @@ extension ProxyTests {
     /// Writes `bytes` on a new connection and returns everything read until the server closes it, and whether the
     /// server did close it (the client gives up after 10 s).
     static func rawExchange(port: Int, bytes: String) async throws -> (text: String, closedByServer: Bool) {
-        /// Lives on the connection's event loop; its result leaves through the promise.
+        /// Lives on the connection's event loop; its result leaves through the promise. It writes the bytes as soon as
+        /// the connection is up, on the event loop: a test task scheduled late on a busy machine cannot leave the
+        /// connection silent long enough for the server's first-request deadline to close it first.
         final class Collector: ChannelInboundHandler {
             typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
             let done: EventLoopPromise<(String, Bool)>
+            let bytes: String
             var text = ""
             var gaveUp = false
-            init(done: EventLoopPromise<(String, Bool)>) { self.done = done }
+            init(done: EventLoopPromise<(String, Bool)>, bytes: String) {
+                self.done = done
+                self.bytes = bytes
+            }
             func channelActive(context: ChannelHandlerContext) {
+                if !bytes.isEmpty { context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: bytes)), promise: nil) }
                 context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(10)) {
                     self.gaveUp = true
                     context.close(promise: nil)
@@ -328,10 +336,11 @@ extension ProxyTests {
         }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let done = loop.makePromise(of: (String, Bool).self)
-        let channel = try await ClientBootstrap(group: loop)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) } }
+        _ = try await ClientBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done, bytes: bytes)) }
+            }
             .connect(host: "127.0.0.1", port: port).get()
-        try await channel.writeAndFlush(ByteBuffer(string: bytes))
         let (text, closedByServer) = try await done.futureResult.get()
         return (text, closedByServer)
     }
