@@ -94,17 +94,7 @@ extension PostgresStore {
                 sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
                 expiresAt: sessionExpiresAt, clientID: record.clientID, scope: record.scope
             )
-            try await connection.query(
-                """
-                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope)
-                VALUES (\(sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(now), \(sessionExpiresAt), NULL, \(record.clientID),
-                    \(record.scope))
-                """,
-                logger: logger
-            )
-            try await connection.query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (\(refreshTokenHash), \(sessionID), \(now))", logger: logger
-            )
+            try await self.insertSession(connection, session, refreshTokenHash: refreshTokenHash)
             return .redeemed(record, session)
         }
     }

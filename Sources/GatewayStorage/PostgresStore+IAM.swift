@@ -248,20 +248,23 @@ extension PostgresStore {
     // MARK: - Sessions
 
     public func createSession(_ session: SessionRecord, refreshTokenHash: String) async throws {
-        try await transaction { [logger] connection in
-            try await connection.query(
-                """
-                INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope)
-                VALUES (\(session.sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(session.createdAt), \(session.expiresAt),
-                    \(session.revokedAt), \(session.clientID), \(session.scope))
-                """,
-                logger: logger
-            )
-            try await connection.query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (\(refreshTokenHash), \(session.sessionID), \(session.createdAt))",
-                logger: logger
-            )
-        }
+        try await transaction { connection in try await self.insertSession(connection, session, refreshTokenHash: refreshTokenHash) }
+    }
+
+    /// A session with its first refresh token (a login, or an authorization code's redemption).
+    func insertSession(_ connection: Connection, _ session: SessionRecord, refreshTokenHash: String) async throws {
+        try await connection.query(
+            """
+            INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope)
+            VALUES (\(session.sessionID), \(session.tenantID), \(session.workspaceID), \(session.principalID), \(session.createdAt), \(session.expiresAt),
+                \(session.revokedAt), \(session.clientID), \(session.scope))
+            """,
+            logger: logger
+        )
+        try await connection.query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (\(refreshTokenHash), \(session.sessionID), \(session.createdAt))",
+            logger: logger
+        )
     }
 
     public func session(_ sessionID: String) async throws -> SessionRecord? {

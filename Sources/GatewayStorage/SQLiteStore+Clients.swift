@@ -87,14 +87,7 @@ extension SQLiteStore {
                 sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
                 expiresAt: sessionExpiresAt, clientID: record.clientID, scope: record.scope
             )
-            try await tx.query(
-                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                [
-                    .text(sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(now), .init(sessionExpiresAt),
-                    .text(record.clientID), .text(record.scope),
-                ]
-            )
-            try await tx.query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)", [.text(refreshTokenHash), .text(sessionID), .init(now)])
+            try await Self.insertSession(tx, session, refreshTokenHash: refreshTokenHash)
             return .redeemed(record, session)
         }
     }

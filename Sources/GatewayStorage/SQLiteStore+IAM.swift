@@ -253,19 +253,22 @@ extension SQLiteStore {
     // MARK: - Sessions
 
     public func createSession(_ session: SessionRecord, refreshTokenHash: String) async throws {
-        try await transaction { tx in
-            try await tx.query(
-                "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    .text(session.sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(session.createdAt),
-                    .init(session.expiresAt), .init(session.revokedAt), .init(session.clientID), .init(session.scope),
-                ]
-            )
-            try await tx.query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)",
-                [.text(refreshTokenHash), .text(session.sessionID), .init(session.createdAt)]
-            )
-        }
+        try await transaction { tx in try await Self.insertSession(tx, session, refreshTokenHash: refreshTokenHash) }
+    }
+
+    /// A session with its first refresh token (a login, or an authorization code's redemption).
+    static func insertSession(_ tx: Transaction, _ session: SessionRecord, refreshTokenHash: String) async throws {
+        try await tx.query(
+            "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                .text(session.sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(session.createdAt),
+                .init(session.expiresAt), .init(session.revokedAt), .init(session.clientID), .init(session.scope),
+            ]
+        )
+        try await tx.query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)",
+            [.text(refreshTokenHash), .text(session.sessionID), .init(session.createdAt)]
+        )
     }
 
     public func session(_ sessionID: String) async throws -> SessionRecord? {
