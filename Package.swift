@@ -109,6 +109,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Console")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -325,7 +325,7 @@ extension GatewayConfiguration {
                 throw ConfigurationError(key: "\(base).prefix", problem: "must start with / and have no empty, . or .. segments and no trailing / (got \"\(prefix)\")")
             }
             guard !RoutePath.reservedPrefixes.contains(where: { RoutePath.prefix(prefix, overlaps: $0) }) else {
-                throw ConfigurationError(key: "\(base).prefix", problem: "overlaps the gateway's own endpoints (/v1, /.well-known)")
+                throw ConfigurationError(key: "\(base).prefix", problem: "overlaps the gateway's own endpoints (/v1, /.well-known, /oauth, /console)")
             }
             if let other = prefixes[prefix] {
                 throw ConfigurationError(key: "\(base).prefix", problem: "duplicate route prefix \"\(prefix)\" (also routes[\(other)])")

@@ -27,7 +27,7 @@ public enum PermissionName {
 /// Path rules for proxy route prefixes.
 public enum RoutePath {
     /// Prefixes the gateway serves itself; no route may shadow them.
-    public static let reservedPrefixes = ["/v1", "/.well-known"]
+    public static let reservedPrefixes = ["/v1", "/.well-known", "/oauth", "/console"]
 
     /// `/a/b`: starts with `/`, no empty, `.` or `..` segments, no trailing `/`, no percent-encoding.
     public static func isValidPrefix(_ prefix: String) -> Bool {

@@ -85,6 +85,8 @@ public struct Gateway: Sendable {
     public let directory: DirectoryService
     /// The OAuth 2.0 token endpoint's decisions.
     public let oauth: OAuthService
+    /// The admin console's files, read once (SPEC 9).
+    let consoleAssets = ConsoleAssets.bundled()
     let authenticator: RequestAuthenticator
     let scopes: ScopeResolver
     let logger: Logger
@@ -174,6 +176,7 @@ public struct Gateway: Sendable {
         ClientController(scopes: scopes, directory: directory).addRoutes(to: router)
         OAuthController(oauth: oauth, configuration: configuration, authenticator: authenticator).addRoutes(to: router)
         KeyAdminController(scopes: scopes, keyRing: keyRing).addRoutes(to: router)
+        ConsoleController(assets: consoleAssets).addRoutes(to: router)
         return router
     }
 }
