@@ -50,11 +50,14 @@ func exitOnFailure<T>(_ code: Int32, _ context: String? = nil, _ body: () async 
     }
 }
 
-func makeLogger(_ label: String) -> Logger {
+/// Bootstraps logging (SPEC 10): `log.level` and `log.format` of the configuration (`LOG_LEVEL` in the environment
+/// still overrides the level); access lines on standard output, everything else on standard error.
+func makeLogger(_ label: String, configuration: GatewayConfiguration.Log = .init()) -> Logger {
+    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+        ?? Logger.Level(rawValue: configuration.level) ?? .info
+    let format = configuration.format
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        return handler
+        GatewayLogHandler.standard(label: label, level: label == GatewayLogHandler.accessLabel ? .info : level, format: format)
     }
     return Logger(label: label)
 }
@@ -76,7 +79,7 @@ extension IAMGatewayCommand {
             var configuration = try options.load()
             if let host { configuration.http.host = host }
             if let port { configuration.http.port = port }
-            let logger = makeLogger("iam-gateway")
+            let logger = makeLogger("iam-gateway", configuration: configuration.log)
             let backend = try await StorageBackend.open(configuration, logger: logger)
             try await backend.whileRunning {
                 try await serve(configuration: configuration, backend: backend, logger: logger)

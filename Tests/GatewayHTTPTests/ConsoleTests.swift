@@ -80,8 +80,10 @@ import Testing
                 #expect(!text.contains(" style="), "style attribute in \(file)")
             }
             if file.hasSuffix(".js") {
+                // Comments may name what the code avoids.
+                let code = text.replacing(#/\/\*[\s\S]*?\*\//#, with: "").replacing(#/(^|[^:])\/\/[^\n]*/#, with: "")
                 for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage"] {
-                    #expect(!text.contains(sink), "\(file) uses \(sink)")
+                    #expect(!code.contains(sink), "\(file) uses \(sink)")
                 }
             }
         }

@@ -26,6 +26,8 @@ struct TestGateway {
         configuration.storage.url = "sqlite://\(directory)/gateway.sqlite"
         configuration.http.port = 0
         configuration.passwords.scryptLogN = 10
+        // Access lines are tested where they are looked at (ObservabilityTests), not printed by every test.
+        configuration.log.access = false
         configuration.routes = [
             .init(name: "integrations", prefix: "/api/integrations", upstream: "http://127.0.0.1:9", audience: "integrations"),
             .init(name: "connections", prefix: "/api/connections", upstream: "http://127.0.0.1:9", audience: "connections"),
@@ -43,17 +45,19 @@ struct TestGateway {
     }
 
     /// The application and the gateway behind it.
-    func wiredApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws -> (some ApplicationProtocol, Gateway) {
+    func wiredApplication(
+        accessLog: Logger? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) async throws -> (some ApplicationProtocol, Gateway) {
         let logger = Logger(label: "test")
-        let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
+        let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger, accessLog: accessLog)
         return (buildApplication(gateway: gateway, logger: logger, onServerRunning: onServerRunning), gateway)
     }
 
     /// Runs `body` against this gateway's application under `setup` (the router, or live HTTP on loopback) with
     /// the wired parts, then removes the gateway's files, also when `body` fails.
-    func test(_ setup: TestingSetup, _ body: @Sendable (Gateway, any TestClientProtocol) async throws -> Void) async throws {
+    func test(_ setup: TestingSetup, accessLog: Logger? = nil, _ body: @Sendable (Gateway, any TestClientProtocol) async throws -> Void) async throws {
         do {
-            let (application, wired) = try await wiredApplication()
+            let (application, wired) = try await wiredApplication(accessLog: accessLog)
             try await application.test(setup) { client in try await body(wired, client) }
         } catch {
             await cleanUp()

@@ -25,6 +25,18 @@ if [ ! -x /usr/sbin/apache2 ] || [ ! -f /usr/lib/apache2/modules/mod_auth_openid
     apt-get install -y -q apache2 libapache2-mod-auth-openidc </dev/null >/dev/null \
         || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q apache2 libapache2-mod-auth-openidc </dev/null >/dev/null; }
 fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "== installing chromium and chromium-driver (Debian packages; the console's browser tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium chromium-driver </dev/null >/dev/null \
+        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q chromium chromium-driver </dev/null >/dev/null; }
+fi
+if [ ! -x /usr/bin/prometheus ]; then
+    echo "== installing prometheus (Debian package; a real server scrapes the gateway's metrics)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends prometheus </dev/null >/dev/null \
+        || { apt-get update -q </dev/null >/dev/null && apt-get install -y -q --no-install-recommends prometheus </dev/null >/dev/null; }
+fi
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$HERE/requirements.txt"
 
@@ -37,6 +49,11 @@ for candidate in $(seq 18080 18120); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then PORT="$candidate"; break; fi
 done
 [ -n "$PORT" ] || { echo "interop: no free port" >&2; exit 1; }
+METRICS_PORT=""
+for candidate in $(seq 19464 19500); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then METRICS_PORT="$candidate"; break; fi
+done
+[ -n "$METRICS_PORT" ] || { echo "interop: no free metrics port" >&2; exit 1; }
 GATEWAY_PID=""
 cleanup() {
     if [ -n "$GATEWAY_PID" ]; then kill "$GATEWAY_PID" 2>/dev/null || true; wait "$GATEWAY_PID" 2>/dev/null || true; fi
@@ -45,6 +62,7 @@ cleanup() {
 trap cleanup EXIT
 
 export IAM_GATEWAY_HTTP_PORT=$PORT
+export IAM_GATEWAY_METRICS_LISTEN=127.0.0.1:$METRICS_PORT
 export IAM_GATEWAY_ISSUER="http://127.0.0.1:$PORT"
 export IAM_GATEWAY_KEYS_DIRECTORY=$WORK/Keys
 export IAM_GATEWAY_STORAGE_URL=sqlite://$WORK/gateway.sqlite
@@ -59,6 +77,7 @@ for _ in $(seq 150); do
 done
 
 export GATEWAY_URL="http://127.0.0.1:$PORT"
+export GATEWAY_METRICS_URL="http://127.0.0.1:$METRICS_PORT/metrics"
 export GATEWAY_BIN="$BIN"
 export GATEWAY_LOG="$WORK/gateway.log"
 export GATEWAY_ADMIN_PASSWORD="$IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"

@@ -15,3 +15,15 @@ def test_the_gateway_log_holds_no_secret_code_or_token():
         ("user password", r"cli-password-1|other-password"),
     ]:
         assert not re.search(pattern, text), f"a {name} is in the gateway log"
+
+
+def test_every_request_left_an_access_line_without_query_or_credential():
+    with open(os.environ["GATEWAY_LOG"]) as log:
+        lines = [line for line in log if " access: request " in line]
+    assert len(lines) > 50, "the suite's requests are in the access log"
+    for line in lines:
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        for field in ("request_id", "method", "route", "path", "status", "duration_ms", "bytes"):
+            assert field in fields, f"{field} missing: {line}"
+        assert "?" not in fields["path"], f"a query string in the access log: {line}"
+        assert "Bearer" not in line and "iam-session" not in line.lower(), line

@@ -28,15 +28,18 @@ public struct AuthService: Sendable {
     let logger: Logger
     let verifier: TokenVerifier
     let verifiedTokens = VerifiedTokenCache()
+    public let metrics: GatewayMetrics
     /// Verified against when the tenant or user does not exist, so every failure costs the same.
     let dummyHash: String
 
     public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, resolver: AccessResolver, hasher: PasswordHasher,
-                throttle: LoginThrottle, revocations: RevocationList, audit: AuditLog, clock: any GatewayClock, logger: Logger) throws {
+                throttle: LoginThrottle, revocations: RevocationList, audit: AuditLog, clock: any GatewayClock, logger: Logger,
+                metrics: GatewayMetrics = .disabled) throws {
+        self.metrics = metrics
         self.configuration = configuration
         self.store = store
         self.keyRing = keyRing
-        self.minter = TokenMinter(keyRing: keyRing, clock: clock, issuer: configuration.issuer)
+        self.minter = TokenMinter(keyRing: keyRing, clock: clock, issuer: configuration.issuer, gatewayAudience: configuration.gatewayAudience, metrics: metrics)
         self.resolver = resolver
         self.hasher = hasher
         self.throttle = throttle
@@ -68,6 +71,7 @@ public struct AuthService: Sendable {
         try await store.createSession(session, refreshTokenHash: SecretToken.hash(refresh))
         let minted = try minter.mint(accessRequest(principalID: user.userID, tenantID: tenantID, workspaceID: workspaceID, access: access, sessionID: session.sessionID))
         await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.success", target: "session:\(session.sessionID)", requestID: requestID)
+        metrics.minted(.refresh)
         return IssuedTokens(accessToken: minted, refreshToken: refresh, refreshExpiresIn: configuration.tokens.refreshTTL)
     }
 
@@ -83,7 +87,13 @@ public struct AuthService: Sendable {
             throw GatewayError.invalidRequest("username and password must be non-empty (password at most \(PasswordHasher.maximumLength) bytes).")
         }
         let account = "\(tenantID)|\(username)"
-        let reservation = try await reserveCheck(account: account, address: clientAddress)
+        let reservation: LoginThrottle.Reservation
+        do {
+            reservation = try await reserveCheck(account: account, address: clientAddress)
+        } catch let error as GatewayError where error.code == .rateLimited {
+            metrics.login(.throttled)
+            throw error
+        }
         let user: UserRecord?
         let matches: Bool
         do {
@@ -104,6 +114,7 @@ public struct AuthService: Sendable {
             if tenantExists {
                 await audit.record(actor: "anonymous", tenantID: tenantID, workspaceID: workspaceID, action: "login.failure", target: "username:\(username.prefix(64))", requestID: requestID)
             }
+            metrics.login(.invalidCredentials)
             throw Self.invalidCredentials
         }
         await releaseSucceededCheck(reservation)
@@ -115,8 +126,10 @@ public struct AuthService: Sendable {
         }
         guard !access.roles.isEmpty else {
             await audit.record(actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "login.denied", target: "user:\(user.userID)", requestID: requestID)
+            metrics.login(.denied)
             throw GatewayError.forbidden("The user has no role in this workspace.")
         }
+        metrics.login(.success)
         return (user, access)
     }
 
@@ -192,6 +205,7 @@ public struct AuthService: Sendable {
         case .invalid:
             throw Self.invalidRefresh
         case .reused(let session):
+            metrics.refreshReuseDetected()
             revocations.add([session.sessionID])
             logger.warning("refresh token reuse: family revoked", metadata: ["tenant_id": "\(session.tenantID)", "sid": "\(session.sessionID)"])
             await audit.record(actor: "\(session.tenantID)/\(session.principalID)", tenantID: session.tenantID, workspaceID: session.workspaceID, action: "refresh.reuse", target: "session:\(session.sessionID)", requestID: requestID)
@@ -205,6 +219,7 @@ public struct AuthService: Sendable {
             }
             let minted = try await accessToken(for: session)
             let remaining = max(0, Int(session.expiresAt.timeIntervalSince(now)))
+            metrics.minted(.refresh)
             return IssuedTokens(accessToken: minted, refreshToken: successor, refreshExpiresIn: remaining)
         }
     }

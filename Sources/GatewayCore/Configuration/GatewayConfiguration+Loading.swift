@@ -93,6 +93,32 @@ extension GatewayConfiguration {
         for (key, path) in [("http.tls.certificate", configuration.http.tlsCertificate), ("http.tls.private_key", configuration.http.tlsPrivateKey)] where !path.isEmpty {
             guard FileManager.default.isReadableFile(atPath: path) else { throw ConfigurationError(key: key, problem: "\(path) is not a readable file") }
         }
+        try reader.read("log.level", into: &configuration.log.level, .nonEmpty)
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(configuration.log.level) else {
+            throw ConfigurationError(key: "log.level", problem: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(configuration.log.level)\")")
+        }
+        var format = configuration.log.format.rawValue
+        try reader.read("log.format", into: &format, .nonEmpty)
+        guard let parsedFormat = GatewayConfiguration.Log.Format(rawValue: format) else {
+            throw ConfigurationError(key: "log.format", problem: "must be text or json (got \"\(format)\")")
+        }
+        configuration.log.format = parsedFormat
+        var access = configuration.log.access ? "true" : "false"
+        try reader.read("log.access", into: &access, .nonEmpty)
+        guard let parsedAccess = Bool(access.lowercased()) else { throw ConfigurationError(key: "log.access", problem: "must be true or false (got \"\(access)\")") }
+        configuration.log.access = parsedAccess
+        try reader.read("metrics.listen", into: &configuration.metrics.listen, .any)
+        if !configuration.metrics.listen.isEmpty {
+            guard let address = configuration.metrics.address, (0...65535).contains(address.port) else {
+                throw ConfigurationError(key: "metrics.listen", problem: "must be host:port, like 127.0.0.1:9464 (got \"\(configuration.metrics.listen)\")")
+            }
+        }
+        try reader.read("tracing.otlp_endpoint", into: &configuration.tracing.otlpEndpoint, .any)
+        if !configuration.tracing.otlpEndpoint.isEmpty {
+            guard let url = URL(string: configuration.tracing.otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else {
+                throw ConfigurationError(key: "tracing.otlp_endpoint", problem: "must be an http(s) URL like http://127.0.0.1:4318 (got \"\(configuration.tracing.otlpEndpoint)\")")
+            }
+        }
         var stripHeaders = ""
         try reader.read("proxy.strip_headers", into: &stripHeaders, .any)
         configuration.proxy.stripHeaders = try Self.headerNames(stripHeaders, key: "proxy.strip_headers")
@@ -145,6 +171,7 @@ extension GatewayConfiguration {
         "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
         "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
         "proxy.strip_headers", "http.allowed_origins", "http.tls.certificate", "http.tls.private_key", "http.trusted_proxies",
+        "log.level", "log.format", "log.access", "metrics.listen", "tracing.otlp_endpoint",
     ]
 
     /// Keys whose YAML value may be a list of strings (read as one comma-separated value, as from the environment).

@@ -84,6 +84,34 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var hasher: PasswordHasher { PasswordHasher(logN: scryptLogN, blockSize: scryptR, parallelism: scryptP) }
     }
 
+    /// Logging (SPEC 10): the level of every log line and the format of all lines, access lines included.
+    public struct Log: Sendable, Equatable {
+        public enum Format: String, Sendable, Equatable { case text, json }
+        public var level: String = "info"
+        public var format: Format = .text
+        /// One access line per request on standard output.
+        public var access: Bool = true
+
+        public init() {}
+    }
+
+    /// Prometheus metrics (SPEC 10) on a listener of their own; empty = off.
+    public struct Metrics: Sendable, Equatable {
+        public var listen: String = ""
+        /// `listen` split into host and port (validated at load).
+        public var address: (host: String, port: Int)? {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else { return nil }
+            var host = String(listen[..<colon])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            return (host.isEmpty ? "0.0.0.0" : host, port)
+        }
+    }
+
+    /// Tracing (SPEC 10): spans exported over OTLP/HTTP to this endpoint; empty = no exporter.
+    public struct Tracing: Sendable, Equatable {
+        public var otlpEndpoint: String = ""
+    }
+
     public struct Bootstrap: Sendable, Equatable {
         public var adminUsername: String = "admin"
         public var adminPassword: String = ""
@@ -125,6 +153,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
     public var bootstrap = Bootstrap()
     public var routes: [Route] = []
     public var proxy = Proxy()
+    public var log = Log()
+    public var metrics = Metrics()
+    public var tracing = Tracing()
 
     public init() {}
 

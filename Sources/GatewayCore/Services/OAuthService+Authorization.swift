@@ -190,6 +190,7 @@ extension OAuthService {
                 "access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn, "refresh_token": refresh,
                 "scope": record.scope,
             ]
+            auth.metrics.minted(.refresh)
             if record.scope.split(separator: " ").contains("openid") {
                 answer["id_token"] = try idToken(session: session, code: record, accessToken: minted.token)
             }
@@ -231,7 +232,9 @@ extension OAuthService {
         )
         let key = auth.keyRing.snapshot.active
         let header = Base64URL.encode(try TokenMinter.encoder.encode(JWSHeader(alg: "RS256", kid: key.kid, typ: Self.idTokenType)))
-        return try TokenMinter.sign(claims, headerSegment: header, with: key)
+        let token = try TokenMinter.sign(claims, headerSegment: header, with: key)
+        auth.metrics.minted(.id)
+        return token
     }
 
     /// The `typ` of ID tokens (OpenID Connect), against access tokens' `at+jwt`.

@@ -93,17 +93,19 @@ public final class DownstreamTokenCache: Sendable {
 
     public let capacity: Int
     private let state = Mutex(State())
+    let metrics: GatewayMetrics
 
     /// - Parameter capacity: entries kept; 0 disables the cache (nothing is stored).
-    public init(capacity: Int = 100_000) {
+    public init(capacity: Int = 100_000, metrics: GatewayMetrics = .disabled) {
         self.capacity = max(0, capacity)
+        self.metrics = metrics
     }
 
     /// A cached token for `key` still good at `now`, or `nil`. A probe that falls back to minting on a miss passes
     /// `countingMiss: false`, so the miss is counted once.
     public func token(for key: Key, now: Int64, countingMiss: Bool = true) -> String? {
         let digest = Self.digest(key)
-        return state.withLock { state in
+        let found = state.withLock { state -> String? in
             state.tick &+= 1
             guard var entry = state.entries[digest], entry.reuseUntil > now, let header = state.headers[key.kid] else {
                 if countingMiss { state.misses += 1 }
@@ -114,6 +116,8 @@ public final class DownstreamTokenCache: Sendable {
             state.hits += 1
             return entry.text(header: header)
         }
+        if found != nil || countingMiss { metrics.downstreamCache(hit: found != nil) }
+        return found
     }
 
     /// Stores a token minted at `issuedAt` expiring at `expiresAt`; it is reused until a margin before expiry

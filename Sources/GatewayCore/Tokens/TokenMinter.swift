@@ -49,11 +49,16 @@ public struct TokenMinter: Sendable {
     let keyRing: KeyRingManager
     let clock: any GatewayClock
     let issuer: String
+    /// Counts access tokens (this audience) and downstream tokens (any other) as they are minted.
+    let gatewayAudience: String
+    let metrics: GatewayMetrics
 
-    public init(keyRing: KeyRingManager, clock: any GatewayClock, issuer: String) {
+    public init(keyRing: KeyRingManager, clock: any GatewayClock, issuer: String, gatewayAudience: String = "", metrics: GatewayMetrics = .disabled) {
         self.keyRing = keyRing
         self.clock = clock
         self.issuer = issuer
+        self.gatewayAudience = gatewayAudience
+        self.metrics = metrics
     }
 
     /// Signs a token for `request` with the key that is active in the snapshot read here.
@@ -67,7 +72,9 @@ public struct TokenMinter: Sendable {
             scope: request.scope
         )
         let key = keyRing.snapshot.active
-        return MintedToken(token: try Self.sign(claims, with: key), claims: claims, kid: key.kid, expiresIn: request.ttl)
+        let token = try Self.sign(claims, with: key)
+        metrics.minted(request.audience == gatewayAudience ? .access : .downstream)
+        return MintedToken(token: token, claims: claims, kid: key.kid, expiresIn: request.ttl)
     }
 
     /// The compact JWS of `claims` signed with `key`: header `{"alg":"RS256","kid":...,"typ":"at+jwt"}`.

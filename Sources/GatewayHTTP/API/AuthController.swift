@@ -81,8 +81,8 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             let body = try await request.decodeJSON(RefreshBody.self, context: context)
             return try JSONResponse.make(Self.pair(try await auth.refresh(body.refresh_token, requestID: request.headers[.xRequestID])))
         }
-        router.post("/v1/auth/logout") { request, _ -> Response in
-            let principal = try await authenticator.authenticate(request)
+        router.post("/v1/auth/logout") { request, context -> Response in
+            let principal = try await authenticator.authenticate(request, context: context)
             try await auth.logout(principal, requestID: request.headers[.xRequestID])
             var response = JSONResponse.noContent()
             if request.cookies[SessionCookie.name] != nil {
@@ -91,14 +91,14 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             return response
         }
         router.post("/v1/auth/token") { request, context -> Response in
-            let principal = try await authenticator.authenticate(request)
+            let principal = try await authenticator.authenticate(request, context: context)
             let body = try await request.decodeJSON(TokenBody.self, context: context)
             let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
             let minted = try await auth.exchange(principal, access: access, audience: body.audience)
             return try JSONResponse.make(ExchangedToken(accessToken: minted.token, expiresIn: minted.expiresIn))
         }
         router.put("/v1/me/password") { request, context -> Response in
-            let principal = try await authenticator.authenticate(request)
+            let principal = try await authenticator.authenticate(request, context: context)
             let body = try await request.decodeJSON(PasswordChangeBody.self, context: context)
             try await auth.changeOwnPassword(
                 principal, current: body.current_password, new: body.new_password, clientAddress: Self.clientAddress(request, context: context, trusted: configuration.http.trustedProxies),
@@ -106,8 +106,8 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             )
             return JSONResponse.noContent()
         }
-        router.get("/v1/me") { request, _ -> Response in
-            let principal = try await authenticator.authenticate(request)
+        router.get("/v1/me") { request, context -> Response in
+            let principal = try await authenticator.authenticate(request, context: context)
             // What the caller holds in another workspace of its tenant, without a new token.
             let workspaceID = try request.uri.queryParameters["workspace_id"].map { try Validation.id(String($0), field: "workspace_id") } ?? principal.workspaceID
             let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: workspaceID, principalID: principal.subject)

@@ -39,9 +39,11 @@ public struct RequestAuthenticator: Sendable {
 
     static let missing = GatewayError(.invalidToken, "Authentication is required: a bearer token, an API key or the session cookie.")
 
-    /// The caller, or 401.
-    public func authenticate(_ request: Request) async throws -> Principal {
-        try await authenticate(headers: request.headers)
+    /// The caller, or 401; recorded for the request's access line.
+    public func authenticate(_ request: Request, context: some RequestContext) async throws -> Principal {
+        let principal = try await authenticate(headers: request.headers)
+        (context as? any ObservedRequestContext)?.observation.caller(principal)
+        return principal
     }
 
     /// A request's one credential.

@@ -20,7 +20,7 @@ public struct ScopeResolver: Sendable {
     /// Authenticates the request and resolves its scope; 401 without valid credentials, 403 for a scope header
     /// that differs from the token's when the caller is not a platform admin, 404 for an unknown tenant/workspace.
     public func scope(of request: Request, context: some RequestContext) async throws -> CallerScope {
-        let principal = try await authenticator.authenticate(request)
+        let principal = try await authenticator.authenticate(request, context: context)
         let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
         let requestID = request.headers[.xRequestID]  // validated by GatewayResponder before routing
         let headerTenant = request.headers[.xTenantID]?.trimmingCharacters(in: .whitespaces)

@@ -6,6 +6,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// Builds the gateway's HTTP application from its parts. Long-lived parts (the key ring's maintenance loop, the
@@ -43,6 +44,7 @@ public func buildApplication(
     )
     var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools), HeapTrimmer(logger: logger)]
     if let tls = gateway.tls { services.append(tls) }
+    if let metrics = gateway.metricsApplication(logger: logger) { services.append(metrics) }
     if let changes {
         services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
     }
@@ -85,6 +87,12 @@ public struct Gateway: Sendable {
     public let directory: DirectoryService
     /// The OAuth 2.0 token endpoint's decisions.
     public let oauth: OAuthService
+    /// The metrics every part records into (SPEC 10), and the Prometheus registry behind them when
+    /// `metrics.listen` is set (`nil`: metrics are off and cost nothing).
+    public let metrics: GatewayMetrics
+    public let metricsRegistry: PrometheusCollectorRegistry?
+    /// Request counters, durations and access lines.
+    let observer: RequestObserver
     /// The admin console's files, read once (SPEC 9).
     let consoleAssets = ConsoleAssets.bundled()
     let authenticator: RequestAuthenticator
@@ -103,8 +111,24 @@ public struct Gateway: Sendable {
     static let serverName = "iam-gateway"
     static let maximumHeaderBytes = 32 * 1024
 
-    public init(configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger) async throws {
+    /// `accessLog`: where access lines go; by default the `access` logger of the logging system when `log.access`
+    /// is on.
+    public init(
+        configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger,
+        accessLog: Logger? = nil
+    ) async throws {
         self.configuration = configuration
+        let registry = configuration.metrics.listen.isEmpty ? nil : PrometheusCollectorRegistry()
+        self.metricsRegistry = registry
+        let metrics = registry.map { registry in
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.defaultDurationHistogramBuckets = GatewayMetrics.durationBuckets
+            return GatewayMetrics(factory: factory)
+        } ?? .disabled
+        self.metrics = metrics
+        self.observer = RequestObserver(
+            metrics: metrics, accessLog: accessLog ?? (configuration.log.access ? Logger(label: GatewayLogHandler.accessLabel) : nil)
+        )
         self.store = store
         self.keyRing = keyRing
         self.clock = clock
@@ -124,7 +148,7 @@ public struct Gateway: Sendable {
         self.resolver = resolver
         self.auth = try AuthService(
             configuration: configuration, store: store, keyRing: keyRing, resolver: resolver, hasher: configuration.passwords.hasher,
-            throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger
+            throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger, metrics: metrics
         )
         let iam = IAMService(store: store, resolver: resolver, audit: audit, clock: clock)
         self.iam = iam
@@ -134,7 +158,7 @@ public struct Gateway: Sendable {
         self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger
         self.httpClient = HTTPClientService.makeClient()
-        self.downstreamTokens = DownstreamTokenCache(capacity: configuration.tokens.downstreamCacheSize)
+        self.downstreamTokens = DownstreamTokenCache(capacity: configuration.tokens.downstreamCacheSize, metrics: metrics)
         self.routes = RouteTable(routes: configuration.routes)
         var proxy = ProxyPipeline(
             authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
@@ -151,7 +175,7 @@ public struct Gateway: Sendable {
         self.proxyFastPath = ProxyFastPath(
             routes: routes, targets: UpstreamTarget.byRoute(configuration.routes), pipeline: proxy, pools: upstreamPools,
             maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(Int64(configuration.http.idleTimeout)), serverName: Self.serverName,
-            logger: logger
+            logger: logger, observer: observer
         )
     }
 
@@ -160,15 +184,15 @@ public struct Gateway: Sendable {
 
     /// The front responder: path checks, proxy routes, then the API.
     public func responder() -> some HTTPResponder<GatewayRequestContext> {
-        GatewayResponder(api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes)
+        GatewayResponder(api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes, observer: observer)
     }
 
     /// The router with every API endpoint.
     public func router() -> Router<GatewayRequestContext> {
         // Every GET endpoint answers HEAD (RFC 9110 9.3.2): the GET's status and headers, no body.
         let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: ProblemMiddleware())
-        HealthController(store: store, keyRing: keyRing).addRoutes(to: router)
+        router.add(middleware: ProblemMiddleware(metrics: metrics))
+        HealthController(store: store, keyRing: keyRing, metrics: metrics).addRoutes(to: router)
         DiscoveryController(keyRing: keyRing, configuration: configuration).addRoutes(to: router)
         AuthController(auth: auth, authenticator: authenticator, configuration: configuration).addRoutes(to: router)
         IdentityController(scopes: scopes, directory: directory).addRoutes(to: router)

@@ -7,6 +7,8 @@ public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext
     public var coreContext: CoreRequestContextStorage
     /// The peer's socket address (never taken from client-supplied headers).
     public let remoteAddress: SocketAddress?
+    /// Who the caller turned out to be and the upstream's time, for the access line (SPEC 10).
+    let observation = RequestObservation()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -21,3 +23,5 @@ public struct GatewayRequestContext: RequestContext, RemoteAddressRequestContext
         remoteAddress?.ipAddress ?? "unknown"
     }
 }
+
+extension GatewayRequestContext: ObservedRequestContext {}

@@ -15,11 +15,24 @@ struct GatewayResponder: HTTPResponder {
     let proxy: ProxyPipeline
     /// Sum of header name and value bytes above which a request is refused with 431.
     let maximumHeaderBytes: Int
+    let observer: RequestObserver
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         let requestID = Self.requestID(request.headers[.xRequestID])
         var response = await answer(request, context: context, requestID: requestID)
         response.headers[.xRequestID] = requestID
+        let path = request.uri.path
+        let status = Int(response.status.code)
+        let seen = context.observation.snapshot
+        observer.finished(AccessRecord(
+            requestID: requestID, method: request.method.rawValue,
+            route: routes.match(path: path)?.route.name ?? RequestObserver.apiRoute(path: Substring(path), status: status), path: path,
+            status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds,
+            upstreamNanoseconds: seen.upstreamNanoseconds,
+            bytes: response.body.contentLength ?? response.headers[.contentLength].flatMap { Int($0) } ?? 0,
+            tenantID: seen.tenantID, workspaceID: seen.workspaceID, principal: seen.principal
+        ))
         return response
     }
 
@@ -33,7 +46,7 @@ struct GatewayResponder: HTTPResponder {
             if let violation = RequestHygiene.violation(request.head) { throw violation }
             let path = request.uri.path
             if let match = routes.match(path: path) {
-                return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress)
+                return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress, observation: context.observation)
             }
             var request = request
             if request.headers[.xRequestID] != requestID {
@@ -45,6 +58,7 @@ struct GatewayResponder: HTTPResponder {
             return try await api.respond(to: request, context: context)
         } catch {
             let problem = GatewayError.from(error)
+            if error is StoreError { observer.metrics.storeError() }
             if problem.code == .internal {
                 context.logger.error("request failed", metadata: ["error_type": "\(String(reflecting: type(of: error)))", "request_id": "\(requestID)"])
             }

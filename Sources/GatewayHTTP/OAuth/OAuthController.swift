@@ -61,8 +61,8 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         }
         // OpenID Connect userinfo, with a user's access token.
         for method in [HTTPRequest.Method.get, .post] {
-            router.on("/oauth/userinfo", method: method) { request, _ -> Response in
-                let principal = try await authenticator.authenticate(request)
+            router.on("/oauth/userinfo", method: method) { request, context -> Response in
+                let principal = try await authenticator.authenticate(request, context: context)
                 return try Self.answer(try await oauth.userinfo(principal))
             }
         }

@@ -25,6 +25,11 @@ final class ProxyFastPath: Sendable {
         var retryable: Bool
         /// The client asked to close the connection after this response.
         var closeAfter: Bool
+        /// For the request's metrics and access line: who asked, what, and when the request head arrived.
+        var caller: Principal? = nil
+        var method = "GET"
+        var path = ""
+        var started = NIODeadline.now()
     }
 
     let routes: RouteTable
@@ -35,10 +40,13 @@ final class ProxyFastPath: Sendable {
     let idleTimeout: TimeAmount
     let serverName: String
     let logger: Logger
+    let observer: RequestObserver
     private let handledCount = Atomic<Int>(0)
     private let enabled = Atomic<Bool>(true)
 
-    init(routes: RouteTable, targets: [String: UpstreamTarget], pipeline: ProxyPipeline, pools: UpstreamPools, maximumHeaderBytes: Int, idleTimeout: TimeAmount, serverName: String, logger: Logger) {
+    init(routes: RouteTable, targets: [String: UpstreamTarget], pipeline: ProxyPipeline, pools: UpstreamPools, maximumHeaderBytes: Int, idleTimeout: TimeAmount, serverName: String, logger: Logger,
+         observer: RequestObserver = .disabled) {
+        self.observer = observer
         self.routes = routes
         self.targets = targets
         self.pipeline = pipeline
@@ -68,6 +76,7 @@ final class ProxyFastPath: Sendable {
 
     /// How to relay `request` on the event loop, or `nil` when the responder must handle it.
     func plan(_ request: HTTPRequest, clientAddress: String) -> Plan? {
+        let started = NIODeadline.now()
         // Anything the hygiene rules refuse goes to the responder, which answers it.
         guard isEnabled, request.method != .connect, let rawPath = request.path, RequestHygiene.violation(request) == nil else { return nil }
         let fields = request.headerFields
@@ -83,9 +92,10 @@ final class ProxyFastPath: Sendable {
         // The path's safety was checked with the whole target by RequestHygiene above.
         guard let match = routes.match(path: path), let target = targets[match.route.name] else { return nil }
         let requestID = GatewayResponder.requestID(fields[.xRequestID])
-        guard var headers = pipeline.prepareInProcess(fields, authority: request.authority, match: match, requestID: requestID, clientAddress: clientAddress) else {
+        guard let (preparedHeaders, caller) = pipeline.prepareInProcess(fields, authority: request.authority, match: match, requestID: requestID, clientAddress: clientAddress) else {
             return nil
         }
+        var headers = preparedHeaders
         headers.add(name: "Host", value: target.hostHeader)
         if !Self.noBodyExpected.contains(request.method) { headers.add(name: "Content-Length", value: "0") }
         var upstreamURI = target.basePath + match.upstreamPath
@@ -98,7 +108,8 @@ final class ProxyFastPath: Sendable {
             routeName: match.route.name,
             timeout: .seconds(Int64(match.route.timeout)),
             retryable: Self.retryableMethods.contains(request.method),
-            closeAfter: fields[.connection]?.lowercased() == "close"
+            closeAfter: fields[.connection]?.lowercased() == "close",
+            caller: caller, method: request.method.rawValue, path: String(path), started: started
         )
     }
 }

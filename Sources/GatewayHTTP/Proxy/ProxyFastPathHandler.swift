@@ -33,6 +33,7 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private let makeConnector: (any EventLoop) -> any UpstreamConnector
     private let serverName: String
     private let logger: Logger
+    private let observer: RequestObserver
     private var machine: ProxyRelayStateMachine
     private var context: ChannelHandlerContext?
     private var connector: (any UpstreamConnector)?
@@ -42,13 +43,24 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private var deadline: Scheduled<Void>?
     /// The request id of the exchange in flight (its answer carries it).
     private var requestID = ""
+    /// The exchange in flight, for its metrics and access line: its plan, when it was sent upstream, the upstream's
+    /// time to answer, the status and body bytes written.
+    private var current: ProxyFastPath.Plan?
+    private var sentAt: NIODeadline?
+    private var upstreamNanoseconds: Int64?
+    private var status = 0
+    private var bytes = 0
     /// What a bare 400 written by Hummingbird is really answering (see ``HummingbirdPipeline``).
     private var bareBadRequest: (error: GatewayError, requestID: String?)?
     private var idleTask: Scheduled<Void>?
     private var dateSecond = -1
     private var dateValue = ""
 
-    init(planner: @escaping Planner, connector: @escaping (any EventLoop) -> any UpstreamConnector, idleTimeout: TimeAmount, serverName: String, logger: Logger) {
+    init(
+        planner: @escaping Planner, connector: @escaping (any EventLoop) -> any UpstreamConnector, idleTimeout: TimeAmount, serverName: String, logger: Logger,
+        observer: RequestObserver = .disabled
+    ) {
+        self.observer = observer
         self.planner = planner
         self.makeConnector = connector
         self.serverName = serverName
@@ -62,7 +74,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             connector: { fastPath.pools.pool(for: $0) },
             idleTimeout: fastPath.idleTimeout,
             serverName: fastPath.serverName,
-            logger: fastPath.logger
+            logger: fastPath.logger,
+            observer: fastPath.observer
         )
     }
 
@@ -165,6 +178,11 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
 
     private func start(id: UInt64, plan: ProxyFastPath.Plan, context: ChannelHandlerContext) {
         requestID = plan.requestID
+        current = plan
+        sentAt = nil
+        upstreamNanoseconds = nil
+        status = 0
+        bytes = 0
         let routeName = plan.routeName
         deadline = context.eventLoop.assumeIsolated().scheduleTask(in: plan.timeout) { [weak self] in
             guard let self, let context = self.context else { return }
@@ -208,6 +226,7 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
         if let context, !context.channel.isWritable {
             try? channel.syncOptions?.setOption(.autoRead, value: false)
         }
+        sentAt = .now()
         channel.write(HTTPClientRequestPart.head(plan.head), promise: nil)
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
     }
@@ -221,13 +240,18 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             guard case .writeHead(let closing) = action else { return }
             deadline?.cancel()
             deadline = nil
+            status = Int(head.status.code)
+            if let sentAt { upstreamNanoseconds = (now - sentAt).nanoseconds }
             var fields = ProxyHeaders.downstream(from: head.headers)
             fields[.xRequestID] = requestID
             decorate(&fields, closing: closing)
             let status = HTTPResponse.Status(code: Int(head.status.code), reasonPhrase: head.status.reasonPhrase)
             context.write(wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
         case .body(let buffer):
-            if machine.upstreamBody(now: now) == .writeBody { context.write(wrapOutboundOut(.body(buffer)), promise: nil) }
+            if machine.upstreamBody(now: now) == .writeBody {
+                bytes += buffer.readableBytes
+                context.write(wrapOutboundOut(.body(buffer)), promise: nil)
+            }
         case .end:
             execute(machine.upstreamEnd(now: now), context: context)
         }
@@ -262,6 +286,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
                 case .timeout: GatewayError(.upstreamTimeout, "The upstream did not answer in time.")
                 }
             var (fields, body) = error.framedProblemParts()
+            status = Int(error.status.code)
+            bytes = body.readableBytes
             fields[.xRequestID] = requestID
             decorate(&fields, closing: finish.closeClient)
             context.write(wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)
@@ -274,14 +300,27 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             // The response was cut off mid-body: the client sees its connection close, as the upstream's did.
             deadline?.cancel()
             deadline = nil
+            report()
             context.flush()
             context.close(promise: nil)
         }
     }
 
+    /// The exchange's metrics and access line, once.
+    private func report() {
+        guard let plan = current else { return }
+        current = nil
+        observer.finished(AccessRecord(
+            requestID: plan.requestID, method: plan.method, route: plan.routeName, path: plan.path, status: status,
+            nanoseconds: (NIODeadline.now() - plan.started).nanoseconds, upstreamNanoseconds: upstreamNanoseconds, bytes: bytes,
+            tenantID: plan.caller?.tenantID, workspaceID: plan.caller?.workspaceID, principal: plan.caller?.subject
+        ))
+    }
+
     private func finishExchange(_ finish: ProxyRelayStateMachine.Finish, context: ChannelHandlerContext) {
         deadline?.cancel()
         deadline = nil
+        report()
         if let connection {
             self.connection = nil
             connection.delegate = nil

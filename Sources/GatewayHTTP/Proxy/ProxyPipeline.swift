@@ -31,9 +31,12 @@ struct ProxyPipeline: Sendable {
     /// metadata on every change (measured in Benchmarks/PROFILE.md). Failures are logged here instead.
     static let quietLogger = Logger(label: "iam-gateway.upstream", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    func handle(_ request: Request, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> Response {
-        let headers = try await prepare(request.headers, authority: request.head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+    func handle(_ request: Request, match: RouteTable.Match, requestID: String, clientAddress: String, observation: RequestObservation? = nil) async throws -> Response {
+        let (principal, headers) = try await authorize(request.headers, authority: request.head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+        observation?.caller(principal)
         // 5. Forward, streaming both bodies.
+        let started = ContinuousClock.now
+        defer { observation?.upstream(nanoseconds: (ContinuousClock.now - started).nanoseconds) }
         return try await forward(request, match: match, headers: headers)
     }
 
@@ -73,7 +76,7 @@ struct ProxyPipeline: Sendable {
     /// Stages 1 to 4 from memory alone: the same headers as ``prepare(_:authority:match:requestID:clientAddress:)``
     /// when the credential verifies in process and the resolution and downstream token are cached and current;
     /// `nil` whenever a stage would need the store, a mint or an error answer, so the full path decides.
-    func prepareInProcess(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) -> HTTPHeaders? {
+    func prepareInProcess(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) -> (HTTPHeaders, Principal)? {
         guard let principal = authenticator.authenticateInProcess(headers: fields),
             let access = resolver.cachedResolution(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
         else { return nil }
@@ -81,7 +84,7 @@ struct ProxyPipeline: Sendable {
         if let permission = match.route.permission, !access.permissions.contains(permission) { return nil }
         let key = tokenKey(principal, access: access, audience: match.route.audience)
         guard let token = tokens.token(for: key, now: clock.now().unixSeconds, countingMiss: false) else { return nil }
-        return upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress)
+        return (upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress), principal)
     }
 
     func upstreamHeaders(_ fields: HTTPFields, principal: Principal, token: String, authority: String?, requestID: String, clientAddress: String) -> HTTPHeaders {

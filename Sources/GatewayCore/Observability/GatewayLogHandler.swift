@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Where log lines go: a file descriptor (standard output or error), or a closure (tests).
+public struct LogSink: Sendable {
+    let write: @Sendable (String) -> Void
+
+    public init(write: @escaping @Sendable (String) -> Void) {
+        self.write = write
+    }
+
+    /// One `write(2)` per line under a lock, so lines of concurrent requests never interleave.
+    public static func fileDescriptor(_ descriptor: Int32) -> LogSink {
+        let lock = Mutex(())
+        return LogSink { line in
+            var line = line
+            lock.withLock { _ in
+                line.withUTF8 { bytes in
+                    var offset = 0
+                    while offset < bytes.count {
+                        let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                        if written <= 0 { if errno == EINTR { continue } else { return } }
+                        offset += written
+                    }
+                }
+            }
+        }
+    }
+
+    public static let standardOutput = fileDescriptor(1)
+    public static let standardError = fileDescriptor(2)
+}
+
+/// The gateway's log lines (SPEC 10): `text` (`<ts> <level> <label>: <message> key=value ...`) or `json` (one
+/// object per line with `ts`, `level`, `logger`, `msg` and the metadata as fields; numbers stay numbers).
+/// Access lines (label ``accessLabel``) go to standard output, everything else to standard error.
+public struct GatewayLogHandler: LogHandler {
+    public static let accessLabel = "access"
+
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    public var metadataProvider: Logger.MetadataProvider?
+    let label: String
+    let format: GatewayConfiguration.Log.Format
+    let sink: LogSink
+
+    public init(label: String, level: Logger.Level, format: GatewayConfiguration.Log.Format, sink: LogSink) {
+        self.label = label
+        self.logLevel = level
+        self.format = format
+        self.sink = sink
+    }
+
+    /// The handler for `label` on the process's standard streams.
+    public static func standard(label: String, level: Logger.Level, format: GatewayConfiguration.Log.Format) -> GatewayLogHandler {
+        GatewayLogHandler(label: label, level: level, format: format, sink: label == accessLabel ? .standardOutput : .standardError)
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// Access fields first, in the order SPEC 10 lists them; other keys sorted.
+    static let fieldOrder = ["request_id", "method", "route", "path", "status", "duration_ms", "upstream_ms", "bytes", "tenant_id", "workspace_id", "principal"]
+
+    public func log(event: LogEvent) {
+        var fields = metadata
+        if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
+        if let own = event.metadata { fields.merge(own) { _, new in new } }
+        let keys = Self.fieldOrder.filter { fields[$0] != nil } + fields.keys.filter { !Self.fieldOrder.contains($0) }.sorted()
+        let ts = Self.timestamp(Date())
+        var line: String
+        switch format {
+        case .text:
+            line = "\(ts) \(event.level) \(label): \(event.message)"
+            for key in keys { line += " \(key)=\(Self.text(fields[key]!))" }
+        case .json:
+            line = "{\"ts\":\(Self.quoted(ts)),\"level\":\"\(event.level)\",\"logger\":\(Self.quoted(label)),\"msg\":\(Self.quoted(event.message.description))"
+            for key in keys { line += ",\(Self.quoted(key)):\(Self.json(fields[key]!))" }
+            line += "}"
+        }
+        sink.write(line + "\n")
+    }
+
+    static func text(_ value: Logger.Metadata.Value) -> String {
+        let rendered = value.description
+        guard rendered.isEmpty || rendered.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.asciiValue.map { $0 < 0x20 } ?? false }) else {
+            return rendered
+        }
+        return quoted(rendered)
+    }
+
+    static func json(_ value: Logger.Metadata.Value) -> String {
+        switch value {
+        case .string(let text): return quoted(text)
+        case .stringConvertible(let convertible):
+            switch convertible {
+            case let number as Int: return String(number)
+            case let number as Int64: return String(number)
+            case let number as Double where number.isFinite: return String(number)
+            case let flag as Bool: return flag ? "true" : "false"
+            default: return quoted(convertible.description)
+            }
+        case .array(let values): return "[" + values.map(json).joined(separator: ",") + "]"
+        case .dictionary(let values): return "{" + values.keys.sorted().map { quoted($0) + ":" + json(values[$0]!) }.joined(separator: ",") + "}"
+        }
+    }
+
+    /// A JSON string literal (also used for quoted text values).
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// RFC 3339 UTC with milliseconds.
+    static func timestamp(_ date: Date) -> String {
+        let interval = date.timeIntervalSince1970
+        var seconds = time_t(interval.rounded(.down))
+        let millis = Int((interval - interval.rounded(.down)) * 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour),
+            Int(parts.tm_min), Int(parts.tm_sec), millis
+        )
+    }
+}
