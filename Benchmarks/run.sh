@@ -7,6 +7,8 @@
 #   ROUNDS=5 DURATION=10 Benchmarks/run.sh
 #   PROXY_ONLY=1 Benchmarks/run.sh         # only the interleaved proxy cases, medians printed
 #   PROXY_ONLY=1 GATEWAY_B=/tmp/old/iam-gateway Benchmarks/run.sh   # A/B: another build as a sixth case
+#   PROXY_ONLY=1 GATEWAY_B=.build/release/iam-gateway GATEWAY_B_CONFIG=$'log:\n  access: false\n' Benchmarks/run.sh
+#                                          # A/B: the same build with other settings (here: instrumentation off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -80,17 +82,18 @@ export IAM_GATEWAY_STORAGE_URL=sqlite://$WORK/gateway.sqlite
 export IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD=bench-admin-password
 export IAM_GATEWAY_TOKENS_ACCESS_TTL=3600
 export IAM_GATEWAY_ROUTES='[{"name":"bench","prefix":"/bench","upstream":"http://127.0.0.1:9100","audience":"bench"}]'
-IAM_GATEWAY_HTTP_PORT=9103 "$BIN/iam-gateway" serve > "$WORK/logs/gateway.log" 2>&1 &
+# The gateway under test runs the shipped configuration's instrumentation: metrics on, an access line per request.
+IAM_GATEWAY_HTTP_PORT=9103 IAM_GATEWAY_METRICS_LISTEN=127.0.0.1:9463 "$BIN/iam-gateway" serve > "$WORK/logs/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 PIDS+=($GATEWAY_PID)
 for _ in $(seq 100); do curl -sf localhost:9103/v1/ready >/dev/null && break; sleep 0.2; done
-IAM_GATEWAY_HTTP_PORT=9104 IAM_GATEWAY_TOKENS_DOWNSTREAM_CACHE_SIZE=0 "$BIN/iam-gateway" serve > "$WORK/logs/gateway-nocache.log" 2>&1 &
+IAM_GATEWAY_HTTP_PORT=9104 IAM_GATEWAY_METRICS_LISTEN=127.0.0.1:9462 IAM_GATEWAY_TOKENS_DOWNSTREAM_CACHE_SIZE=0 "$BIN/iam-gateway" serve > "$WORK/logs/gateway-nocache.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf localhost:9104/v1/ready >/dev/null && break; sleep 0.2; done
 if [[ -n ${GATEWAY_B:-} ]]; then
     # A/B: another build of the gateway (e.g. the commit before a change) on 9105, with the cache, same store.
-    # An empty config file: an older build may not know keys added to Config/gateway.yaml since.
-    : > "$WORK/gateway-b.yaml"
+    # An empty config file (an older build may not know keys added to Config/gateway.yaml since), or GATEWAY_B_CONFIG.
+    printf '%s' "${GATEWAY_B_CONFIG:-}" > "$WORK/gateway-b.yaml"
     IAM_GATEWAY_HTTP_PORT=9105 "$GATEWAY_B" serve --config "$WORK/gateway-b.yaml" > "$WORK/logs/gateway-b.log" 2>&1 &
     PIDS+=($!)
     for _ in $(seq 100); do curl -sf localhost:9105/v1/ready >/dev/null && break; sleep 0.2; done

@@ -250,4 +250,32 @@ import Testing
         #expect(configuration.metrics.address?.host == "127.0.0.1" && configuration.metrics.address?.port == 9464)
         #expect(configuration.tracing.otlpEndpoint == "http://127.0.0.1:4318")
     }
+
+    @Test(arguments: [
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", true), ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", true),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", false), ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", false),
+        ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", false), ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", false),
+        ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", false), ("00-xyz", false), ("", false),
+    ])
+    func traceParentSyntax(_ value: String, _ valid: Bool) {
+        #expect(GatewayTracing.isValidTraceParent(value) == valid)
+    }
+
+    /// Without tracing, a valid traceparent passes through untouched and a malformed one is dropped, on both paths.
+    @Test func malformedTraceContextIsNotForwardedWithoutTracing() async throws {
+        try await withProxy { _, wired, upstream, client in
+            let token = try await client.token()
+            for fastPath in [true, false] {
+                wired.proxyFastPath.isEnabled = fastPath
+                let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                var reply = try await client.send(.get, "/api/echo/a", headers: [HTTPField.Name("traceparent")!: valid, HTTPField.Name("tracestate")!: "v=1"], bearer: token)
+                #expect(reply.status == .created)
+                #expect(upstream.last?.header("traceparent") == valid)
+                reply = try await client.send(.get, "/api/echo/b", headers: [HTTPField.Name("traceparent")!: "00-not-a-trace", HTTPField.Name("tracestate")!: "v=1"], bearer: token)
+                #expect(reply.status == .created)
+                #expect(upstream.last?.header("traceparent") == nil, "fast path \(fastPath)")
+                #expect(upstream.last?.header("tracestate") == nil)
+            }
+        }
+    }
 }

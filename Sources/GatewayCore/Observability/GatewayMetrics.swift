@@ -19,7 +19,7 @@ public final class GatewayMetrics: Sendable {
     let downstreamCacheMisses: Counter
     let refreshReuse: Counter
     let storeErrors: Counter
-    let spansDropped: Counter
+    let droppedSpans: Counter
     /// Request counters and timers by label set, made once each (a factory call takes the registry's lock and
     /// allocates the label array; this table is read under a short lock of its own).
     private let handles = Mutex(Handles())
@@ -55,7 +55,7 @@ public final class GatewayMetrics: Sendable {
         downstreamCacheMisses = Counter(label: "iam_gateway_downstream_token_cache_misses_total", factory: factory)
         refreshReuse = Counter(label: "iam_gateway_refresh_reuse_detected_total", factory: factory)
         storeErrors = Counter(label: "iam_gateway_store_errors_total", factory: factory)
-        spansDropped = Counter(label: "iam_gateway_trace_spans_dropped_total", factory: factory)
+        droppedSpans = Counter(label: "iam_gateway_trace_spans_dropped_total", factory: factory)
     }
 
     /// Records nothing.
@@ -65,7 +65,7 @@ public final class GatewayMetrics: Sendable {
     public func downstreamCache(hit: Bool) { (hit ? downstreamCacheHits : downstreamCacheMisses).increment() }
     public func refreshReuseDetected() { refreshReuse.increment() }
     public func storeError() { storeErrors.increment() }
-    public func spanDropped() { spansDropped.increment() }
+    public func spansDropped(_ count: Int) { droppedSpans.increment(by: count) }
     public func login(_ result: LoginResult) { logins[result]?.increment() }
 
     // MARK: - Requests

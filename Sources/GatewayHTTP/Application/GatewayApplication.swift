@@ -45,6 +45,7 @@ public func buildApplication(
     var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools), HeapTrimmer(logger: logger)]
     if let tls = gateway.tls { services.append(tls) }
     if let metrics = gateway.metricsApplication(logger: logger) { services.append(metrics) }
+    if let tracing = gateway.tracing { services.append(tracing.service) }
     if let changes {
         services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
     }
@@ -93,6 +94,8 @@ public struct Gateway: Sendable {
     public let metricsRegistry: PrometheusCollectorRegistry?
     /// Request counters, durations and access lines.
     let observer: RequestObserver
+    /// The tracer and its OTLP exporter when `tracing.otlp_endpoint` is set.
+    let tracing: GatewayTracing?
     /// The admin console's files, read once (SPEC 9).
     let consoleAssets = ConsoleAssets.bundled()
     let authenticator: RequestAuthenticator
@@ -126,6 +129,7 @@ public struct Gateway: Sendable {
             return GatewayMetrics(factory: factory)
         } ?? .disabled
         self.metrics = metrics
+        self.tracing = try GatewayTracing.make(configuration: configuration, metrics: metrics)
         self.observer = RequestObserver(
             metrics: metrics, accessLog: accessLog ?? (configuration.log.access ? Logger(label: GatewayLogHandler.accessLabel) : nil)
         )
@@ -168,6 +172,7 @@ public struct Gateway: Sendable {
         proxy.allowedOrigins = Set(configuration.http.allowedOrigins)
         proxy.forwardedProto = configuration.http.servesTLS ? "https" : "http"
         proxy.trustedProxies = configuration.http.trustedProxies
+        proxy.tracer = tracing?.tracer
         self.tls = configuration.http.servesTLS
             ? try TLSReloader(certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey, logger: logger) : nil
         self.proxy = proxy
@@ -177,6 +182,8 @@ public struct Gateway: Sendable {
             maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(Int64(configuration.http.idleTimeout)), serverName: Self.serverName,
             logger: logger, observer: observer
         )
+        // Spans are made on the async path; with tracing on, every proxied request takes it.
+        if tracing != nil { proxyFastPath.isEnabled = false }
     }
 
     /// Requests the proxy relayed on the event loop (cached credential, resolution and downstream token).
@@ -184,7 +191,10 @@ public struct Gateway: Sendable {
 
     /// The front responder: path checks, proxy routes, then the API.
     public func responder() -> some HTTPResponder<GatewayRequestContext> {
-        GatewayResponder(api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes, observer: observer)
+        GatewayResponder(
+            api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes, observer: observer,
+            tracer: tracing?.tracer
+        )
     }
 
     /// The router with every API endpoint.

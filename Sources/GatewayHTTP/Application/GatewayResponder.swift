@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Synchronization
+import Tracing
 
 /// The gateway's front responder: path safety first, then proxy routes (longest whole-segment prefix), then the
 /// API router. Every answer carries `X-Request-Id`.
@@ -16,8 +17,26 @@ struct GatewayResponder: HTTPResponder {
     /// Sum of header name and value bytes above which a request is refused with 431.
     let maximumHeaderBytes: Int
     let observer: RequestObserver
+    let tracer: (any Tracer)?
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        guard let tracer else { return await observed(request, context: context) }
+        // The client's trace continued (a malformed traceparent starts a new one), the request's server span.
+        var trace = ServiceContext.topLevel
+        tracer.extract(request.headers, into: &trace, using: HTTPFieldsExtractor())
+        let route = routes.match(path: request.uri.path)?.route.name ?? "api"
+        return await tracer.withSpan("\(request.method.rawValue) \(route)", context: trace, ofKind: .server) { span in
+            span.attributes["http.request.method"] = request.method.rawValue
+            span.attributes["http.route"] = route
+            let response = await observed(request, context: context)
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            return response
+        }
+    }
+
+    /// The answer, with its metrics and access line.
+    func observed(_ request: Request, context: Context) async -> Response {
         let started = ContinuousClock.now
         let requestID = Self.requestID(request.headers[.xRequestID])
         var response = await answer(request, context: context, requestID: requestID)

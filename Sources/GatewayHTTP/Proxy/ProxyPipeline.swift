@@ -5,6 +5,7 @@ import HTTPTypes
 import IAMEnforcement
 import Hummingbird
 import Logging
+import Tracing
 import NIOCore
 import NIOHTTP1
 
@@ -26,6 +27,8 @@ struct ProxyPipeline: Sendable {
     var forwardedProto = "http"
     /// `http.trusted_proxies`: whose `X-Forwarded-*` are believed.
     var trustedProxies = TrustedProxies.none
+    /// Spans for the stages and the upstream call when tracing is on (SPEC 10).
+    var tracer: (any Tracer)?
 
     /// AsyncHTTPClient attaches per-request metadata to the logger it is given, and a stream handler re-renders
     /// metadata on every change (measured in Benchmarks/PROFILE.md). Failures are logged here instead.
@@ -48,16 +51,18 @@ struct ProxyPipeline: Sendable {
     /// Stages 1 to 4 with the principal they authenticated (a WebSocket tunnel keeps checking it).
     func authorize(_ fields: HTTPFields, authority: String?, match: RouteTable.Match, requestID: String, clientAddress: String) async throws -> (principal: Principal, headers: HTTPHeaders) {
         // 1. Authenticate (bearer, session cookie or API key); a downstream token has the wrong `aud` and fails here.
-        let principal = try await authenticator.authenticate(headers: fields)
+        let principal = try await tracer.span("authenticate") { try await authenticator.authenticate(headers: fields) }
         // 2. Resolve roles, permissions and policy version (cached).
-        let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+        let access = try await tracer.span("resolve") {
+            try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+        }
         // 3. Authorize: a principal with no role in the workspace gets nothing; the route's permission at the edge.
         guard !access.roles.isEmpty else { throw GatewayError.forbidden("The caller has no role in this workspace.") }
         if let permission = match.route.permission, !access.permissions.contains(permission) {
             throw GatewayError.forbidden("This route needs the permission \(permission).")
         }
         // 4. Mutate: a downstream token for the route's audience and the gateway's headers.
-        let token = try await downstreamToken(principal, access: access, audience: match.route.audience)
+        let token = try await tracer.span("mint") { try await downstreamToken(principal, access: access, audience: match.route.audience) }
         return (principal, upstreamHeaders(fields, principal: principal, token: token, authority: authority, requestID: requestID, clientAddress: clientAddress))
     }
 
@@ -106,7 +111,13 @@ struct ProxyPipeline: Sendable {
             ("X-Forwarded-Proto", proto),
         ]
         if let host { set.append(("X-Forwarded-Host", host)) }
-        return headerPolicy.upstream(from: fields, set: set)
+        var headers = headerPolicy.upstream(from: fields, set: set)
+        // A malformed trace context is not passed on (W3C Trace Context: the receiver restarts the trace).
+        if let parent = fields[GatewayTracing.traceParentField], !GatewayTracing.isValidTraceParent(parent) {
+            headers.remove(name: "traceparent")
+            headers.remove(name: "tracestate")
+        }
+        return headers
     }
 
     func tokenKey(_ principal: Principal, access: ResolvedAccess, audience: String) -> DownstreamTokenCache.Key {
@@ -145,7 +156,14 @@ struct ProxyPipeline: Sendable {
         if let relay, let bodyLength { outbound.body = .stream(relay.body, length: bodyLength) }
         let response: HTTPClientResponse
         do {
-            response = try await httpClient.execute(outbound, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger)
+            response = try await tracer.span("upstream", ofKind: .client) {
+                if let tracer {
+                    // The upstream continues the trace with this span as its parent (the client's own header replaced).
+                    outbound.headers.remove(name: "tracestate")
+                    tracer.inject(ServiceContext.current ?? .topLevel, into: &outbound.headers, using: HTTPHeadersInjector())
+                }
+                return try await httpClient.execute(outbound, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger)
+            }
         } catch {
             await relay?.close()
             if let failure = relay?.readFailure as? HTTPParserError {

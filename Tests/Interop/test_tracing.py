@@ -1,0 +1,188 @@
+"""SPEC 10 tracing, checked by software nobody here wrote: a gateway with `tracing.otlp_endpoint` exports its spans
+over OTLP/HTTP to a receiver that decodes them with the OpenTelemetry protobuf definitions (opentelemetry-proto);
+the parent/child structure is checked, and the upstream must see the gateway's upstream span as its parent. A
+malformed traceparent is replaced, never forwarded; an unreachable collector never slows or fails a request."""
+import gzip
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+BIN = os.environ["GATEWAY_BIN"]
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PASSWORD = "tracing-admin-password"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Receiver(BaseHTTPRequestHandler):
+    spans = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        assert self.path == "/v1/traces", self.path
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        with Receiver.lock:
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    Receiver.spans.extend(scope.spans)
+        reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+class Upstream(BaseHTTPRequestHandler):
+    seen = []
+
+    def do_GET(self):
+        Upstream.seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = b'{"ok":true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(handler):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def start_gateway(otlp_endpoint, upstream_port):
+    work = tempfile.mkdtemp(prefix="iam-gateway-tracing-")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_GATEWAY_")}
+    env.update({
+        "IAM_GATEWAY_HTTP_PORT": str(port), "IAM_GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
+        "IAM_GATEWAY_KEYS_DIRECTORY": f"{work}/Keys", "IAM_GATEWAY_STORAGE_URL": f"sqlite://{work}/gateway.sqlite",
+        "IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD, "IAM_GATEWAY_METRICS_LISTEN": "",
+        "IAM_GATEWAY_TRACING_OTLP_ENDPOINT": otlp_endpoint,
+        "IAM_GATEWAY_ROUTES": json.dumps([{"name": "traced", "prefix": "/api/traced",
+                                           "upstream": f"http://127.0.0.1:{upstream_port}", "audience": "traced"}]),
+    })
+    log = open(f"{work}/gateway.log", "w")
+    process = subprocess.Popen([BIN, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            if requests.get(url + "/v1/ready", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert process.poll() is None, open(f"{work}/gateway.log").read()
+        time.sleep(0.2)
+    token = requests.post(url + "/v1/auth/login", json={"tenant_id": "platform", "workspace_id": "default",
+                                                        "username": "admin", "password": PASSWORD}, timeout=30).json()["access_token"]
+    return process, work, url, token, log
+
+
+def stop_gateway(process, work, log):
+    process.terminate()
+    process.wait(timeout=30)
+    log.close()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def traced():
+    receiver = serve(Receiver)
+    upstream = serve(Upstream)
+    process, work, url, token, log = start_gateway(f"http://127.0.0.1:{receiver.server_port}", upstream.server_port)
+    yield url, token
+    stop_gateway(process, work, log)
+    receiver.shutdown()
+    upstream.shutdown()
+
+
+def spans_of(trace_id, names, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with Receiver.lock:
+            found = [s for s in Receiver.spans if s.trace_id == trace_id]
+        if names <= {s.name for s in found}:
+            return found
+        time.sleep(0.3)
+    raise AssertionError(f"spans {names} not exported; got {[s.name for s in found]}")
+
+
+def test_the_client_trace_is_continued_and_the_upstream_sees_the_gateway_span(traced):
+    url, token = traced
+    trace_id, parent_id = os.urandom(16).hex(), os.urandom(8).hex()
+    Upstream.seen.clear()
+    reply = requests.get(url + "/api/traced/items", headers={
+        "Authorization": f"Bearer {token}", "traceparent": f"00-{trace_id}-{parent_id}-01", "tracestate": "vendor=client"}, timeout=10)
+    assert reply.status_code == 200, reply.text
+    spans = spans_of(bytes.fromhex(trace_id), {"authenticate", "resolve", "mint", "upstream"})
+    by_name = {s.name: s for s in spans}
+    server = [s for s in spans if s.kind == s.SPAN_KIND_SERVER]
+    assert len(server) == 1, [s.name for s in spans]
+    server = server[0]
+    assert server.parent_span_id == bytes.fromhex(parent_id), "the server span continues the client's"
+    for name in ("authenticate", "resolve", "mint", "upstream"):
+        assert by_name[name].parent_span_id == server.span_id, f"{name} is a child of the request's span"
+        assert by_name[name].start_time_unix_nano >= server.start_time_unix_nano
+        assert by_name[name].end_time_unix_nano <= server.end_time_unix_nano
+    assert by_name["upstream"].kind == by_name["upstream"].SPAN_KIND_CLIENT
+    sent = Upstream.seen[-1]["traceparent"]
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]", sent), sent
+    assert sent.split("-")[1] == trace_id, "the same trace"
+    assert sent.split("-")[2] == by_name["upstream"].span_id.hex(), "the upstream's parent is the gateway's upstream span"
+
+
+@pytest.mark.parametrize("malformed", ["00-xyz", "00-" + "0" * 32 + "-" + "1" * 16 + "-01", "ff-" + "a" * 32 + "-" + "b" * 16 + "-01",
+                                       "00-" + "A" * 32 + "-" + "b" * 16 + "-01"])
+def test_a_malformed_traceparent_is_replaced_not_forwarded(traced, malformed):
+    url, token = traced
+    Upstream.seen.clear()
+    reply = requests.get(url + "/api/traced/x", headers={"Authorization": f"Bearer {token}", "traceparent": malformed}, timeout=10)
+    assert reply.status_code == 200
+    sent = Upstream.seen[-1].get("traceparent")
+    assert sent != malformed
+    assert sent and re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]", sent), sent
+    spans_of(bytes.fromhex(sent.split("-")[1]), {"upstream"})
+
+
+def test_an_unreachable_collector_never_slows_or_fails_requests():
+    upstream = serve(Upstream)
+    process, work, url, token, log = start_gateway(f"http://127.0.0.1:{free_port()}", upstream.server_port)
+    try:
+        started = time.time()
+        for _ in range(40):
+            reply = requests.get(url + "/api/traced/x", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+            assert reply.status_code == 200
+        assert time.time() - started < 20, "40 requests took longer than 20 s with the collector down"
+        time.sleep(2.5)  # an export attempt failed meanwhile
+        assert requests.get(url + "/v1/health", timeout=5).status_code == 200
+        assert process.poll() is None
+    finally:
+        stop_gateway(process, work, log)
+        upstream.shutdown()
