@@ -119,7 +119,7 @@ let package = Package(
                 .product(name: "OTel", package: "swift-otel"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
-            resources: [.copy("Console")],
+            resources: [.copy("Console"), .copy("OpenAPI")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

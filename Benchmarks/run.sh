@@ -7,7 +7,7 @@
 #   ROUNDS=5 DURATION=10 Benchmarks/run.sh
 #   PROXY_ONLY=1 Benchmarks/run.sh         # only the interleaved proxy cases, medians printed
 #   PROXY_ONLY=1 GATEWAY_B=/tmp/old/iam-gateway Benchmarks/run.sh   # A/B: another build as a sixth case
-#   PROXY_ONLY=1 GATEWAY_B=.build/release/iam-gateway GATEWAY_B_CONFIG=$'log:\n  access: false\n' Benchmarks/run.sh
+#   PROXY_ONLY=1 GATEWAY_A_DIR=/tmp/a GATEWAY_B=/tmp/a/iam-gateway GATEWAY_B_CONFIG=$'log:\n  access: false\n' Benchmarks/run.sh
 #                                          # A/B: the same build with other settings (here: instrumentation off)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +27,14 @@ if ((${#missing[@]})); then
     apt-get update -qq && apt-get install -y -qq wrk nginx-light caddy curl openssl >/dev/null
 fi
 
-echo "building release binaries..."
-swift build -c release 2>&1 | grep -E "error|warning: [^']" || true
-BIN=$(swift build -c release --show-bin-path)
+if [[ -n ${GATEWAY_A_DIR:-} ]]; then
+    # A copy of a release build (its iam-gateway and resource bundle), so the tree may change while this runs.
+    BIN=$GATEWAY_A_DIR
+else
+    echo "building release binaries..."
+    swift build -c release 2>&1 | grep -E "error|warning: [^']" || true
+    BIN=$(swift build -c release --show-bin-path)
+fi
 
 rm -rf "$WORK"; mkdir -p "$WORK/logs" "$WORK/www"
 PIDS=()

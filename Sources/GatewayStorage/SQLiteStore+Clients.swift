@@ -33,7 +33,7 @@ extension SQLiteStore {
     }
 
     static func client(_ row: SQLiteRow) throws -> OAuthClientRecord {
-        OAuthClientRecord(
+        try OAuthClientRecord(
             tenantID: row.text("tenant_id"), clientID: row.text("client_id"), name: row.text("name"), workspaceID: row.text("workspace_id"),
             type: try ClientColumns.type(row.text("type")), secretHash: row.optionalText("secret_hash"),
             redirectURIs: try ClientColumns.decode(row.text("redirect_uris"), column: "redirect_uris"),
@@ -78,8 +78,8 @@ extension SQLiteStore {
     public func redeemAuthorizationCode(hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String) async throws -> CodeRedemption {
         try await transaction { tx in
             guard let row = try await tx.query("SELECT * FROM authorization_codes WHERE code_hash = ?", [.text(hash)]).first else { return .invalid }
-            var record = Self.authorizationCode(row)
-            if row.optionalDate("used_at") != nil { return .reused(record) }
+            var record = try Self.authorizationCode(row)
+            if try row.optionalDate("used_at") != nil { return .reused(record) }
             guard record.expiresAt > now else { return .invalid }
             try await tx.query("UPDATE authorization_codes SET used_at = ?, session_id = ? WHERE code_hash = ?", [.init(now), .text(sessionID), .text(hash)])
             record.sessionID = sessionID
@@ -92,8 +92,8 @@ extension SQLiteStore {
         }
     }
 
-    static func authorizationCode(_ row: SQLiteRow) -> AuthorizationCodeRecord {
-        AuthorizationCodeRecord(
+    static func authorizationCode(_ row: SQLiteRow) throws -> AuthorizationCodeRecord {
+        try AuthorizationCodeRecord(
             codeHash: row.text("code_hash"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), principalID: row.text("principal_id"),
             clientID: row.text("client_id"), redirectURI: row.text("redirect_uri"), codeChallenge: row.optionalText("code_challenge"), scope: row.text("scope"),
             nonce: row.optionalText("nonce"), authTime: row.date("auth_time"), expiresAt: row.date("expires_at"), sessionID: row.optionalText("session_id")

@@ -8,18 +8,44 @@ extension SQLiteData {
     init(_ text: String?) { self = text.map { .text($0) } ?? .null }
 }
 
+/// Column accessors that throw ``StoreError/corrupt(_:)`` for a column that is missing or holds another type,
+/// as the PostgreSQL store's decoding does: a damaged row is never read as `""`, the epoch or 0.
 extension SQLiteRow {
-    func text(_ name: String) -> String { column(name)?.string ?? "" }
-    func optionalText(_ name: String) -> String? {
-        guard let data = column(name), !data.isNull else { return nil }
-        return data.string
+    func value(_ name: String) throws -> SQLiteData {
+        guard let data = column(name) else { throw StoreError.corrupt("no column \(name)") }
+        return data
     }
-    func date(_ name: String) -> Date { Date(timeIntervalSince1970: column(name)?.double ?? 0) }
-    func optionalDate(_ name: String) -> Date? {
-        guard let data = column(name), !data.isNull, let seconds = data.double else { return nil }
-        return Date(timeIntervalSince1970: seconds)
+
+    func text(_ name: String) throws -> String {
+        guard case .text(let text) = try value(name) else { throw StoreError.corrupt("\(name) is not text") }
+        return text
     }
-    func int(_ name: String) -> Int64 { Int64(column(name)?.integer ?? 0) }
+
+    func optionalText(_ name: String) throws -> String? {
+        let data = try value(name)
+        if data.isNull { return nil }
+        guard case .text(let text) = data else { throw StoreError.corrupt("\(name) is not text") }
+        return text
+    }
+
+    func date(_ name: String) throws -> Date {
+        guard let date = try optionalDate(name) else { throw StoreError.corrupt("\(name) is null") }
+        return date
+    }
+
+    func optionalDate(_ name: String) throws -> Date? {
+        switch try value(name) {
+        case .null: return nil
+        case .float(let seconds): return Date(timeIntervalSince1970: seconds)
+        case .integer(let seconds): return Date(timeIntervalSince1970: TimeInterval(seconds))
+        default: throw StoreError.corrupt("\(name) is not a time")
+        }
+    }
+
+    func int(_ name: String) throws -> Int64 {
+        guard case .integer(let value) = try value(name) else { throw StoreError.corrupt("\(name) is not an integer") }
+        return Int64(value)
+    }
 }
 
 extension SQLiteStore {
@@ -29,6 +55,15 @@ extension SQLiteStore {
             for entry in PermissionCatalog.seed {
                 try await tx.query("INSERT OR IGNORE INTO permissions (name, service, label) VALUES (?, ?, ?)", [.text(entry.name), .text(entry.service), .text(entry.label)])
             }
+        }
+    }
+
+    /// A role's stored permission list (JSON array of names).
+    static func permissionList(_ json: String) throws -> [String] {
+        do {
+            return try JSONDecoder().decode([String].self, from: Data(json.utf8))
+        } catch {
+            throw StoreError.corrupt("permissions is not a JSON list of names")
         }
     }
 
@@ -94,7 +129,7 @@ extension SQLiteStore {
             "UPDATE policy_versions SET version = version + 1, seq = ? WHERE tenant_id = ? RETURNING workspace_id",
             [.integer(Int(sequence)), .text(tenantID)]
         )
-        return rows.map { $0.text("workspace_id") }.sorted()
+        return try rows.map { try $0.text("workspace_id") }.sorted()
     }
 
     public func tenant(_ tenantID: String) async throws -> Tenant? {
@@ -105,8 +140,8 @@ extension SQLiteStore {
         try await query("SELECT * FROM tenants ORDER BY tenant_id").map(Self.tenant)
     }
 
-    static func tenant(_ row: SQLiteRow) -> Tenant {
-        Tenant(tenantID: row.text("tenant_id"), name: row.text("name"), createdAt: row.date("created_at"))
+    static func tenant(_ row: SQLiteRow) throws -> Tenant {
+        try Tenant(tenantID: row.text("tenant_id"), name: row.text("name"), createdAt: row.date("created_at"))
     }
 
     public func createWorkspace(_ workspace: Workspace) async throws {
@@ -129,8 +164,8 @@ extension SQLiteStore {
         try await query("SELECT * FROM workspaces WHERE tenant_id = ? ORDER BY workspace_id", [.text(tenantID)]).map(Self.workspace)
     }
 
-    static func workspace(_ row: SQLiteRow) -> Workspace {
-        Workspace(tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), name: row.text("name"), createdAt: row.date("created_at"))
+    static func workspace(_ row: SQLiteRow) throws -> Workspace {
+        try Workspace(tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), name: row.text("name"), createdAt: row.date("created_at"))
     }
 
     // MARK: - Users
@@ -162,8 +197,8 @@ extension SQLiteStore {
         try await query("SELECT * FROM users WHERE tenant_id = ? ORDER BY username", [.text(tenantID)]).map(Self.user)
     }
 
-    static func user(_ row: SQLiteRow) -> UserRecord {
-        UserRecord(tenantID: row.text("tenant_id"), userID: row.text("user_id"), username: row.text("username"), passwordHash: row.text("password_hash"), createdAt: row.date("created_at"))
+    static func user(_ row: SQLiteRow) throws -> UserRecord {
+        try UserRecord(tenantID: row.text("tenant_id"), userID: row.text("user_id"), username: row.text("username"), passwordHash: row.text("password_hash"), createdAt: row.date("created_at"))
     }
 
     public func updatePassword(tenantID: String, userID: String, passwordHash: String) async throws -> Bool {
@@ -186,11 +221,11 @@ extension SQLiteStore {
         let workspaces = try await tx.query(
             "DELETE FROM assignments WHERE tenant_id = ? AND principal_id = ? RETURNING workspace_id",
             [.text(tenantID), .text(principalID)]
-        ).map { $0.text("workspace_id") }
+        ).map { try $0.text("workspace_id") }
         let sessions = try await tx.query(
             "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL RETURNING session_id",
             [.init(now), .text(tenantID), .text(principalID)]
-        ).map { $0.text("session_id") }
+        ).map { try $0.text("session_id") }
         let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(tx, tenantID: tenantID, workspaceIDs: bumpTargets(workspaces))
         return DeletedPrincipal(revokedSessionIDs: sessions.sorted(), bumpedWorkspaces: bumped)
     }
@@ -227,8 +262,8 @@ extension SQLiteStore {
         try await query("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, key_id", [.text(tenantID)]).map(Self.apiKey)
     }
 
-    static func apiKey(_ row: SQLiteRow) -> APIKeyRecord {
-        APIKeyRecord(
+    static func apiKey(_ row: SQLiteRow) throws -> APIKeyRecord {
+        try APIKeyRecord(
             tenantID: row.text("tenant_id"), keyID: row.text("key_id"), name: row.text("name"), workspaceID: row.text("workspace_id"),
             secretHash: row.text("secret_hash"), createdAt: row.date("created_at"), expiresAt: row.optionalDate("expires_at"),
             service: row.optionalText("service")
@@ -275,8 +310,8 @@ extension SQLiteStore {
         try await query("SELECT * FROM sessions WHERE session_id = ?", [.text(sessionID)]).first.map(Self.session)
     }
 
-    static func session(_ row: SQLiteRow) -> SessionRecord {
-        SessionRecord(
+    static func session(_ row: SQLiteRow) throws -> SessionRecord {
+        try SessionRecord(
             sessionID: row.text("session_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
             principalID: row.text("principal_id"), createdAt: row.date("created_at"), expiresAt: row.date("expires_at"),
             revokedAt: row.optionalDate("revoked_at"), clientID: row.optionalText("client_id"), scope: row.optionalText("scope")
@@ -289,7 +324,7 @@ extension SQLiteStore {
                 "SELECT s.* FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = ?",
                 [.text(presentedHash)]
             ).first else { return .invalid }
-            var session = Self.session(row)
+            var session = try Self.session(row)
             guard session.revokedAt == nil, session.expiresAt > now else { return .invalid }
             let spent = try await tx.query(
                 "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL RETURNING token_hash",
@@ -319,11 +354,11 @@ extension SQLiteStore {
         try await query(
             "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL AND session_id <> ? RETURNING session_id",
             [.init(now), .text(tenantID), .text(principalID), .text(except ?? "")]
-        ).map { $0.text("session_id") }.sorted()
+        ).map { try $0.text("session_id") }.sorted()
     }
 
     public func revokedSessionIDs(since: Date) async throws -> [String] {
-        try await query("SELECT session_id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?", [.init(since)]).map { $0.text("session_id") }
+        try await query("SELECT session_id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?", [.init(since)]).map { try $0.text("session_id") }
     }
 
     // MARK: - Roles and assignments
@@ -348,11 +383,11 @@ extension SQLiteStore {
         try await query("SELECT * FROM roles WHERE tenant_id = ? ORDER BY role_id", [.text(tenantID)]).map(Self.role)
     }
 
-    static func role(_ row: SQLiteRow) -> RoleRecord {
-        RoleRecord(
+    static func role(_ row: SQLiteRow) throws -> RoleRecord {
+        try RoleRecord(
             roleID: row.text("role_id"), tenantID: row.text("tenant_id"), name: row.text("name"), description: row.optionalText("description"),
             workspaceID: row.optionalText("workspace_id"),
-            permissions: (try? JSONDecoder().decode([String].self, from: Data(row.text("permissions").utf8))) ?? [],
+            permissions: try Self.permissionList(row.text("permissions")),
             createdAt: row.date("created_at"), updatedAt: row.date("updated_at")
         )
     }
@@ -366,7 +401,7 @@ extension SQLiteStore {
             guard let row = try await tx.query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(role.tenantID), .text(role.roleID)]).first else {
                 return false
             }
-            let old = Self.role(row)
+            let old = try Self.role(row)
             let clash = try await tx.query("SELECT 1 FROM roles WHERE tenant_id = ? AND name = ? AND role_id <> ?", [.text(role.tenantID), .text(role.name), .text(role.roleID)])
             guard clash.isEmpty else { throw GatewayError.conflict("A role with this name exists.") }
             try await tx.query(
@@ -387,7 +422,7 @@ extension SQLiteStore {
                 throw GatewayError.conflict("The role is still assigned; delete its assignments first.")
             }
             try await tx.query("DELETE FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)])
-            try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: Self.role(row).workspaceID.map { [$0] })
+            try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: try Self.role(row).workspaceID.map { [$0] })
             return true
         }
     }
@@ -412,7 +447,7 @@ extension SQLiteStore {
             guard let row = try await tx.query(
                 "DELETE FROM assignments WHERE tenant_id = ? AND assignment_id = ? RETURNING *", [.text(tenantID), .text(assignmentID)]
             ).first else { return nil }
-            let assignment = Self.assignment(row)
+            let assignment = try Self.assignment(row)
             try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: Self.bumpTargets([assignment.workspaceID]))
             return assignment
         }
@@ -432,8 +467,8 @@ extension SQLiteStore {
         return try await query(sql + " ORDER BY created_at, assignment_id", binds).map(Self.assignment)
     }
 
-    static func assignment(_ row: SQLiteRow) -> Assignment {
-        Assignment(
+    static func assignment(_ row: SQLiteRow) throws -> Assignment {
+        try Assignment(
             assignmentID: row.text("assignment_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
             principalID: row.text("principal_id"), roleID: row.text("role_id"), createdAt: row.date("created_at")
         )
@@ -457,7 +492,7 @@ extension SQLiteStore {
 
     public func permissions() async throws -> [PermissionCatalog.Entry] {
         try await query("SELECT * FROM permissions ORDER BY name").map {
-            PermissionCatalog.Entry(name: $0.text("name"), service: $0.text("service"), label: $0.text("label"))
+            try PermissionCatalog.Entry(name: $0.text("name"), service: $0.text("service"), label: $0.text("label"))
         }
     }
 
@@ -480,8 +515,8 @@ extension SQLiteStore {
         var counts: [String: LoginFailures] = [:]
         for key in keys {
             guard let row = try await query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE key = ? AND at >= ?", [.text(key), .init(since)]).first,
-                row.int("n") > 0 else { continue }
-            counts[key] = LoginFailures(count: Int(row.int("n")), last: row.date("last"))
+                try row.int("n") > 0 else { continue }
+            counts[key] = try LoginFailures(count: Int(row.int("n")), last: row.date("last"))
         }
         return counts
     }
@@ -492,7 +527,7 @@ extension SQLiteStore {
         guard let row = try await query(
             "SELECT version FROM policy_versions WHERE tenant_id = ? AND workspace_id = ?", [.text(tenantID), .text(workspaceID)]
         ).first else { throw GatewayError.notFound("The workspace does not exist.") }
-        return row.int("version")
+        return try row.int("version")
     }
 
     public func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (entries: [PolicyVersionEntry], cursor: Int64) {
@@ -503,7 +538,7 @@ extension SQLiteStore {
             binds.append(.text(tenantID))
         }
         let entries = try await query(sql + " ORDER BY seq, tenant_id, workspace_id", binds).map {
-            PolicyVersionEntry(tenantID: $0.text("tenant_id"), workspaceID: $0.text("workspace_id"), version: $0.int("version"), sequence: $0.int("seq"))
+            try PolicyVersionEntry(tenantID: $0.text("tenant_id"), workspaceID: $0.text("workspace_id"), version: $0.int("version"), sequence: $0.int("seq"))
         }
         let cursor = entries.map(\.sequence).max() ?? sequence ?? 0
         return (entries, cursor)
@@ -532,7 +567,7 @@ extension SQLiteStore {
         if let before = filter.before { add("id < ?", .integer(Int(before))) }
         binds.append(.integer(filter.limit))
         return try await query(sql + " ORDER BY id DESC LIMIT ?", binds).map {
-            AuditEvent(
+            try AuditEvent(
                 id: $0.int("id"), at: $0.date("at"), actor: $0.text("actor"), tenantID: $0.text("tenant_id"),
                 workspaceID: $0.optionalText("workspace_id"), action: $0.text("action"), target: $0.optionalText("target"),
                 requestID: $0.optionalText("request_id"), originWorkspaceID: $0.optionalText("origin_workspace_id")

@@ -107,6 +107,8 @@ extension IAMGatewayCommand {
             let address = "\(configuration.http.host):\(configuration.http.port)"
             do {
                 let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, changes: backend.changes, logger: logger)
+                // Access lines still buffered are written when the gateway stops.
+                defer { LogSink.flush() }
                 try await app.runService()
             } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES || error.errnoCode == EADDRNOTAVAIL {
                 // A bind failure names what could not be bound (NIO's message names only the system call).

@@ -15,7 +15,7 @@ import Testing
     @Test func pagesAreTheApplicationAndFilesHaveTypesAndStrictPolicy() async throws {
         let gateway = try await TestGateway.make()
         defer { Task { await gateway.cleanUp() } }
-        let index = try #require(ConsoleAssets.bundled().files["index.html"])
+        let index = try #require(StaticAssets.console().files["index.html"])
         try await gateway.application().test(.router) { client in
             for path in ["/console", "/console/", "/console/users", "/console/callback", "/console/keys/"] {
                 try await client.execute(uri: path, method: .get) { response in
@@ -42,7 +42,7 @@ import Testing
     @Test func revalidationAnswers304AndUnknownFilesAre404Problems() async throws {
         let gateway = try await TestGateway.make()
         defer { Task { await gateway.cleanUp() } }
-        let index = try #require(ConsoleAssets.bundled().files["index.html"])
+        let index = try #require(StaticAssets.console().files["index.html"])
         try await gateway.application().test(.router) { client in
             try await client.execute(uri: "/console/", method: .get, headers: [.ifNoneMatch: "\"other\", \(index.etag)"]) { response in
                 #expect(response.status == .notModified)
@@ -69,7 +69,7 @@ import Testing
     @Test func filesRunNoInlineScriptAndWriteNoHTML() throws {
         let files = try Self.bundledFiles()
         #expect(files.keys.contains("index.html"))
-        let assets = ConsoleAssets.bundled()
+        let assets = StaticAssets.console()
         for (file, _) in files {
             let text = try #require(assets.files[file].map { String(buffer: $0.body) })
             if file.hasSuffix(".html") {
@@ -103,6 +103,6 @@ import Testing
     }
 
     static func bundledFiles() throws -> [String: String] {
-        ConsoleAssets.bundled().files.mapValues(\.contentType)
+        StaticAssets.console().files.mapValues(\.contentType)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import GatewayCore
-import GatewayStorage
+@testable import GatewayStorage
 import Logging
 import Testing
 
@@ -98,5 +98,29 @@ import Testing
         await #expect(throws: (any Error).self) {
             _ = try await SQLiteStore.open(path: path, logger: Logger(label: "test"))
         }
+    }
+
+    /// A row that does not hold what its schema says (a missing column, NULL where a value must be, a value of
+    /// another type, a permission list that is not JSON) is a store error, never read as "", the epoch or 0.
+    @Test func damagedRowsAreStoreErrorsNotDefaults() async throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let store = try await SQLiteStore.open(path: temp.appending("gateway.sqlite"), logger: Logger(label: "test"))
+        defer { Task { try? await store.close() } }
+        let good = try #require(try await store.query("SELECT 't' AS tenant_id, 'u' AS user_id, 'name' AS username, 'h' AS password_hash, 12.5 AS created_at").first)
+        #expect(try SQLiteStore.user(good).createdAt == Date(timeIntervalSince1970: 12.5))
+        for select in [
+            "SELECT 't' AS tenant_id, 'u' AS user_id, 'name' AS username, 'h' AS password_hash",  // created_at missing
+            "SELECT 't' AS tenant_id, 'u' AS user_id, NULL AS username, 'h' AS password_hash, 1.0 AS created_at",
+            "SELECT 't' AS tenant_id, 'u' AS user_id, 'name' AS username, 'h' AS password_hash, 'yesterday' AS created_at",
+            "SELECT 't' AS tenant_id, 7 AS user_id, 'name' AS username, 'h' AS password_hash, 1.0 AS created_at",
+        ] {
+            let row = try #require(try await store.query(select).first)
+            #expect(throws: StoreError.self, "\(select)") { _ = try SQLiteStore.user(row) }
+        }
+        let role = try #require(try await store.query(
+            "SELECT 'r' AS role_id, 't' AS tenant_id, 'n' AS name, NULL AS description, NULL AS workspace_id, '{not json' AS permissions, 1.0 AS created_at, 1.0 AS updated_at"
+        ).first)
+        #expect(throws: StoreError.self) { _ = try SQLiteStore.role(role) }
     }
 }

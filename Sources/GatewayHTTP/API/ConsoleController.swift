@@ -5,10 +5,10 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// The admin console's files (SPEC 9), read once at start-up from the module's `Console` resource folder: plain
-/// HTML, CSS and JavaScript modules, no build step. Each file is kept in memory with its media type and a strong
-/// `ETag` (its SHA-256), so a browser revalidates with `If-None-Match` and gets a 304 for an unchanged file.
-struct ConsoleAssets: Sendable {
+/// Files shipped in a resource folder of this module (the admin console, the OpenAPI document), read once at
+/// start-up. Each file is kept in memory with its media type and a strong `ETag` (its SHA-256), so a client
+/// revalidates with `If-None-Match` and gets a 304 for an unchanged file.
+struct StaticAssets: Sendable {
     struct Asset: Sendable {
         var body: ByteBuffer
         var contentType: String
@@ -42,13 +42,24 @@ struct ConsoleAssets: Sendable {
         self.files = files
     }
 
-    /// The console shipped with the gateway: the `Console` folder of this module's resources.
-    static func bundled() -> ConsoleAssets {
-        guard let url = Bundle.module.url(forResource: "Console", withExtension: nil) else { return ConsoleAssets(files: [:]) }
-        return ConsoleAssets(directory: url)
+    /// A resource folder of this module (`Console`, `OpenAPI`); empty when the gateway was installed without it.
+    static func bundled(_ folder: String) -> StaticAssets {
+        guard let url = Bundle.module.url(forResource: folder, withExtension: nil) else { return StaticAssets(files: [:]) }
+        return StaticAssets(directory: url)
     }
 
+    /// The admin console's files (SPEC 9): plain HTML, CSS and JavaScript modules, no build step.
+    static func console() -> StaticAssets { bundled("Console") }
+
     init(files: [String: Asset]) { self.files = files }
+
+    /// True when an `If-None-Match` value names `etag` (or is `*`).
+    static func matches(_ ifNoneMatch: String, etag: String) -> Bool {
+        ifNoneMatch.split(separator: ",").contains { tag in
+            let tag = tag.trimmingCharacters(in: .whitespaces)
+            return tag == etag || tag == "*"
+        }
+    }
 }
 
 /// `GET /console/...`: the admin console (SPEC 9). It is a client of the public API like any other (client
@@ -56,7 +67,7 @@ struct ConsoleAssets: Sendable {
 /// are the console's own pages and all get `index.html`, whose script reads the path. Every answer carries a strict
 /// Content-Security-Policy: scripts, styles and connections to this origin only, no inline script, no framing.
 struct ConsoleController<Context: RequestContext> {
-    let assets: ConsoleAssets
+    let assets: StaticAssets
 
     static var securityHeaders: HTTPFields { [
         HTTPField.Name("Content-Security-Policy")!:
@@ -91,8 +102,7 @@ struct ConsoleController<Context: RequestContext> {
         var headers = Self.securityHeaders
         headers[.eTag] = asset.etag
         headers[.cacheControl] = "no-cache"
-        if let tags = request.headers[.ifNoneMatch],
-            tags.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == asset.etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
+        if let tags = request.headers[.ifNoneMatch], StaticAssets.matches(tags, etag: asset.etag) {
             return Response(status: .notModified, headers: headers)
         }
         headers[.contentType] = asset.contentType

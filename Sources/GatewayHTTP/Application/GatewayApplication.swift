@@ -97,7 +97,9 @@ public struct Gateway: Sendable {
     /// The tracer and its OTLP exporter when `tracing.otlp_endpoint` is set.
     let tracing: GatewayTracing?
     /// The admin console's files, read once (SPEC 9).
-    let consoleAssets = ConsoleAssets.bundled()
+    let consoleAssets = StaticAssets.console()
+    /// The API reference served at /v1/openapi.json.
+    let openAPIDocument = OpenAPIController<GatewayRequestContext>.bundled()
     let authenticator: RequestAuthenticator
     let scopes: ScopeResolver
     let logger: Logger
@@ -211,6 +213,7 @@ public struct Gateway: Sendable {
         OAuthController(oauth: oauth, configuration: configuration, authenticator: authenticator).addRoutes(to: router)
         KeyAdminController(scopes: scopes, keyRing: keyRing).addRoutes(to: router)
         ConsoleController(assets: consoleAssets).addRoutes(to: router)
+        OpenAPIController(document: openAPIDocument).addRoutes(to: router)
         return router
     }
 }
