@@ -81,12 +81,13 @@ import Testing
     }
 
     func withProxy(
-        accessLog: Logger? = nil, _ body: @Sendable (TestGateway, Gateway, RecordingUpstream, any TestClientProtocol) async throws -> Void
+        accessLog: Logger? = nil, format: GatewayConfiguration.Log.Format = .text, _ body: @Sendable (TestGateway, Gateway, RecordingUpstream, any TestClientProtocol) async throws -> Void
     ) async throws {
         let upstream = RecordingUpstream()
         try await upstream.run {
             let gateway = try await TestGateway.make { configuration in
                 configuration.metrics.listen = "127.0.0.1:0"
+                configuration.log.format = format
                 configuration.routes = [.init(name: "echo", prefix: "/api/echo", upstream: "http://127.0.0.1:\(upstream.port)/echo", audience: "echo")]
             }
             try await gateway.test(.live, accessLog: accessLog) { wired, client in try await body(gateway, wired, upstream, client) }
@@ -163,7 +164,7 @@ import Testing
     @Test(arguments: [GatewayConfiguration.Log.Format.json, .text])
     func accessLinesCarryTheirFieldsAndNoSecret(_ format: GatewayConfiguration.Log.Format) async throws {
         let lines = Lines()
-        try await withProxy(accessLog: lines.logger(format: format)) { _, _, _, client in
+        try await withProxy(accessLog: lines.logger(format: format), format: format) { _, _, _, client in
             let password = "admin-password-1"
             let login = try await client.login(password: password, cookie: true)
             let token = try #require(login.string("access_token"))

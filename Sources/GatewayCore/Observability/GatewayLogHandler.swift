@@ -134,6 +134,11 @@ public struct GatewayLogHandler: LogHandler {
     static let fieldOrder = ["request_id", "method", "route", "path", "status", "duration_ms", "upstream_ms", "bytes", "tenant_id", "workspace_id", "principal"]
 
     public func log(event: LogEvent) {
+        // An access line arrives rendered whole (GatewayHTTP's RequestObserver), in this handler's format.
+        if label == Self.accessLabel, event.metadata?.isEmpty ?? true, metadata.isEmpty {
+            sink.write(event.message.description + "\n")
+            return
+        }
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let own = event.metadata { fields.merge(own) { _, new in new } }
@@ -154,10 +159,12 @@ public struct GatewayLogHandler: LogHandler {
 
     static func text(_ value: Logger.Metadata.Value) -> String {
         let rendered = value.description
-        guard rendered.isEmpty || rendered.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.asciiValue.map { $0 < 0x20 } ?? false }) else {
-            return rendered
-        }
-        return quoted(rendered)
+        return needsQuotes(rendered) ? quoted(rendered) : rendered
+    }
+
+    /// A text value that would not read back as one `key=value` token.
+    public static func needsQuotes(_ text: String) -> Bool {
+        text.isEmpty || text.utf8.contains { $0 <= 0x20 || $0 == 0x22 || $0 == 0x3D || $0 == 0x5C || $0 == 0x7F }
     }
 
     static func json(_ value: Logger.Metadata.Value) -> String {
@@ -177,7 +184,8 @@ public struct GatewayLogHandler: LogHandler {
     }
 
     /// A JSON string literal (also used for quoted text values).
-    static func quoted(_ text: String) -> String {
+    public static func quoted(_ text: String) -> String {
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) { return "\"" + text + "\"" }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {
@@ -194,7 +202,7 @@ public struct GatewayLogHandler: LogHandler {
     }
 
     /// RFC 3339 UTC with milliseconds, digits written by hand (Foundation's `String(format:)` costs microseconds).
-    static func timestamp(_ date: Date) -> String {
+    public static func timestamp(_ date: Date) -> String {
         let interval = date.timeIntervalSince1970
         var seconds = time_t(interval.rounded(.down))
         let millis = Int((interval - interval.rounded(.down)) * 1000)

@@ -133,7 +133,8 @@ public struct Gateway: Sendable {
         self.metrics = metrics
         self.tracing = try GatewayTracing.make(configuration: configuration, metrics: metrics)
         self.observer = RequestObserver(
-            metrics: metrics, accessLog: accessLog ?? (configuration.log.access ? Logger(label: GatewayLogHandler.accessLabel) : nil)
+            metrics: metrics, accessLog: accessLog ?? (configuration.log.access ? Logger(label: GatewayLogHandler.accessLabel) : nil),
+            format: configuration.log.format
         )
         self.store = store
         self.keyRing = keyRing
