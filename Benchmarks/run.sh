@@ -195,6 +195,8 @@ if ! python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1])["failure
     echo "error: requests failed in the principals phase; its memory figures would not be what they claim"; exit 1
 fi
 
+# Sections measured by hand (A/B runs), below the marker, are kept across runs.
+KEPT=$(sed -n '/^<!-- kept across runs -->/,$p' "$ROOT/Benchmarks/RESULTS.md" 2>/dev/null || true)
 python3 - "$WORK" "$ROUNDS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_LOAD" "$RSS_STREAM" "$STREAM" "$AUTH" "$CACHE" "$PRINCIPALS" "$(git rev-parse --short HEAD)" > "$ROOT/Benchmarks/RESULTS.md" <<'PY'
 import csv, json, statistics, sys, datetime, os
 work, rounds, duration, conns, rss_idle, rss_load, rss_stream, stream, auth, cache, principals, commit = sys.argv[1:]
@@ -275,4 +277,5 @@ out.append("```\nBenchmarks/run.sh                       # everything above\n"
            "gateway-bench principals --gateway http://127.0.0.1:9103 --keys Benchmarks/.work/Keys --pid <gateway pid> --count 100000\n```")
 print("\n".join(out))
 PY
+if [[ -n $KEPT ]]; then printf '\n%s\n' "$KEPT" >> "$ROOT/Benchmarks/RESULTS.md"; fi
 echo "wrote Benchmarks/RESULTS.md"
