@@ -4,6 +4,8 @@ import PackageDescription
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
+    // Our targets only (dependencies keep their own settings): a warning fails the build.
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(

@@ -31,7 +31,8 @@ func residentMegabytes(of process: String = "self", field: String = "VmRSS") -> 
 }
 
 func emit(_ values: [String: Double]) {
-    let body = values.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(String(format: "%.1f", $0.value))" }.joined(separator: ",")
+    let body = values.sorted { $0.key < $1.key }.map { "\"\($0.key)\":\(String(format: "%.1f", $0.value))" }.joined(
+        separator: ",")
     print("{\(body)}")
 }
 
@@ -55,16 +56,22 @@ struct CryptoRates: ParsableCommand {
     func run() throws {
         let key = try SigningKey.generate(bits: 2048)
         let message = Array("header.payload".utf8)
-        let rawSign = try rate(seconds: seconds) { _ = try key.privateKey.signature(for: message, padding: .insecurePKCS1v1_5) }
+        let rawSign = try rate(seconds: seconds) {
+            _ = try key.privateKey.signature(for: message, padding: .insecurePKCS1v1_5)
+        }
         let claims = AccessTokenClaims(
-            iss: "http://127.0.0.1:8080", sub: "u-1", aud: "connections", exp: Date().unixSeconds + 300, iat: Date().unixSeconds,
-            nbf: Date().unixSeconds, jti: "jti", tenantID: "acme", workspaceID: "default", roles: ["viewer"], policyVersion: 3,
+            iss: "http://127.0.0.1:8080", sub: "u-1", aud: "connections", exp: Date().unixSeconds + 300,
+            iat: Date().unixSeconds,
+            nbf: Date().unixSeconds, jti: "jti", tenantID: "acme", workspaceID: "default", roles: ["viewer"],
+            policyVersion: 3,
             permissions: ["connections.read", "integrations.read"], sid: nil
         )
         let mint = try rate(seconds: seconds) { _ = try TokenMinter.sign(claims, with: key) }
         let signature = try key.privateKey.signature(for: message, padding: .insecurePKCS1v1_5)
         let publicKey = key.privateKey.publicKey
-        let rawVerify = rate(seconds: seconds) { _ = publicKey.isValidSignature(signature, for: message, padding: .insecurePKCS1v1_5) }
+        let rawVerify = rate(seconds: seconds) {
+            _ = publicKey.isValidSignature(signature, for: message, padding: .insecurePKCS1v1_5)
+        }
         let token = try TokenMinter.sign(claims, with: key)
         let verifier = TokenVerifier(issuer: "http://127.0.0.1:8080", audience: "connections", leeway: 30)
         let now = Date()
@@ -72,9 +79,13 @@ struct CryptoRates: ParsableCommand {
         let payloadSegment = token.split(separator: ".")[1]
         let payload = Data(Base64URL.decode(payloadSegment) ?? Data())
         let base64 = rate(seconds: seconds / 3) { _ = Base64URL.decode(payloadSegment) }
-        let claimsDecode = try rate(seconds: seconds / 3) { _ = try JSONDecoder().decode(AccessTokenClaims.self, from: payload) }
-        emit(["raw_sign_per_s": rawSign, "mint_per_s": mint, "raw_verify_per_s": rawVerify, "verify_per_s": verify,
-              "base64_payload_per_s": base64, "claims_decode_per_s": claimsDecode])
+        let claimsDecode = try rate(seconds: seconds / 3) {
+            _ = try JSONDecoder().decode(AccessTokenClaims.self, from: payload)
+        }
+        emit([
+            "raw_sign_per_s": rawSign, "mint_per_s": mint, "raw_verify_per_s": rawVerify, "verify_per_s": verify,
+            "base64_payload_per_s": base64, "claims_decode_per_s": claimsDecode,
+        ])
     }
 }
 
@@ -90,7 +101,9 @@ struct AuthRates: AsyncParsableCommand {
     @Option var concurrency: Int = 8
     @Option(help: "The gateway's process id: each rate is also given per CPU-second the gateway used.") var pid: Int32?
 
-    func post(_ client: HTTPClient, _ path: String, _ body: [String: Any], bearer: String? = nil) async throws -> [String: Any] {
+    func post(_ client: HTTPClient, _ path: String, _ body: [String: Any], bearer: String? = nil) async throws
+        -> [String: Any]
+    {
         var request = HTTPClientRequest(url: gateway + path)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
@@ -103,7 +116,9 @@ struct AuthRates: AsyncParsableCommand {
     }
 
     func login(_ client: HTTPClient) async throws -> [String: Any] {
-        try await post(client, "/v1/auth/login", ["tenant_id": tenant, "workspace_id": "default", "username": username, "password": password])
+        try await post(
+            client, "/v1/auth/login",
+            ["tenant_id": tenant, "workspace_id": "default", "username": username, "password": password])
     }
 
     /// CPU seconds (user + system) the process `pid` has used.
@@ -119,7 +134,9 @@ struct AuthRates: AsyncParsableCommand {
 
     /// Runs `concurrency` loops of `step` for `seconds`; returns completed steps per second, and per CPU-second of
     /// the gateway when its pid is known.
-    func measure(chains: Int? = nil, _ step: @escaping @Sendable (Int) async throws -> Void) async throws -> (wall: Double, perGatewayCPU: Double) {
+    func measure(chains: Int? = nil, _ step: @escaping @Sendable (Int) async throws -> Void) async throws -> (
+        wall: Double, perGatewayCPU: Double
+    ) {
         let cpuBefore = pid.map(Self.cpuSeconds) ?? 0
         let deadline = Date().addingTimeInterval(seconds)
         let start = Date()
@@ -146,18 +163,23 @@ struct AuthRates: AsyncParsableCommand {
             let first = try await login(client)
             let access = first["access_token"] as? String ?? ""
             var refreshTokens: [String] = []
-            for _ in 0..<concurrency { refreshTokens.append((try await login(client))["refresh_token"] as? String ?? "") }
+            for _ in 0..<concurrency {
+                refreshTokens.append((try await login(client))["refresh_token"] as? String ?? "")
+            }
             let chains = Chains(refreshTokens)
             let refresh = try await measure { chain in
                 let reply = try await post(client, "/v1/auth/refresh", ["refresh_token": chains.get(chain)])
                 chains.set(chain, reply["refresh_token"] as? String ?? "")
             }
-            let exchange = try await measure { _ in _ = try await post(client, "/v1/auth/token", ["audience": audience], bearer: access) }
+            let exchange = try await measure { _ in
+                _ = try await post(client, "/v1/auth/token", ["audience": audience], bearer: access)
+            }
             // One account: the login throttle admits at most 5 password checks in flight per account (more get 429).
             let logins = try await measure(chains: min(concurrency, 4)) { _ in _ = try await login(client) }
             emit([
                 "refresh_per_s": refresh.wall, "exchange_per_s": exchange.wall, "login_per_s": logins.wall,
-                "refresh_per_gateway_cpu_s": refresh.perGatewayCPU, "exchange_per_gateway_cpu_s": exchange.perGatewayCPU,
+                "refresh_per_gateway_cpu_s": refresh.perGatewayCPU,
+                "exchange_per_gateway_cpu_s": exchange.perGatewayCPU,
                 "login_per_gateway_cpu_s": logins.perGatewayCPU,
             ])
         } catch {
@@ -191,17 +213,25 @@ struct CacheMemory: ParsableCommand {
             let subject = "u-" + String(format: "%020x", index)
             let session = "s-" + String(format: "%020x", index)
             let claims = AccessTokenClaims(
-                iss: "http://127.0.0.1:8080", sub: subject, aud: "connections", exp: now + 120, iat: now, nbf: now, jti: SecretToken.identifier(prefix: ""),
+                iss: "http://127.0.0.1:8080", sub: subject, aud: "connections", exp: now + 120, iat: now, nbf: now,
+                jti: SecretToken.identifier(prefix: ""),
                 tenantID: "acme", workspaceID: "default", roles: ["viewer"], policyVersion: 3,
                 permissions: ["connections.read", "integrations.read"], sid: session
             )
             // A real token shape: header.payload.signature with a 256-byte signature; signing each would only cost time.
             let payload = Base64URL.encode(try JSONEncoder().encode(claims))
             let token = "\(key.jwsHeaderSegment).\(payload).\(Base64URL.encode(SecretToken.randomBytes(256)))"
-            cache.store(token, for: .init(subject: subject, tenantID: "acme", workspaceID: "default", sessionID: session, audience: "connections", policyVersion: 3, kid: key.kid), issuedAt: now, expiresAt: now + 120)
+            cache.store(
+                token,
+                for: .init(
+                    subject: subject, tenantID: "acme", workspaceID: "default", sessionID: session,
+                    audience: "connections", policyVersion: 3, kid: key.kid), issuedAt: now, expiresAt: now + 120)
         }
         let after = residentMegabytes()
-        emit(["entries": Double(cache.count), "rss_before_mb": before, "rss_after_mb": after, "rss_delta_mb": after - before])
+        emit([
+            "entries": Double(cache.count), "rss_before_mb": before, "rss_after_mb": after,
+            "rss_delta_mb": after - before,
+        ])
     }
 }
 
@@ -222,7 +252,9 @@ struct GatewayPrincipals: AsyncParsableCommand {
     @Option(help: "seconds to wait before the settled RSS reading") var settle: Int = 35
 
     func run() async throws {
-        guard let ring = try await FileKeyStore(directory: keys).load(), let active = ring.state.active, let key = ring.state.keys[active.kid] else {
+        guard let ring = try await FileKeyStore(directory: keys).load(), let active = ring.state.active,
+            let key = ring.state.keys[active.kid]
+        else {
             throw ValidationError("no active key in \(keys)")
         }
         let before = residentMegabytes(of: "\(pid)")
@@ -230,7 +262,11 @@ struct GatewayPrincipals: AsyncParsableCommand {
         let start = Date()
         let next = Counter()
         let failures = Counter()
-        let count = self.count, gateway = self.gateway, path = self.path, issuer = self.issuer, audience = self.audience
+        let count = self.count
+        let gateway = self.gateway
+        let path = self.path
+        let issuer = self.issuer
+        let audience = self.audience
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
@@ -239,12 +275,15 @@ struct GatewayPrincipals: AsyncParsableCommand {
                         guard index < count else { return }
                         let now = Date().unixSeconds
                         let claims = AccessTokenClaims(
-                            iss: issuer, sub: "u-" + String(format: "%020x", index), aud: audience, exp: now + 3600, iat: now, nbf: now,
-                            jti: SecretToken.identifier(prefix: ""), tenantID: "platform", workspaceID: "default", roles: [], policyVersion: 0,
+                            iss: issuer, sub: "u-" + String(format: "%020x", index), aud: audience, exp: now + 3600,
+                            iat: now, nbf: now,
+                            jti: SecretToken.identifier(prefix: ""), tenantID: "platform", workspaceID: "default",
+                            roles: [], policyVersion: 0,
                             permissions: [], sid: "s-" + String(format: "%020x", index)
                         )
                         var request = HTTPClientRequest(url: gateway + path)
-                        request.headers.add(name: "Authorization", value: "Bearer \(try TokenMinter.sign(claims, with: key))")
+                        request.headers.add(
+                            name: "Authorization", value: "Bearer \(try TokenMinter.sign(claims, with: key))")
                         let response = try await client.execute(request, timeout: .seconds(30))
                         _ = try await response.body.collect(upTo: 1 << 20)
                         if response.status != .ok { _ = failures.increment() }
@@ -259,9 +298,12 @@ struct GatewayPrincipals: AsyncParsableCommand {
         let after = residentMegabytes(of: "\(pid)")
         // Again once the gateway's heap trimmer (every 30 s) has run: the steady state an operator's graphs show.
         try await Task.sleep(for: .seconds(settle))
-        emit(["principals": Double(count), "failures": Double(failures.value), "seconds": seconds,
-              "rss_before_mb": before, "rss_after_mb": after, "rss_settled_mb": residentMegabytes(of: "\(pid)"),
-              "rss_anon_settled_mb": residentMegabytes(of: "\(pid)", field: "RssAnon"), "rss_file_settled_mb": residentMegabytes(of: "\(pid)", field: "RssFile")])
+        emit([
+            "principals": Double(count), "failures": Double(failures.value), "seconds": seconds,
+            "rss_before_mb": before, "rss_after_mb": after, "rss_settled_mb": residentMegabytes(of: "\(pid)"),
+            "rss_anon_settled_mb": residentMegabytes(of: "\(pid)", field: "RssAnon"),
+            "rss_file_settled_mb": residentMegabytes(of: "\(pid)", field: "RssFile"),
+        ])
     }
 }
 

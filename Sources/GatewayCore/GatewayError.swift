@@ -37,9 +37,13 @@ public struct GatewayError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public static func invalidRequest(_ detail: String) -> Self { .init(.invalidRequest, detail) }
     public static func notFound(_ detail: String = "The resource does not exist.") -> Self { .init(.notFound, detail) }
-    public static func forbidden(_ detail: String = "The caller lacks the permission this needs.") -> Self { .init(.forbidden, detail) }
+    public static func forbidden(_ detail: String = "The caller lacks the permission this needs.") -> Self {
+        .init(.forbidden, detail)
+    }
     public static func conflict(_ detail: String) -> Self { .init(.conflict, detail) }
-    public static func invalidToken(_ detail: String = "The access token is missing, malformed, expired or not valid here.") -> Self {
+    public static func invalidToken(
+        _ detail: String = "The access token is missing, malformed, expired or not valid here."
+    ) -> Self {
         .init(.invalidToken, detail, bearerPresented: true)
     }
     public static func `internal`() -> Self { .init(.internal, "The gateway could not complete the request.") }

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Hands the allocator's free memory back to the system every `interval`.
 ///
@@ -30,7 +31,9 @@ public struct HeapTrimmer: Service {
                 }
                 let started = ContinuousClock.now
                 let released = Self.trim()
-                logger.trace("heap trimmed", metadata: ["released": "\(released)", "duration": "\(ContinuousClock.now - started)"])
+                logger.trace(
+                    "heap trimmed",
+                    metadata: ["released": "\(released)", "duration": "\(ContinuousClock.now - started)"])
             }
         }
     }
@@ -45,10 +48,10 @@ public struct HeapTrimmer: Service {
     /// glibc's `malloc_trim`, looked up at run time: Swift's Glibc module does not declare it (`<malloc.h>`).
     private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
         #if canImport(Glibc)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
-        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+            return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
         #else
-        return nil
+            return nil
         #endif
     }()
 }

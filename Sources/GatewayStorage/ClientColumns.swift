@@ -16,7 +16,9 @@ enum ClientColumns {
     }
 
     static func type(_ text: String) throws -> OAuthClientRecord.ClientType {
-        guard let type = OAuthClientRecord.ClientType(rawValue: text) else { throw StoreError.corrupt("oauth_clients.type is \(text)") }
+        guard let type = OAuthClientRecord.ClientType(rawValue: text) else {
+            throw StoreError.corrupt("oauth_clients.type is \(text)")
+        }
         return type
     }
 }

@@ -3,9 +3,9 @@ import Foundation
 import GatewayCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The key ring as files under `keys.directory`: one PKCS#8 PEM per key (`<kid>.pem`, mode 0600) and
@@ -69,9 +69,14 @@ public struct FileKeyStore: KeyStore {
 
     func read() throws -> StoredKeyRing? {
         guard let data = FileManager.default.contents(atPath: metadataPath) else {
-            let strays = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasSuffix(".pem") } ?? []
+            let strays =
+                (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasSuffix(".pem") } ?? []
             if !strays.isEmpty {
-                throw KeyRingError.storage(file: metadataPath, problem: "is missing but key files are present (\(strays.sorted().joined(separator: ", "))); refusing to start a new key ring. Restore keyring.json or move the key files away")
+                throw KeyRingError.storage(
+                    file: metadataPath,
+                    problem:
+                        "is missing but key files are present (\(strays.sorted().joined(separator: ", "))); refusing to start a new key ring. Restore keyring.json or move the key files away"
+                )
             }
             return nil
         }
@@ -81,7 +86,8 @@ public struct FileKeyStore: KeyStore {
             decoder.dateDecodingStrategy = .secondsSince1970
             metadata = try decoder.decode(Metadata.self, from: data)
         } catch {
-            throw KeyRingError.storage(file: metadataPath, problem: "is not valid key ring metadata (corrupt or truncated JSON)")
+            throw KeyRingError.storage(
+                file: metadataPath, problem: "is not valid key ring metadata (corrupt or truncated JSON)")
         }
         guard metadata.version == 1 else {
             throw KeyRingError.storage(file: metadataPath, problem: "has unsupported version \(metadata.version)")
@@ -91,19 +97,25 @@ public struct FileKeyStore: KeyStore {
             let file = try keyPath(record.kid)
             var info = stat()
             guard stat(file, &info) == 0 else {
-                throw KeyRingError.storage(file: file, problem: "is named by keyring.json (kid \(record.kid), \(record.status.rawValue)) but does not exist")
+                throw KeyRingError.storage(
+                    file: file,
+                    problem:
+                        "is named by keyring.json (kid \(record.kid), \(record.status.rawValue)) but does not exist")
             }
             let mode = info.st_mode & 0o777
             guard mode & 0o077 == 0 else {
-                throw KeyRingError.storage(file: file, problem: "has mode \(String(mode, radix: 8)); private keys must be 0600 (chmod 600 it)")
+                throw KeyRingError.storage(
+                    file: file, problem: "has mode \(String(mode, radix: 8)); private keys must be 0600 (chmod 600 it)")
             }
-            guard let pem = FileManager.default.contents(atPath: file).flatMap({ String(data: $0, encoding: .utf8) }) else {
+            guard let pem = FileManager.default.contents(atPath: file).flatMap({ String(data: $0, encoding: .utf8) })
+            else {
                 throw KeyRingError.storage(file: file, problem: "cannot be read")
             }
             do {
                 keys[record.kid] = try SigningKey(kid: record.kid, pem: pem)
             } catch {
-                throw KeyRingError.storage(file: file, problem: "is not a valid RSA private key PEM (corrupt or truncated)")
+                throw KeyRingError.storage(
+                    file: file, problem: "is not a valid RSA private key PEM (corrupt or truncated)")
             }
         }
         let state = KeyRingState(records: metadata.keys, keys: keys)
@@ -116,9 +128,12 @@ public struct FileKeyStore: KeyStore {
     }
 
     func keyPath(_ kid: String) throws -> String {
-        guard !kid.isEmpty, kid.utf8.count <= 128, kid.utf8.allSatisfy({ byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x5F
-        }) else {
+        guard !kid.isEmpty, kid.utf8.count <= 128,
+            kid.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2D || byte == 0x5F
+            })
+        else {
             throw KeyRingError.storage(file: metadataPath, problem: "names a key with an invalid kid")
         }
         return path("\(kid).pem")
@@ -142,7 +157,8 @@ public struct FileKeyStore: KeyStore {
         var info = stat()
         if stat(directory, &info) != 0 {
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 throw KeyRingError.storage(file: directory, problem: "keys.directory cannot be created")
             }
@@ -153,7 +169,11 @@ public struct FileKeyStore: KeyStore {
         }
         let mode = info.st_mode & 0o777
         guard mode & 0o022 == 0 else {
-            throw KeyRingError.storage(file: directory, problem: "keys.directory has mode \(String(mode, radix: 8)) and is writable by group or others; chmod 700 it")
+            throw KeyRingError.storage(
+                file: directory,
+                problem:
+                    "keys.directory has mode \(String(mode, radix: 8)) and is writable by group or others; chmod 700 it"
+            )
         }
         guard access(directory, W_OK | X_OK) == 0 else {
             throw KeyRingError.storage(file: directory, problem: "keys.directory is not writable")
@@ -163,7 +183,9 @@ public struct FileKeyStore: KeyStore {
     func writeAtomically(_ bytes: [UInt8], to target: String) throws {
         let temporary = target + ".tmp-\(UInt32.random(in: .min ... .max))"
         let fd = open(temporary, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KeyRingError.storage(file: temporary, problem: "cannot be created (errno \(errno))") }
+        guard fd >= 0 else {
+            throw KeyRingError.storage(file: temporary, problem: "cannot be created (errno \(errno))")
+        }
         var written = 0
         while written < bytes.count {
             let result = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, bytes.count - written) }
@@ -199,7 +221,9 @@ struct FileLock {
 
     init(path: String) throws {
         fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw KeyRingError.storage(file: path, problem: "cannot open the lock file (errno \(errno))") }
+        guard fd >= 0 else {
+            throw KeyRingError.storage(file: path, problem: "cannot open the lock file (errno \(errno))")
+        }
         while flock(fd, LOCK_EX) != 0 {
             if errno == EINTR { continue }
             close(fd)

@@ -3,9 +3,9 @@ import Foundation
 import GatewayCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The key-encryption key (KEK) that seals private signing keys in a shared key store: 32 random bytes, base64,
@@ -24,10 +24,16 @@ public struct KeyEncryptionKey: Sendable {
     public init(base64: String, source: String) throws(ConfigurationError) {
         let text = base64.trimmingCharacters(in: .whitespacesAndNewlines)
         guard let bytes = Data(base64Encoded: text) else {
-            throw ConfigurationError(key: source, problem: "the key-encryption key is not valid base64 (generate one with: openssl rand -base64 32)")
+            throw ConfigurationError(
+                key: source,
+                problem: "the key-encryption key is not valid base64 (generate one with: openssl rand -base64 32)")
         }
         guard bytes.count == 32 else {
-            throw ConfigurationError(key: source, problem: "the key-encryption key must be 32 bytes (got \(bytes.count)); generate one with: openssl rand -base64 32")
+            throw ConfigurationError(
+                key: source,
+                problem:
+                    "the key-encryption key must be 32 bytes (got \(bytes.count)); generate one with: openssl rand -base64 32"
+            )
         }
         self.key = SymmetricKey(data: bytes)
         var material = Data("iam-gateway key-encryption-key id".utf8)
@@ -37,7 +43,9 @@ public struct KeyEncryptionKey: Sendable {
 
     /// Loads the KEK named by the configuration.
     /// - Throws: ``ConfigurationError`` naming `keys.encryption_key_file` or `keys.encryption_key_env` and the problem.
-    public static func load(configuration: GatewayConfiguration, environment: [String: String]) throws(ConfigurationError) -> KeyEncryptionKey {
+    public static func load(configuration: GatewayConfiguration, environment: [String: String])
+        throws(ConfigurationError) -> KeyEncryptionKey
+    {
         let file = configuration.keys.encryptionKeyFile
         let variable = configuration.keys.encryptionKeyEnv
         if !file.isEmpty {
@@ -47,27 +55,38 @@ public struct KeyEncryptionKey: Sendable {
             }
             let mode = info.st_mode & 0o777
             guard mode & 0o077 == 0 else {
-                throw ConfigurationError(key: "keys.encryption_key_file", problem: "\(file) has mode \(String(mode, radix: 8)); the key-encryption key must be readable by its owner only (chmod 600 it)")
+                throw ConfigurationError(
+                    key: "keys.encryption_key_file",
+                    problem:
+                        "\(file) has mode \(String(mode, radix: 8)); the key-encryption key must be readable by its owner only (chmod 600 it)"
+                )
             }
-            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8)
+            else {
                 throw ConfigurationError(key: "keys.encryption_key_file", problem: "\(file) cannot be read")
             }
             return try KeyEncryptionKey(base64: text, source: "keys.encryption_key_file")
         }
         if !variable.isEmpty {
             guard let value = environment[variable], !value.isEmpty else {
-                throw ConfigurationError(key: "keys.encryption_key_env", problem: "the environment variable \(variable) is not set or empty")
+                throw ConfigurationError(
+                    key: "keys.encryption_key_env", problem: "the environment variable \(variable) is not set or empty")
             }
             return try KeyEncryptionKey(base64: value, source: "keys.encryption_key_env (\(variable))")
         }
-        throw ConfigurationError(key: "keys.encryption_key_file", problem: "a shared key store needs a key-encryption key: set keys.encryption_key_file or keys.encryption_key_env")
+        throw ConfigurationError(
+            key: "keys.encryption_key_file",
+            problem:
+                "a shared key store needs a key-encryption key: set keys.encryption_key_file or keys.encryption_key_env"
+        )
     }
 
     /// A new random KEK (tests).
     public static func random() -> KeyEncryptionKey {
         let bytes = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
         // A fresh 32-byte key is always valid base64 of 32 bytes.
-        return (try? KeyEncryptionKey(base64: bytes.base64EncodedString(), source: "random")) ?? KeyEncryptionKey(fallback: bytes)
+        return (try? KeyEncryptionKey(base64: bytes.base64EncodedString(), source: "random"))
+            ?? KeyEncryptionKey(fallback: bytes)
     }
 
     private init(fallback bytes: Data) {

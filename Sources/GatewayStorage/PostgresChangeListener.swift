@@ -24,11 +24,13 @@ public struct PostgresChangeListener: ChangeNotifier {
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(
-                    on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try configuration.connectionConfiguration(), id: 1, logger: logger
+                    on: PostgresConnection.defaultEventLoopGroup.any(),
+                    configuration: try configuration.connectionConfiguration(), id: 1, logger: logger
                 )
                 backoff = .milliseconds(250)
                 if !wasConnected {
-                    logger.info("change notifications: listening again", metadata: ["store": "\(configuration.description)"])
+                    logger.info(
+                        "change notifications: listening again", metadata: ["store": "\(configuration.description)"])
                 }
                 wasConnected = true
                 do {
@@ -48,7 +50,11 @@ public struct PostgresChangeListener: ChangeNotifier {
             } catch {
                 if Task.isCancelled { return }
                 if wasConnected {
-                    logger.warning("change notifications: connection lost; polling covers the gap", metadata: ["store": "\(configuration.description)", "reason": "\(PostgresErrors.describe(error))"])
+                    logger.warning(
+                        "change notifications: connection lost; polling covers the gap",
+                        metadata: [
+                            "store": "\(configuration.description)", "reason": "\(PostgresErrors.describe(error))",
+                        ])
                 }
                 wasConnected = false
             }

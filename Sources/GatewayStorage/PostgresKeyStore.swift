@@ -36,7 +36,9 @@ public struct PostgresKeyStore: KeyStore {
         let logger = store.logger
         do {
             return try await store.client.withConnection { connection -> StoredKeyRing in
-                try await connection.inTransaction(logger: logger) { try await update(connection, logger: logger, transform) }
+                try await connection.inTransaction(logger: logger) {
+                    try await update(connection, logger: logger, transform)
+                }
             }
         } catch {
             if PostgresErrors.isUnavailable(error) {
@@ -46,7 +48,9 @@ public struct PostgresKeyStore: KeyStore {
         }
     }
 
-    private nonisolated(nonsending) func update(_ connection: PostgresConnection, logger: Logger, _ transform: (KeyRingState?) throws -> KeyRingState?) async throws -> StoredKeyRing {
+    private nonisolated(nonsending) func update(
+        _ connection: PostgresConnection, logger: Logger, _ transform: (KeyRingState?) throws -> KeyRingState?
+    ) async throws -> StoredKeyRing {
         try await connection.query("SELECT revision FROM key_ring WHERE id = 1 FOR UPDATE", logger: logger)
         let rows = try await connection.query(
             """
@@ -91,7 +95,8 @@ public struct PostgresKeyStore: KeyStore {
             }
         }
         let revisionRows = try await connection.query(
-            "UPDATE key_ring SET revision = revision + 1, updated_at = now() WHERE id = 1 RETURNING revision", logger: logger
+            "UPDATE key_ring SET revision = revision + 1, updated_at = now() WHERE id = 1 RETURNING revision",
+            logger: logger
         ).collect()
         let revision = try revisionRows.first?.makeRandomAccess()["revision"].decode(Int64.self) ?? 0
         try await store.notify(connection, .keys)
@@ -119,8 +124,10 @@ public struct PostgresKeyStore: KeyStore {
                 throw KeyRingError.storage(file: location, problem: "key \(kid) has unknown status \(statusText)")
             }
             let record = KeyRecord(
-                kid: kid, status: status, alg: try row["alg"].decode(String.self), createdAt: try row["created_at"].decode(Date.self),
-                activatedAt: try row["activated_at"].decode(Date?.self), retireAt: try row["retire_at"].decode(Date?.self)
+                kid: kid, status: status, alg: try row["alg"].decode(String.self),
+                createdAt: try row["created_at"].decode(Date.self),
+                activatedAt: try row["activated_at"].decode(Date?.self),
+                retireAt: try row["retire_at"].decode(Date?.self)
             )
             let sealed = Array(try row["sealed_private_key"].decode(Data.self))
             let storedKEK = try row["kek_id"].decode(String.self)
@@ -128,7 +135,10 @@ public struct PostgresKeyStore: KeyStore {
             do {
                 plaintext = try kek.open(sealed, kid: kid)
             } catch {
-                let hint = storedKEK == kek.id ? "the sealed key is corrupt" : "it was sealed with key-encryption key \(storedKEK), the configured one is \(kek.id)"
+                let hint =
+                    storedKEK == kek.id
+                    ? "the sealed key is corrupt"
+                    : "it was sealed with key-encryption key \(storedKEK), the configured one is \(kek.id)"
                 throw KeyRingError.storage(file: location, problem: "key \(kid) cannot be decrypted: \(hint)")
             }
             do {

@@ -7,7 +7,8 @@ extension PostgresStore {
         try await conflicting("A principal or client with this id exists or existed.") {
             try await transaction { [logger] connection in
                 try await connection.query(
-                    "INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (\(client.tenantID), \(client.clientID), 'client')", logger: logger
+                    "INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (\(client.tenantID), \(client.clientID), 'client')",
+                    logger: logger
                 )
                 let redirects = ClientColumns.encode(client.redirectURIs)
                 let logoutRedirects = ClientColumns.encode(client.postLogoutRedirectURIs)
@@ -30,17 +31,23 @@ extension PostgresStore {
     }
 
     public func clients(tenantID: String) async throws -> [OAuthClientRecord] {
-        try await query("SELECT * FROM oauth_clients WHERE tenant_id = \(tenantID) ORDER BY created_at, client_id COLLATE \"C\"").map(Self.client)
+        try await query(
+            "SELECT * FROM oauth_clients WHERE tenant_id = \(tenantID) ORDER BY created_at, client_id COLLATE \"C\""
+        ).map(Self.client)
     }
 
     static func client(_ row: PostgresRow) throws -> OAuthClientRecord {
         let row = row.makeRandomAccess()
         return OAuthClientRecord(
-            tenantID: try row["tenant_id"].decode(String.self), clientID: try row["client_id"].decode(String.self), name: try row["name"].decode(String.self),
-            workspaceID: try row["workspace_id"].decode(String.self), type: try ClientColumns.type(try row["type"].decode(String.self)),
+            tenantID: try row["tenant_id"].decode(String.self), clientID: try row["client_id"].decode(String.self),
+            name: try row["name"].decode(String.self),
+            workspaceID: try row["workspace_id"].decode(String.self),
+            type: try ClientColumns.type(try row["type"].decode(String.self)),
             secretHash: try row["secret_hash"].decode(String?.self),
-            redirectURIs: try ClientColumns.decode(try row["redirect_uris"].decode(String.self), column: "redirect_uris"),
-            postLogoutRedirectURIs: try ClientColumns.decode(try row["post_logout_redirect_uris"].decode(String.self), column: "post_logout_redirect_uris"),
+            redirectURIs: try ClientColumns.decode(
+                try row["redirect_uris"].decode(String.self), column: "redirect_uris"),
+            postLogoutRedirectURIs: try ClientColumns.decode(
+                try row["post_logout_redirect_uris"].decode(String.self), column: "post_logout_redirect_uris"),
             grantTypes: try ClientColumns.decode(try row["grant_types"].decode(String.self), column: "grant_types"),
             createdAt: try row["created_at"].decode(Date.self)
         )
@@ -49,7 +56,8 @@ extension PostgresStore {
     public func deleteClient(tenantID: String, clientID: String, now: Date) async throws -> DeletedPrincipal? {
         try await transaction { [logger] connection in
             let deleted = try await connection.query(
-                "DELETE FROM oauth_clients WHERE tenant_id = \(tenantID) AND client_id = \(clientID) RETURNING client_id", logger: logger
+                "DELETE FROM oauth_clients WHERE tenant_id = \(tenantID) AND client_id = \(clientID) RETURNING client_id",
+                logger: logger
             ).collect()
             guard !deleted.isEmpty else { return nil }
             return try await self.removePrincipal(connection, tenantID: tenantID, principalID: clientID, now: now)
@@ -81,17 +89,24 @@ extension PostgresStore {
         }
     }
 
-    public func redeemAuthorizationCode(hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String) async throws -> CodeRedemption {
+    public func redeemAuthorizationCode(
+        hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String
+    ) async throws -> CodeRedemption {
         try await transaction { [logger] connection in
-            let rows = try await connection.query("SELECT * FROM authorization_codes WHERE code_hash = \(hash) FOR UPDATE", logger: logger).collect()
+            let rows = try await connection.query(
+                "SELECT * FROM authorization_codes WHERE code_hash = \(hash) FOR UPDATE", logger: logger
+            ).collect()
             guard let row = rows.first else { return .invalid }
             var record = try Self.authorizationCode(row)
             if try row.makeRandomAccess()["used_at"].decode(Date?.self) != nil { return .reused(record) }
             guard record.expiresAt > now else { return .invalid }
-            try await connection.query("UPDATE authorization_codes SET used_at = \(now), session_id = \(sessionID) WHERE code_hash = \(hash)", logger: logger)
+            try await connection.query(
+                "UPDATE authorization_codes SET used_at = \(now), session_id = \(sessionID) WHERE code_hash = \(hash)",
+                logger: logger)
             record.sessionID = sessionID
             let session = SessionRecord(
-                sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID, principalID: record.principalID, createdAt: now,
+                sessionID: sessionID, tenantID: record.tenantID, workspaceID: record.workspaceID,
+                principalID: record.principalID, createdAt: now,
                 expiresAt: sessionExpiresAt, clientID: record.clientID, scope: record.scope
             )
             try await self.insertSession(connection, session, refreshTokenHash: refreshTokenHash)
@@ -103,8 +118,10 @@ extension PostgresStore {
         let row = row.makeRandomAccess()
         return AuthorizationCodeRecord(
             codeHash: try row["code_hash"].decode(String.self), tenantID: try row["tenant_id"].decode(String.self),
-            workspaceID: try row["workspace_id"].decode(String.self), principalID: try row["principal_id"].decode(String.self),
-            clientID: try row["client_id"].decode(String.self), redirectURI: try row["redirect_uri"].decode(String.self),
+            workspaceID: try row["workspace_id"].decode(String.self),
+            principalID: try row["principal_id"].decode(String.self),
+            clientID: try row["client_id"].decode(String.self),
+            redirectURI: try row["redirect_uri"].decode(String.self),
             codeChallenge: try row["code_challenge"].decode(String?.self), scope: try row["scope"].decode(String.self),
             nonce: try row["nonce"].decode(String?.self), authTime: try row["auth_time"].decode(Date.self),
             expiresAt: try row["expires_at"].decode(Date.self), sessionID: try row["session_id"].decode(String?.self)

@@ -33,10 +33,12 @@ public final class PostgresStore: GatewayStore, Service {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(
-                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: try configuration.connectionConfiguration(), id: 0, logger: logger
+                on: PostgresConnection.defaultEventLoopGroup.any(),
+                configuration: try configuration.connectionConfiguration(), id: 0, logger: logger
             )
         } catch {
-            throw StoreError.unavailable("cannot connect to \(configuration.description): \(PostgresErrors.describe(error))")
+            throw StoreError.unavailable(
+                "cannot connect to \(configuration.description): \(PostgresErrors.describe(error))")
         }
         do {
             try await PostgresMigrator(configuration: configuration, logger: logger).migrate(connection)
@@ -45,7 +47,8 @@ public final class PostgresStore: GatewayStore, Service {
             throw error
         } catch {
             try? await connection.close()
-            throw StoreError.unavailable("\(configuration.description): migration failed: \(PostgresErrors.describe(error))")
+            throw StoreError.unavailable(
+                "\(configuration.description): migration failed: \(PostgresErrors.describe(error))")
         }
         try? await connection.close()
         let client = PostgresClient(configuration: try configuration.clientConfiguration(), backgroundLogger: logger)
@@ -106,7 +109,8 @@ public final class PostgresStore: GatewayStore, Service {
 
     /// Runs `body` inside `BEGIN ... COMMIT` on one pooled connection, rolling back when it throws. A connection whose
     /// rollback fails is closed, so the pool never hands out a connection with a transaction open.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
+    {
         try await withDeadline { [client, logger] in
             try await client.withConnection { connection -> T in
                 try await connection.inTransaction(logger: logger) { try await body(connection) }
@@ -130,7 +134,9 @@ public final class PostgresStore: GatewayStore, Service {
             }
         } catch {
             if PostgresErrors.isUnavailable(error) {
-                logger.warning("PostgreSQL store unavailable", metadata: ["store": "\(description)", "reason": "\(PostgresErrors.describe(error))"])
+                logger.warning(
+                    "PostgreSQL store unavailable",
+                    metadata: ["store": "\(description)", "reason": "\(PostgresErrors.describe(error))"])
                 throw StoreError.unavailable("\(description) is unavailable: \(PostgresErrors.describe(error))")
             }
             throw error
@@ -139,7 +145,8 @@ public final class PostgresStore: GatewayStore, Service {
 
     /// `NOTIFY` of a change, delivered to listeners when the transaction commits.
     func notify(_ connection: PostgresConnection, _ change: StoreChange) async throws {
-        try await connection.query("SELECT pg_notify(\(configuration.notificationChannel), \(change.rawValue))", logger: logger)
+        try await connection.query(
+            "SELECT pg_notify(\(configuration.notificationChannel), \(change.rawValue))", logger: logger)
     }
 }
 
@@ -156,16 +163,21 @@ struct PostgresMigrator {
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockName)))", logger: logger)
             if let schema = configuration.schema {
                 // Validated against ^[a-z_][a-z0-9_]*$, so it is safe as an identifier.
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""), logger: logger)
             }
             try await connection.query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)",
                 logger: logger
             )
-            let rows = try await connection.query("SELECT COALESCE(MAX(version), 0)::bigint AS version FROM schema_migrations", logger: logger).collect()
+            let rows = try await connection.query(
+                "SELECT COALESCE(MAX(version), 0)::bigint AS version FROM schema_migrations", logger: logger
+            ).collect()
             let applied = Int(try rows.first?.makeRandomAccess()["version"].decode(Int64.self) ?? 0)
             guard applied <= PostgresMigrations.all.last?.version ?? 0 else {
-                throw StoreError.unavailable("\(configuration.description): schema version \(applied) is newer than this gateway knows; upgrade the gateway")
+                throw StoreError.unavailable(
+                    "\(configuration.description): schema version \(applied) is newer than this gateway knows; upgrade the gateway"
+                )
             }
             for migration in PostgresMigrations.all where migration.version > applied {
                 for statement in migration.statements {
@@ -175,7 +187,12 @@ struct PostgresMigrator {
                     "INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(migration.version), \(migration.name), now())",
                     logger: logger
                 )
-                logger.info("applied schema migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)", "store": "\(configuration.description)"])
+                logger.info(
+                    "applied schema migration",
+                    metadata: [
+                        "version": "\(migration.version)", "name": "\(migration.name)",
+                        "store": "\(configuration.description)",
+                    ])
             }
             for entry in PermissionCatalog.seed {
                 try await connection.query(

@@ -30,7 +30,10 @@ public struct PostgresStoreConfiguration: Sendable {
     /// How long opening one connection may take.
     public var connectTimeout: Duration = .seconds(5)
 
-    public init(host: String, port: Int = 5432, username: String, password: String?, database: String, tlsMode: TLSMode = .prefer, schema: String? = nil) {
+    public init(
+        host: String, port: Int = 5432, username: String, password: String?, database: String,
+        tlsMode: TLSMode = .prefer, schema: String? = nil
+    ) {
         self.host = host
         self.port = port
         self.username = username
@@ -45,14 +48,19 @@ public struct PostgresStoreConfiguration: Sendable {
         guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"),
             let components = URLComponents(string: url), let host = components.host, !host.isEmpty
         else {
-            throw ConfigurationError(key: "storage.url", problem: "not a valid postgres://user:password@host:5432/database URL")
+            throw ConfigurationError(
+                key: "storage.url", problem: "not a valid postgres://user:password@host:5432/database URL")
         }
         guard let username = components.user, !username.isEmpty else {
-            throw ConfigurationError(key: "storage.url", problem: "the postgres:// URL needs a user name (postgres://user:password@host/database)")
+            throw ConfigurationError(
+                key: "storage.url",
+                problem: "the postgres:// URL needs a user name (postgres://user:password@host/database)")
         }
         let database = String(components.path.drop(while: { $0 == "/" }))
         guard !database.isEmpty, !database.contains("/") else {
-            throw ConfigurationError(key: "storage.url", problem: "the postgres:// URL needs a database name as its path (postgres://user@host/database)")
+            throw ConfigurationError(
+                key: "storage.url",
+                problem: "the postgres:// URL needs a database name as its path (postgres://user@host/database)")
         }
         var tlsMode = TLSMode.prefer
         var schema: String?
@@ -69,10 +77,13 @@ public struct PostgresStoreConfiguration: Sendable {
                 }
                 schema = value
             default:
-                throw ConfigurationError(key: "storage.url", problem: "unknown URL parameter \(item.name) (known: sslmode, schema)")
+                throw ConfigurationError(
+                    key: "storage.url", problem: "unknown URL parameter \(item.name) (known: sslmode, schema)")
             }
         }
-        self.init(host: host, port: components.port ?? 5432, username: username, password: components.password, database: database, tlsMode: tlsMode, schema: schema)
+        self.init(
+            host: host, port: components.port ?? 5432, username: username, password: components.password,
+            database: database, tlsMode: tlsMode, schema: schema)
     }
 
     /// `postgres://user@host:port/database`, for logs: never the password.
@@ -84,7 +95,8 @@ public struct PostgresStoreConfiguration: Sendable {
     var notificationChannel: String { "iam_gateway_changes" + (schema.map { "_\($0)" } ?? "") }
 
     static func isValidSchemaName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, name.utf8.count <= 63, first == 0x5F || (first >= 0x61 && first <= 0x7A) else { return false }
+        guard let first = name.utf8.first, name.utf8.count <= 63, first == 0x5F || (first >= 0x61 && first <= 0x7A)
+        else { return false }
         return name.utf8.allSatisfy { $0 == 0x5F || ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) }
     }
 
@@ -101,7 +113,8 @@ public struct PostgresStoreConfiguration: Sendable {
             case .prefer: .prefer(.makeClientConfiguration())
             case .require: .require(.makeClientConfiguration())
             }
-        var configuration = PostgresClient.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        var configuration = PostgresClient.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 0
         configuration.options.connectTimeout = connectTimeout
@@ -117,7 +130,8 @@ public struct PostgresStoreConfiguration: Sendable {
             case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
             case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
             }
-        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username, password: password, database: database, tls: tls)
         configuration.options.connectTimeout = .nanoseconds(connectTimeout.nanoseconds)
         configuration.options.additionalStartupParameters = startupParameters
         return configuration

@@ -53,7 +53,9 @@ extension SQLiteStore {
     func seedPermissions() async throws {
         try await transaction { tx in
             for entry in PermissionCatalog.seed {
-                try await tx.query("INSERT OR IGNORE INTO permissions (name, service, label) VALUES (?, ?, ?)", [.text(entry.name), .text(entry.service), .text(entry.label)])
+                try await tx.query(
+                    "INSERT OR IGNORE INTO permissions (name, service, label) VALUES (?, ?, ?)",
+                    [.text(entry.name), .text(entry.service), .text(entry.label)])
             }
         }
     }
@@ -73,7 +75,9 @@ extension SQLiteStore {
 
     // MARK: - Tenants and workspaces
 
-    public func serializingTenant<T: Sendable>(_ tenantID: String, _ body: @Sendable () async throws -> T) async throws -> T {
+    public func serializingTenant<T: Sendable>(_ tenantID: String, _ body: @Sendable () async throws -> T) async throws
+        -> T
+    {
         try await adminWrites.withLock(body)
     }
 
@@ -83,18 +87,28 @@ extension SQLiteStore {
 
     public func createTenant(_ tenant: Tenant) async throws {
         try await transaction { tx in
-            guard try await tx.query("SELECT 1 FROM tenants WHERE tenant_id = ?", [.text(tenant.tenantID)]).isEmpty else {
+            guard try await tx.query("SELECT 1 FROM tenants WHERE tenant_id = ?", [.text(tenant.tenantID)]).isEmpty
+            else {
                 throw GatewayError.conflict("A tenant with this id exists.")
             }
-            try await tx.query("INSERT INTO tenants (tenant_id, name, created_at) VALUES (?, ?, ?)", [.text(tenant.tenantID), .text(tenant.name), .init(tenant.createdAt)])
-            try await Self.insertWorkspace(tx, Workspace(tenantID: tenant.tenantID, workspaceID: Tenant.defaultWorkspaceID, name: "Default", createdAt: tenant.createdAt))
+            try await tx.query(
+                "INSERT INTO tenants (tenant_id, name, created_at) VALUES (?, ?, ?)",
+                [.text(tenant.tenantID), .text(tenant.name), .init(tenant.createdAt)])
+            try await Self.insertWorkspace(
+                tx,
+                Workspace(
+                    tenantID: tenant.tenantID, workspaceID: Tenant.defaultWorkspaceID, name: "Default",
+                    createdAt: tenant.createdAt))
         }
     }
 
     static func insertWorkspace(_ tx: Transaction, _ workspace: Workspace) async throws {
         try await tx.query(
             "INSERT INTO workspaces (tenant_id, workspace_id, name, created_at) VALUES (?, ?, ?, ?)",
-            [.text(workspace.tenantID), .text(workspace.workspaceID), .text(workspace.name), .init(workspace.createdAt)]
+            [
+                .text(workspace.tenantID), .text(workspace.workspaceID), .text(workspace.name),
+                .init(workspace.createdAt),
+            ]
         )
         let sequence = try await nextSequence(tx)
         try await tx.query(
@@ -109,7 +123,8 @@ extension SQLiteStore {
     }
 
     static func nextSequence(_ tx: Transaction) async throws -> Int64 {
-        try await tx.query("UPDATE sequences SET value = value + 1 WHERE name = 'policy' RETURNING value").first?.int("value") ?? 0
+        try await tx.query("UPDATE sequences SET value = value + 1 WHERE name = 'policy' RETURNING value").first?.int(
+            "value") ?? 0
     }
 
     /// Increments the policy version of each workspace (all of the tenant's when `workspaceIDs` is nil).
@@ -146,10 +161,17 @@ extension SQLiteStore {
 
     public func createWorkspace(_ workspace: Workspace) async throws {
         try await transaction { tx in
-            guard !(try await tx.query("SELECT 1 FROM tenants WHERE tenant_id = ?", [.text(workspace.tenantID)]).isEmpty) else {
+            guard
+                !(try await tx.query("SELECT 1 FROM tenants WHERE tenant_id = ?", [.text(workspace.tenantID)]).isEmpty)
+            else {
                 throw GatewayError.notFound("The tenant does not exist.")
             }
-            guard try await tx.query("SELECT 1 FROM workspaces WHERE tenant_id = ? AND workspace_id = ?", [.text(workspace.tenantID), .text(workspace.workspaceID)]).isEmpty else {
+            guard
+                try await tx.query(
+                    "SELECT 1 FROM workspaces WHERE tenant_id = ? AND workspace_id = ?",
+                    [.text(workspace.tenantID), .text(workspace.workspaceID)]
+                ).isEmpty
+            else {
                 throw GatewayError.conflict("A workspace with this id exists.")
             }
             try await Self.insertWorkspace(tx, workspace)
@@ -157,15 +179,20 @@ extension SQLiteStore {
     }
 
     public func workspace(tenantID: String, workspaceID: String) async throws -> Workspace? {
-        try await query("SELECT * FROM workspaces WHERE tenant_id = ? AND workspace_id = ?", [.text(tenantID), .text(workspaceID)]).first.map(Self.workspace)
+        try await query(
+            "SELECT * FROM workspaces WHERE tenant_id = ? AND workspace_id = ?", [.text(tenantID), .text(workspaceID)]
+        ).first.map(Self.workspace)
     }
 
     public func workspaces(tenantID: String) async throws -> [Workspace] {
-        try await query("SELECT * FROM workspaces WHERE tenant_id = ? ORDER BY workspace_id", [.text(tenantID)]).map(Self.workspace)
+        try await query("SELECT * FROM workspaces WHERE tenant_id = ? ORDER BY workspace_id", [.text(tenantID)]).map(
+            Self.workspace)
     }
 
     static func workspace(_ row: SQLiteRow) throws -> Workspace {
-        try Workspace(tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), name: row.text("name"), createdAt: row.date("created_at"))
+        try Workspace(
+            tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"), name: row.text("name"),
+            createdAt: row.date("created_at"))
     }
 
     // MARK: - Users
@@ -180,17 +207,22 @@ extension SQLiteStore {
             try await Self.claimPrincipalID(tx, tenantID: user.tenantID, principalID: user.userID, kind: "user")
             try await tx.query(
                 "INSERT INTO users (tenant_id, user_id, username, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
-                [.text(user.tenantID), .text(user.userID), .text(user.username), .text(user.passwordHash), .init(user.createdAt)]
+                [
+                    .text(user.tenantID), .text(user.userID), .text(user.username), .text(user.passwordHash),
+                    .init(user.createdAt),
+                ]
             )
         }
     }
 
     public func user(tenantID: String, userID: String) async throws -> UserRecord? {
-        try await query("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", [.text(tenantID), .text(userID)]).first.map(Self.user)
+        try await query("SELECT * FROM users WHERE tenant_id = ? AND user_id = ?", [.text(tenantID), .text(userID)])
+            .first.map(Self.user)
     }
 
     public func user(tenantID: String, username: String) async throws -> UserRecord? {
-        try await query("SELECT * FROM users WHERE tenant_id = ? AND username = ?", [.text(tenantID), .text(username)]).first.map(Self.user)
+        try await query("SELECT * FROM users WHERE tenant_id = ? AND username = ?", [.text(tenantID), .text(username)])
+            .first.map(Self.user)
     }
 
     public func users(tenantID: String) async throws -> [UserRecord] {
@@ -198,7 +230,9 @@ extension SQLiteStore {
     }
 
     static func user(_ row: SQLiteRow) throws -> UserRecord {
-        try UserRecord(tenantID: row.text("tenant_id"), userID: row.text("user_id"), username: row.text("username"), passwordHash: row.text("password_hash"), createdAt: row.date("created_at"))
+        try UserRecord(
+            tenantID: row.text("tenant_id"), userID: row.text("user_id"), username: row.text("username"),
+            passwordHash: row.text("password_hash"), createdAt: row.date("created_at"))
     }
 
     public func updatePassword(tenantID: String, userID: String, passwordHash: String) async throws -> Bool {
@@ -210,14 +244,18 @@ extension SQLiteStore {
 
     public func deleteUser(tenantID: String, userID: String, now: Date) async throws -> DeletedPrincipal? {
         try await transaction { tx in
-            let deleted = try await tx.query("DELETE FROM users WHERE tenant_id = ? AND user_id = ? RETURNING user_id", [.text(tenantID), .text(userID)])
+            let deleted = try await tx.query(
+                "DELETE FROM users WHERE tenant_id = ? AND user_id = ? RETURNING user_id",
+                [.text(tenantID), .text(userID)])
             guard !deleted.isEmpty else { return nil }
             return try await Self.removePrincipal(tx, tenantID: tenantID, principalID: userID, now: now)
         }
     }
 
     /// Deletes a principal's assignments, revokes its sessions and bumps the workspaces it had roles in.
-    static func removePrincipal(_ tx: Transaction, tenantID: String, principalID: String, now: Date) async throws -> DeletedPrincipal {
+    static func removePrincipal(_ tx: Transaction, tenantID: String, principalID: String, now: Date) async throws
+        -> DeletedPrincipal
+    {
         let workspaces = try await tx.query(
             "DELETE FROM assignments WHERE tenant_id = ? AND principal_id = ? RETURNING workspace_id",
             [.text(tenantID), .text(principalID)]
@@ -226,7 +264,9 @@ extension SQLiteStore {
             "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL RETURNING session_id",
             [.init(now), .text(tenantID), .text(principalID)]
         ).map { try $0.text("session_id") }
-        let bumped = workspaces.isEmpty ? [] : try await bumpPolicy(tx, tenantID: tenantID, workspaceIDs: bumpTargets(workspaces))
+        let bumped =
+            workspaces.isEmpty
+            ? [] : try await bumpPolicy(tx, tenantID: tenantID, workspaceIDs: bumpTargets(workspaces))
         return DeletedPrincipal(revokedSessionIDs: sessions.sorted(), bumpedWorkspaces: bumped)
     }
 
@@ -234,10 +274,18 @@ extension SQLiteStore {
 
     /// Claims a principal id in its tenant for good: `conflict` when a user, key or client has (or ever had) it.
     static func claimPrincipalID(_ tx: Transaction, tenantID: String, principalID: String, kind: String) async throws {
-        guard try await tx.query("SELECT 1 FROM principal_ids WHERE tenant_id = ? AND principal_id = ?", [.text(tenantID), .text(principalID)]).isEmpty else {
-            throw GatewayError.conflict("A principal with this id exists or existed in this tenant; ids are never reused.")
+        guard
+            try await tx.query(
+                "SELECT 1 FROM principal_ids WHERE tenant_id = ? AND principal_id = ?",
+                [.text(tenantID), .text(principalID)]
+            ).isEmpty
+        else {
+            throw GatewayError.conflict(
+                "A principal with this id exists or existed in this tenant; ids are never reused.")
         }
-        try await tx.query("INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (?, ?, ?)", [.text(tenantID), .text(principalID), .text(kind)])
+        try await tx.query(
+            "INSERT INTO principal_ids (tenant_id, principal_id, kind) VALUES (?, ?, ?)",
+            [.text(tenantID), .text(principalID), .text(kind)])
     }
 
     public func createAPIKey(_ key: APIKeyRecord) async throws {
@@ -245,11 +293,14 @@ extension SQLiteStore {
             try await transaction { tx in
                 try await Self.claimPrincipalID(tx, tenantID: key.tenantID, principalID: key.keyID, kind: "api_key")
                 try await tx.query(
-                "INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [.text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID), .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt), .init(key.service)]
+                    "INSERT INTO api_keys (key_id, tenant_id, name, workspace_id, secret_hash, created_at, expires_at, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        .text(key.keyID), .text(key.tenantID), .text(key.name), .text(key.workspaceID),
+                        .text(key.secretHash), .init(key.createdAt), .init(key.expiresAt), .init(key.service),
+                    ]
                 )
             }
-        } catch where Self.isUniqueViolation(error) {
+        } catch  where Self.isUniqueViolation(error) {
             throw GatewayError.conflict("An API key with this id exists.")
         }
     }
@@ -259,13 +310,16 @@ extension SQLiteStore {
     }
 
     public func apiKeys(tenantID: String) async throws -> [APIKeyRecord] {
-        try await query("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, key_id", [.text(tenantID)]).map(Self.apiKey)
+        try await query("SELECT * FROM api_keys WHERE tenant_id = ? ORDER BY created_at, key_id", [.text(tenantID)])
+            .map(Self.apiKey)
     }
 
     static func apiKey(_ row: SQLiteRow) throws -> APIKeyRecord {
         try APIKeyRecord(
-            tenantID: row.text("tenant_id"), keyID: row.text("key_id"), name: row.text("name"), workspaceID: row.text("workspace_id"),
-            secretHash: row.text("secret_hash"), createdAt: row.date("created_at"), expiresAt: row.optionalDate("expires_at"),
+            tenantID: row.text("tenant_id"), keyID: row.text("key_id"), name: row.text("name"),
+            workspaceID: row.text("workspace_id"),
+            secretHash: row.text("secret_hash"), createdAt: row.date("created_at"),
+            expiresAt: row.optionalDate("expires_at"),
             service: row.optionalText("service")
         )
     }
@@ -279,7 +333,9 @@ extension SQLiteStore {
 
     public func deleteAPIKey(tenantID: String, keyID: String, now: Date) async throws -> DeletedPrincipal? {
         try await transaction { tx in
-            let deleted = try await tx.query("DELETE FROM api_keys WHERE tenant_id = ? AND key_id = ? RETURNING key_id", [.text(tenantID), .text(keyID)])
+            let deleted = try await tx.query(
+                "DELETE FROM api_keys WHERE tenant_id = ? AND key_id = ? RETURNING key_id",
+                [.text(tenantID), .text(keyID)])
             guard !deleted.isEmpty else { return nil }
             return try await Self.removePrincipal(tx, tenantID: tenantID, principalID: keyID, now: now)
         }
@@ -296,7 +352,8 @@ extension SQLiteStore {
         try await tx.query(
             "INSERT INTO sessions (session_id, tenant_id, workspace_id, principal_id, created_at, expires_at, revoked_at, client_id, scope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
-                .text(session.sessionID), .text(session.tenantID), .text(session.workspaceID), .text(session.principalID), .init(session.createdAt),
+                .text(session.sessionID), .text(session.tenantID), .text(session.workspaceID),
+                .text(session.principalID), .init(session.createdAt),
                 .init(session.expiresAt), .init(session.revokedAt), .init(session.clientID), .init(session.scope),
             ]
         )
@@ -314,16 +371,21 @@ extension SQLiteStore {
         try SessionRecord(
             sessionID: row.text("session_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
             principalID: row.text("principal_id"), createdAt: row.date("created_at"), expiresAt: row.date("expires_at"),
-            revokedAt: row.optionalDate("revoked_at"), clientID: row.optionalText("client_id"), scope: row.optionalText("scope")
+            revokedAt: row.optionalDate("revoked_at"), clientID: row.optionalText("client_id"),
+            scope: row.optionalText("scope")
         )
     }
 
-    public func rotateRefreshToken(presentedHash: String, successorHash: String, now: Date) async throws -> RefreshOutcome {
+    public func rotateRefreshToken(presentedHash: String, successorHash: String, now: Date) async throws
+        -> RefreshOutcome
+    {
         try await transaction { tx in
-            guard let row = try await tx.query(
-                "SELECT s.* FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = ?",
-                [.text(presentedHash)]
-            ).first else { return .invalid }
+            guard
+                let row = try await tx.query(
+                    "SELECT s.* FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = ?",
+                    [.text(presentedHash)]
+                ).first
+            else { return .invalid }
             var session = try Self.session(row)
             guard session.revokedAt == nil, session.expiresAt > now else { return .invalid }
             let spent = try await tx.query(
@@ -331,7 +393,9 @@ extension SQLiteStore {
                 [.init(now), .text(presentedHash)]
             )
             guard !spent.isEmpty else {
-                try await tx.query("UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL", [.init(now), .text(session.sessionID)])
+                try await tx.query(
+                    "UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND revoked_at IS NULL",
+                    [.init(now), .text(session.sessionID)])
                 session.revokedAt = now
                 return .reused(session)
             }
@@ -350,7 +414,9 @@ extension SQLiteStore {
         ).isEmpty)
     }
 
-    public func revokeSessions(tenantID: String, principalID: String, except: String?, now: Date) async throws -> [String] {
+    public func revokeSessions(tenantID: String, principalID: String, except: String?, now: Date) async throws
+        -> [String]
+    {
         try await query(
             "UPDATE sessions SET revoked_at = ? WHERE tenant_id = ? AND principal_id = ? AND revoked_at IS NULL AND session_id <> ? RETURNING session_id",
             [.init(now), .text(tenantID), .text(principalID), .text(except ?? "")]
@@ -358,25 +424,34 @@ extension SQLiteStore {
     }
 
     public func revokedSessionIDs(since: Date) async throws -> [String] {
-        try await query("SELECT session_id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?", [.init(since)]).map { try $0.text("session_id") }
+        try await query(
+            "SELECT session_id FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= ?", [.init(since)]
+        ).map { try $0.text("session_id") }
     }
 
     // MARK: - Roles and assignments
 
     public func createRole(_ role: RoleRecord) async throws {
         try await transaction { tx in
-            let existing = try await tx.query("SELECT 1 FROM roles WHERE tenant_id = ? AND (role_id = ? OR name = ?)", [.text(role.tenantID), .text(role.roleID), .text(role.name)])
+            let existing = try await tx.query(
+                "SELECT 1 FROM roles WHERE tenant_id = ? AND (role_id = ? OR name = ?)",
+                [.text(role.tenantID), .text(role.roleID), .text(role.name)])
             guard existing.isEmpty else { throw GatewayError.conflict("A role with this id or name exists.") }
             try await tx.query(
                 "INSERT INTO roles (tenant_id, role_id, name, description, workspace_id, permissions, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(role.tenantID), .text(role.roleID), .text(role.name), .init(role.description), .init(role.workspaceID), .text(Self.json(role.permissions)), .init(role.createdAt), .init(role.updatedAt)]
+                [
+                    .text(role.tenantID), .text(role.roleID), .text(role.name), .init(role.description),
+                    .init(role.workspaceID), .text(Self.json(role.permissions)), .init(role.createdAt),
+                    .init(role.updatedAt),
+                ]
             )
             try await Self.bumpPolicy(tx, tenantID: role.tenantID, workspaceIDs: role.workspaceID.map { [$0] })
         }
     }
 
     public func role(tenantID: String, roleID: String) async throws -> RoleRecord? {
-        try await query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)]).first.map(Self.role)
+        try await query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)])
+            .first.map(Self.role)
     }
 
     public func roles(tenantID: String) async throws -> [RoleRecord] {
@@ -385,7 +460,8 @@ extension SQLiteStore {
 
     static func role(_ row: SQLiteRow) throws -> RoleRecord {
         try RoleRecord(
-            roleID: row.text("role_id"), tenantID: row.text("tenant_id"), name: row.text("name"), description: row.optionalText("description"),
+            roleID: row.text("role_id"), tenantID: row.text("tenant_id"), name: row.text("name"),
+            description: row.optionalText("description"),
             workspaceID: row.optionalText("workspace_id"),
             permissions: try Self.permissionList(row.text("permissions")),
             createdAt: row.date("created_at"), updatedAt: row.date("updated_at")
@@ -398,15 +474,25 @@ extension SQLiteStore {
 
     public func updateRole(_ role: RoleRecord) async throws -> Bool {
         try await transaction { tx in
-            guard let row = try await tx.query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(role.tenantID), .text(role.roleID)]).first else {
+            guard
+                let row = try await tx.query(
+                    "SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?",
+                    [.text(role.tenantID), .text(role.roleID)]
+                ).first
+            else {
                 return false
             }
             let old = try Self.role(row)
-            let clash = try await tx.query("SELECT 1 FROM roles WHERE tenant_id = ? AND name = ? AND role_id <> ?", [.text(role.tenantID), .text(role.name), .text(role.roleID)])
+            let clash = try await tx.query(
+                "SELECT 1 FROM roles WHERE tenant_id = ? AND name = ? AND role_id <> ?",
+                [.text(role.tenantID), .text(role.name), .text(role.roleID)])
             guard clash.isEmpty else { throw GatewayError.conflict("A role with this name exists.") }
             try await tx.query(
                 "UPDATE roles SET name = ?, description = ?, permissions = ?, updated_at = ? WHERE tenant_id = ? AND role_id = ?",
-                [.text(role.name), .init(role.description), .text(Self.json(role.permissions)), .init(role.updatedAt), .text(role.tenantID), .text(role.roleID)]
+                [
+                    .text(role.name), .init(role.description), .text(Self.json(role.permissions)),
+                    .init(role.updatedAt), .text(role.tenantID), .text(role.roleID),
+                ]
             )
             try await Self.bumpPolicy(tx, tenantID: role.tenantID, workspaceIDs: old.workspaceID.map { [$0] })
             return true
@@ -415,13 +501,23 @@ extension SQLiteStore {
 
     public func deleteRole(tenantID: String, roleID: String) async throws -> Bool {
         try await transaction { tx in
-            guard let row = try await tx.query("SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)]).first else {
+            guard
+                let row = try await tx.query(
+                    "SELECT * FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)]
+                ).first
+            else {
                 return false
             }
-            guard try await tx.query("SELECT 1 FROM assignments WHERE tenant_id = ? AND role_id = ? LIMIT 1", [.text(tenantID), .text(roleID)]).isEmpty else {
+            guard
+                try await tx.query(
+                    "SELECT 1 FROM assignments WHERE tenant_id = ? AND role_id = ? LIMIT 1",
+                    [.text(tenantID), .text(roleID)]
+                ).isEmpty
+            else {
                 throw GatewayError.conflict("The role is still assigned; delete its assignments first.")
             }
-            try await tx.query("DELETE FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)])
+            try await tx.query(
+                "DELETE FROM roles WHERE tenant_id = ? AND role_id = ?", [.text(tenantID), .text(roleID)])
             try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: try Self.role(row).workspaceID.map { [$0] })
             return true
         }
@@ -431,22 +527,34 @@ extension SQLiteStore {
         try await transaction { tx in
             let existing = try await tx.query(
                 "SELECT 1 FROM assignments WHERE tenant_id = ? AND workspace_id = ? AND principal_id = ? AND role_id = ?",
-                [.text(assignment.tenantID), .text(assignment.workspaceID), .text(assignment.principalID), .text(assignment.roleID)]
+                [
+                    .text(assignment.tenantID), .text(assignment.workspaceID), .text(assignment.principalID),
+                    .text(assignment.roleID),
+                ]
             )
-            guard existing.isEmpty else { throw GatewayError.conflict("The principal already has this role in the workspace.") }
+            guard existing.isEmpty else {
+                throw GatewayError.conflict("The principal already has this role in the workspace.")
+            }
             try await tx.query(
                 "INSERT INTO assignments (assignment_id, tenant_id, workspace_id, principal_id, role_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [.text(assignment.assignmentID), .text(assignment.tenantID), .text(assignment.workspaceID), .text(assignment.principalID), .text(assignment.roleID), .init(assignment.createdAt)]
+                [
+                    .text(assignment.assignmentID), .text(assignment.tenantID), .text(assignment.workspaceID),
+                    .text(assignment.principalID), .text(assignment.roleID), .init(assignment.createdAt),
+                ]
             )
-            try await Self.bumpPolicy(tx, tenantID: assignment.tenantID, workspaceIDs: Self.bumpTargets([assignment.workspaceID]))
+            try await Self.bumpPolicy(
+                tx, tenantID: assignment.tenantID, workspaceIDs: Self.bumpTargets([assignment.workspaceID]))
         }
     }
 
     public func deleteAssignment(tenantID: String, assignmentID: String) async throws -> Assignment? {
         try await transaction { tx in
-            guard let row = try await tx.query(
-                "DELETE FROM assignments WHERE tenant_id = ? AND assignment_id = ? RETURNING *", [.text(tenantID), .text(assignmentID)]
-            ).first else { return nil }
+            guard
+                let row = try await tx.query(
+                    "DELETE FROM assignments WHERE tenant_id = ? AND assignment_id = ? RETURNING *",
+                    [.text(tenantID), .text(assignmentID)]
+                ).first
+            else { return nil }
             let assignment = try Self.assignment(row)
             try await Self.bumpPolicy(tx, tenantID: tenantID, workspaceIDs: Self.bumpTargets([assignment.workspaceID]))
             return assignment
@@ -469,7 +577,8 @@ extension SQLiteStore {
 
     static func assignment(_ row: SQLiteRow) throws -> Assignment {
         try Assignment(
-            assignmentID: row.text("assignment_id"), tenantID: row.text("tenant_id"), workspaceID: row.text("workspace_id"),
+            assignmentID: row.text("assignment_id"), tenantID: row.text("tenant_id"),
+            workspaceID: row.text("workspace_id"),
             principalID: row.text("principal_id"), roleID: row.text("role_id"), createdAt: row.date("created_at")
         )
     }
@@ -477,7 +586,9 @@ extension SQLiteStore {
     public func registerPermissions(service: String, entries: [PermissionCatalog.Entry]) async throws {
         try await transaction { tx in
             for entry in entries {
-                if let owner = try await tx.query("SELECT service FROM permissions WHERE name = ?", [.text(entry.name)]).first?.text("service"), owner != service {
+                if let owner = try await tx.query("SELECT service FROM permissions WHERE name = ?", [.text(entry.name)])
+                    .first?.text("service"), owner != service
+                {
                     throw GatewayError.conflict("The permission \(entry.name) belongs to another service.")
                 }
             }
@@ -501,7 +612,8 @@ extension SQLiteStore {
     public func recordLoginFailure(keys: [String], at: Date, forgetBefore: Date) async throws {
         try await transaction { tx in
             for key in keys {
-                try await tx.query("DELETE FROM login_failures WHERE key = ? AND at < ?", [.text(key), .init(forgetBefore)])
+                try await tx.query(
+                    "DELETE FROM login_failures WHERE key = ? AND at < ?", [.text(key), .init(forgetBefore)])
                 try await tx.query("INSERT INTO login_failures (key, at) VALUES (?, ?)", [.text(key), .init(at)])
             }
         }
@@ -514,8 +626,13 @@ extension SQLiteStore {
     public func loginFailures(keys: [String], since: Date) async throws -> [String: LoginFailures] {
         var counts: [String: LoginFailures] = [:]
         for key in keys {
-            guard let row = try await query("SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE key = ? AND at >= ?", [.text(key), .init(since)]).first,
-                try row.int("n") > 0 else { continue }
+            guard
+                let row = try await query(
+                    "SELECT COUNT(*) AS n, MAX(at) AS last FROM login_failures WHERE key = ? AND at >= ?",
+                    [.text(key), .init(since)]
+                ).first,
+                try row.int("n") > 0
+            else { continue }
             counts[key] = try LoginFailures(count: Int(row.int("n")), last: row.date("last"))
         }
         return counts
@@ -524,13 +641,18 @@ extension SQLiteStore {
     // MARK: - Policy versions and audit
 
     public func policyVersion(tenantID: String, workspaceID: String) async throws -> Int64 {
-        guard let row = try await query(
-            "SELECT version FROM policy_versions WHERE tenant_id = ? AND workspace_id = ?", [.text(tenantID), .text(workspaceID)]
-        ).first else { throw GatewayError.notFound("The workspace does not exist.") }
+        guard
+            let row = try await query(
+                "SELECT version FROM policy_versions WHERE tenant_id = ? AND workspace_id = ?",
+                [.text(tenantID), .text(workspaceID)]
+            ).first
+        else { throw GatewayError.notFound("The workspace does not exist.") }
         return try row.int("version")
     }
 
-    public func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (entries: [PolicyVersionEntry], cursor: Int64) {
+    public func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (
+        entries: [PolicyVersionEntry], cursor: Int64
+    ) {
         var sql = "SELECT * FROM policy_versions WHERE seq > ?"
         var binds: [SQLiteData] = [.integer(Int(sequence ?? 0))]
         if let tenantID {
@@ -538,7 +660,9 @@ extension SQLiteStore {
             binds.append(.text(tenantID))
         }
         let entries = try await query(sql + " ORDER BY seq, tenant_id, workspace_id", binds).map {
-            try PolicyVersionEntry(tenantID: $0.text("tenant_id"), workspaceID: $0.text("workspace_id"), version: $0.int("version"), sequence: $0.int("seq"))
+            try PolicyVersionEntry(
+                tenantID: $0.text("tenant_id"), workspaceID: $0.text("workspace_id"), version: $0.int("version"),
+                sequence: $0.int("seq"))
         }
         let cursor = entries.map(\.sequence).max() ?? sequence ?? 0
         return (entries, cursor)
@@ -547,7 +671,10 @@ extension SQLiteStore {
     public func appendAudit(_ event: AuditEvent) async throws {
         try await query(
             "INSERT INTO audit_events (at, actor, tenant_id, workspace_id, action, target, request_id, origin_workspace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [.init(event.at), .text(event.actor), .text(event.tenantID), .init(event.workspaceID), .text(event.action), .init(event.target), .init(event.requestID), .init(event.originWorkspaceID)]
+            [
+                .init(event.at), .text(event.actor), .text(event.tenantID), .init(event.workspaceID),
+                .text(event.action), .init(event.target), .init(event.requestID), .init(event.originWorkspaceID),
+            ]
         )
     }
 
@@ -559,7 +686,9 @@ extension SQLiteStore {
             binds += values
         }
         if let tenantID = filter.tenantID { add("tenant_id = ?", .text(tenantID)) }
-        if let workspaceID = filter.workspaceID { add("(workspace_id = ? OR origin_workspace_id = ?)", .text(workspaceID), .text(workspaceID)) }
+        if let workspaceID = filter.workspaceID {
+            add("(workspace_id = ? OR origin_workspace_id = ?)", .text(workspaceID), .text(workspaceID))
+        }
         if let action = filter.action { add("action = ?", .text(action)) }
         if let actor = filter.actor { add("actor = ?", .text(actor)) }
         if let since = filter.since { add("at >= ?", .init(since)) }
@@ -569,7 +698,8 @@ extension SQLiteStore {
         return try await query(sql + " ORDER BY id DESC LIMIT ?", binds).map {
             try AuditEvent(
                 id: $0.int("id"), at: $0.date("at"), actor: $0.text("actor"), tenantID: $0.text("tenant_id"),
-                workspaceID: $0.optionalText("workspace_id"), action: $0.text("action"), target: $0.optionalText("target"),
+                workspaceID: $0.optionalText("workspace_id"), action: $0.text("action"),
+                target: $0.optionalText("target"),
                 requestID: $0.optionalText("request_id"), originWorkspaceID: $0.optionalText("origin_workspace_id")
             )
         }

@@ -23,7 +23,8 @@ public final class SQLiteStore: GatewayStore {
     public static func open(path: String, logger: Logger) async throws -> SQLiteStore {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }
         if !FileManager.default.fileExists(atPath: path) {
             // Password hashes live here: readable by the owner only.
@@ -75,10 +76,13 @@ public final class SQLiteStore: GatewayStore {
 
     /// Applies every migration above the recorded version, each in its own transaction.
     func migrate() async throws {
-        _ = try await query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+        _ = try await query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        )
         let applied = try await schemaVersion()
         guard applied <= SQLiteMigrations.all.last?.version ?? 0 else {
-            throw StoreError.unavailable("\(path): schema version \(applied) is newer than this gateway knows; upgrade the gateway")
+            throw StoreError.unavailable(
+                "\(path): schema version \(applied) is newer than this gateway knows; upgrade the gateway")
         }
         for migration in SQLiteMigrations.all where migration.version > applied {
             try await transaction { tx in
@@ -90,7 +94,8 @@ public final class SQLiteStore: GatewayStore {
                     [.integer(migration.version), .text(migration.name), .integer(Int(Date().timeIntervalSince1970))]
                 )
             }
-            logger.info("applied schema migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            logger.info(
+                "applied schema migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
         }
     }
 

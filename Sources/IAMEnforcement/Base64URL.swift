@@ -61,7 +61,8 @@ public enum Base64URL {
     }
 
     /// Decodes to bytes; `nil` for invalid input.
-    public static func decodeBytes<Bytes: BidirectionalCollection>(_ input: Bytes) -> [UInt8]? where Bytes.Element == UInt8 {
+    public static func decodeBytes<Bytes: BidirectionalCollection>(_ input: Bytes) -> [UInt8]?
+    where Bytes.Element == UInt8 {
         var count = input.count
         if count % 4 == 0, count > 0 {
             // Tolerate standard padding at the end only.

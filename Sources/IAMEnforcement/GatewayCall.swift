@@ -20,7 +20,9 @@ struct GatewayCall: Sendable {
         let client = client
         let timeout = timeout
         let cap = maximumResponseSize
-        let outcome: Result<Answer, GatewayFetchError> = await withTaskGroup(of: Result<Answer, GatewayFetchError>?.self) { group in
+        let outcome: Result<Answer, GatewayFetchError> = await withTaskGroup(
+            of: Result<Answer, GatewayFetchError>?.self
+        ) { group in
             group.addTask {
                 do {
                     let response = try await client.execute(request, timeout: timeout.timeAmount)
@@ -31,7 +33,9 @@ struct GatewayCall: Sendable {
                     return .success(Answer(status: Int(response.status.code), headers: response.headers, body: body))
                 } catch is NIOTooManyBytesError {
                     return .failure(.tooLarge)
-                } catch let error as HTTPClientError where error == .deadlineExceeded || error == .connectTimeout || error == .readTimeout {
+                } catch let error as HTTPClientError
+                    where error == .deadlineExceeded || error == .connectTimeout || error == .readTimeout
+                {
                     return .failure(.timedOut)
                 } catch {
                     return .failure(Task.isCancelled ? .timedOut : .unreachable)

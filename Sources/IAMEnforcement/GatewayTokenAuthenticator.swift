@@ -49,7 +49,8 @@ public struct GatewayTokenAuthenticator: Sendable {
     }
 
     /// Authenticates and checks the requirement.
-    public func authorize(authorizationHeader: String?, requirement: PermissionRequirement) async -> PermissionDecision {
+    public func authorize(authorizationHeader: String?, requirement: PermissionRequirement) async -> PermissionDecision
+    {
         let claims: AccessTokenClaims
         do throws(VerificationError) {
             claims = try await authenticate(authorizationHeader: authorizationHeader)

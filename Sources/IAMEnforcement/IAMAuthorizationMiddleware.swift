@@ -17,23 +17,31 @@ public struct IAMAuthorizationMiddleware<Context: IAMRequestContext>: RouterMidd
         self.requirement = requirement
     }
 
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let decision = await authenticator.authorize(authorizationHeader: request.headers[.authorization], requirement: requirement)
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let decision = await authenticator.authorize(
+            authorizationHeader: request.headers[.authorization], requirement: requirement)
         switch decision {
         case .allowed(let claims):
             var context = context
             context.iamClaims = claims
             return try await next(request, context)
         case .unauthorized(let error):
-            context.logger.info("request refused: invalid token", metadata: ["reason": "\(error.reason)", "path": "\(request.uri.path)"])
+            context.logger.info(
+                "request refused: invalid token",
+                metadata: ["reason": "\(error.reason)", "path": "\(request.uri.path)"])
             return IAMProblem.invalidToken(error).response()
         case .stalePolicy:
             context.logger.info("request refused: stale policy version", metadata: ["path": "\(request.uri.path)"])
             return IAMProblem.stalePolicy.response()
         case .forbidden(let claims):
-            context.logger.info("request refused: missing permission", metadata: [
-                "sub": "\(claims.sub)", "tenant_id": "\(claims.tenantID)", "requirement": "\(requirement)", "path": "\(request.uri.path)",
-            ])
+            context.logger.info(
+                "request refused: missing permission",
+                metadata: [
+                    "sub": "\(claims.sub)", "tenant_id": "\(claims.tenantID)", "requirement": "\(requirement)",
+                    "path": "\(request.uri.path)",
+                ])
             return IAMProblem.forbidden(requirement).response()
         }
     }

@@ -28,8 +28,12 @@ public struct IAMProblem: Encodable, Sendable {
     }
 
     static func invalidToken(_ error: VerificationError) -> Self {
-        let detail = error.bearerTokenPresented ? "The bearer token could not be verified." : "This request needs a bearer token."
-        return Self(code: "invalid_token", status: 401, title: "Invalid token", detail: detail, bearerTokenPresented: error.bearerTokenPresented)
+        let detail =
+            error.bearerTokenPresented
+            ? "The bearer token could not be verified." : "This request needs a bearer token."
+        return Self(
+            code: "invalid_token", status: 401, title: "Invalid token", detail: detail,
+            bearerTokenPresented: error.bearerTokenPresented)
     }
 
     static let stalePolicy = Self(
@@ -38,7 +42,9 @@ public struct IAMProblem: Encodable, Sendable {
     )
 
     static func forbidden(_ requirement: PermissionRequirement) -> Self {
-        Self(code: "forbidden", status: 403, title: "Forbidden", detail: "The token does not grant the permission this request needs: \(requirement).")
+        Self(
+            code: "forbidden", status: 403, title: "Forbidden",
+            detail: "The token does not grant the permission this request needs: \(requirement).")
     }
 
     /// The HTTP answer: problem JSON, `Cache-Control: no-store`, and on a 401 the bearer challenge.
@@ -51,7 +57,9 @@ public struct IAMProblem: Encodable, Sendable {
     public func parts() -> (HTTPFields, ByteBuffer) {
         var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
         if status == 401 {
-            headers[.wwwAuthenticate] = bearerTokenPresented ? #"Bearer realm="iam-gateway", error="invalid_token""# : #"Bearer realm="iam-gateway""#
+            headers[.wwwAuthenticate] =
+                bearerTokenPresented
+                ? #"Bearer realm="iam-gateway", error="invalid_token""# : #"Bearer realm="iam-gateway""#
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -10,7 +10,8 @@ public struct JSONWebKey: Codable, Sendable, Equatable {
     public var n: String?
     public var e: String?
 
-    public init(kty: String = "RSA", use: String? = "sig", alg: String? = "RS256", kid: String?, n: String?, e: String?) {
+    public init(kty: String = "RSA", use: String? = "sig", alg: String? = "RS256", kid: String?, n: String?, e: String?)
+    {
         self.kty = kty
         self.use = use
         self.alg = alg

@@ -77,7 +77,8 @@ public final class JWKSCache: VerificationKeySource {
         logger: Logger = Logger(label: "iam-enforcement.jwks")
     ) {
         self.configuration = configuration
-        self.call = GatewayCall(client: httpClient, timeout: configuration.timeout, maximumResponseSize: configuration.maximumResponseSize)
+        self.call = GatewayCall(
+            client: httpClient, timeout: configuration.timeout, maximumResponseSize: configuration.maximumResponseSize)
         self.clock = clock
         self.logger = logger
     }
@@ -174,10 +175,13 @@ public final class JWKSCache: VerificationKeySource {
         }
         switch result {
         case .success(let fetched):
-            logger.debug("JWKS fetched", metadata: ["kids": "\(fetched.keys.keys.sorted())", "max_age": "\(fetched.maxAge)"])
+            logger.debug(
+                "JWKS fetched", metadata: ["kids": "\(fetched.keys.keys.sorted())", "max_age": "\(fetched.maxAge)"])
             return .success(())
         case .failure(let error):
-            logger.warning("JWKS fetch failed; keeping the last good key set", metadata: ["reason": "\(error)", "url": "\(configuration.url)"])
+            logger.warning(
+                "JWKS fetch failed; keeping the last good key set",
+                metadata: ["reason": "\(error)", "url": "\(configuration.url)"])
             return .failure(error)
         }
     }
@@ -192,7 +196,8 @@ public final class JWKSCache: VerificationKeySource {
         }
         let keys = set.rs256KeysByID()
         guard !keys.isEmpty else { throw .emptyKeySet }
-        let maxAge = Self.maxAge(cacheControl: answer.headers["cache-control"].joined(separator: ","))
+        let maxAge =
+            Self.maxAge(cacheControl: answer.headers["cache-control"].joined(separator: ","))
             .map { min($0, configuration.maximumMaxAge) } ?? configuration.defaultMaxAge
         return (keys, maxAge)
     }
@@ -208,7 +213,8 @@ public final class JWKSCache: VerificationKeySource {
                 return .zero
             case "max-age":
                 guard parts.count == 2 else { continue }
-                let value = parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+                let value = parts[1].trimmingCharacters(in: .whitespaces).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\""))
                 if let seconds = Int64(value), seconds >= 0 { result = .seconds(seconds) }
             default:
                 continue

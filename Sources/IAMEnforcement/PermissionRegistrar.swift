@@ -76,7 +76,10 @@ public final class PermissionRegistrar: Service {
     private let call: GatewayCall
     private let logger: Logger
 
-    public init(configuration: Configuration, httpClient: HTTPClient = .shared, logger: Logger = Logger(label: "iam-enforcement.registrar")) {
+    public init(
+        configuration: Configuration, httpClient: HTTPClient = .shared,
+        logger: Logger = Logger(label: "iam-enforcement.registrar")
+    ) {
         self.configuration = configuration
         self.call = GatewayCall(client: httpClient, timeout: configuration.timeout, maximumResponseSize: 64 * 1024)
         self.logger = logger
@@ -98,16 +101,22 @@ public final class PermissionRegistrar: Service {
             let outcome = await registerOnce()
             switch outcome {
             case .registered:
-                logger.info("permissions registered", metadata: ["service": "\(configuration.service)", "attempts": "\(attempts)"])
+                logger.info(
+                    "permissions registered",
+                    metadata: ["service": "\(configuration.service)", "attempts": "\(attempts)"])
                 return outcome
             case .rejected(let status):
-                logger.error("the gateway refused the permission registration", metadata: ["service": "\(configuration.service)", "status": "\(status)"])
+                logger.error(
+                    "the gateway refused the permission registration",
+                    metadata: ["service": "\(configuration.service)", "status": "\(status)"])
                 return outcome
             case .cancelled:
                 return outcome
             case .failed(let error):
                 if attempts == 1 || attempts.isMultiple(of: 10) {
-                    logger.warning("permission registration failed; retrying", metadata: ["reason": "\(error)", "attempts": "\(attempts)"])
+                    logger.warning(
+                        "permission registration failed; retrying",
+                        metadata: ["reason": "\(error)", "attempts": "\(attempts)"])
                 }
             }
             do {
@@ -123,14 +132,16 @@ public final class PermissionRegistrar: Service {
     /// One attempt.
     public func registerOnce() async -> Outcome {
         if Task.isCancelled { return .cancelled }
-        var request = HTTPClientRequest(url: GatewayCall.url(gateway: configuration.gatewayURL, path: "/v1/permissions/register"))
+        var request = HTTPClientRequest(
+            url: GatewayCall.url(gateway: configuration.gatewayURL, path: "/v1/permissions/register"))
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.headers.add(name: "Accept", value: "application/json")
         request.headers.add(name: "Authorization", value: "ApiKey \(configuration.apiKey)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let body = Body(service: configuration.service, permissions: configuration.permissions, labels: configuration.labels)
+        let body = Body(
+            service: configuration.service, permissions: configuration.permissions, labels: configuration.labels)
         guard let data = try? encoder.encode(body) else { return .rejected(status: 400) }
         request.body = .bytes(ByteBuffer(bytes: data))
         do throws(GatewayFetchError) {

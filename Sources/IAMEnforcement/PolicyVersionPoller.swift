@@ -79,7 +79,8 @@ public final class PolicyVersionPoller: Service {
     ) {
         self.configuration = configuration
         self.cache = cache
-        self.call = GatewayCall(client: httpClient, timeout: configuration.timeout, maximumResponseSize: configuration.maximumResponseSize)
+        self.call = GatewayCall(
+            client: httpClient, timeout: configuration.timeout, maximumResponseSize: configuration.maximumResponseSize)
         self.logger = logger
     }
 
@@ -103,7 +104,8 @@ public final class PolicyVersionPoller: Service {
             } catch {
                 failures += 1
                 if failures == 1 || failures.isMultiple(of: 10) {
-                    logger.warning("policy version poll failed", metadata: ["reason": "\(error)", "failures": "\(failures)"])
+                    logger.warning(
+                        "policy version poll failed", metadata: ["reason": "\(error)", "failures": "\(failures)"])
                 }
                 pause = backoff
                 backoff = min(backoff * 2, configuration.maximumBackoff)
@@ -130,7 +132,8 @@ public final class PolicyVersionPoller: Service {
             throw .invalidBody
         }
         for version in page.versions {
-            cache.update(tenantID: version.tenantID, workspaceID: version.workspaceID, policyVersion: version.policyVersion)
+            cache.update(
+                tenantID: version.tenantID, workspaceID: version.workspaceID, policyVersion: version.policyVersion)
         }
         if let next = page.cursor {
             cursor.withLock { $0 = next }
@@ -141,7 +144,8 @@ public final class PolicyVersionPoller: Service {
     static func url(gateway: String, since: String?) -> String {
         let base = GatewayCall.url(gateway: gateway, path: "/v1/policy-versions")
         guard let since else { return base }
-        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let unreserved = CharacterSet(
+            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         return base + "?since=" + (since.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")
     }
 }

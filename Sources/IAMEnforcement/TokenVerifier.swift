@@ -34,7 +34,9 @@ public struct TokenVerifier: Sendable {
     ///   - now: the time expiry is decided against.
     ///   - keys: resolves a `kid` to a published key.
     /// - Throws: ``VerificationError`` naming the first failed check.
-    public func verify(_ token: some StringProtocol, now: Date, keys: some VerificationKeySource) async throws(VerificationError) -> AccessTokenClaims {
+    public func verify(_ token: some StringProtocol, now: Date, keys: some VerificationKeySource)
+        async throws(VerificationError) -> AccessTokenClaims
+    {
         let parsed = try Self.parse(token)
         guard let kid = parsed.header.kid, !kid.isEmpty else { throw .missingKeyID }
         guard let key = await keys.key(for: kid) else { throw .unknownKey }
@@ -42,7 +44,9 @@ public struct TokenVerifier: Sendable {
     }
 
     /// Verifies with a key already looked up (synchronous; for callers that hold the key set).
-    public func verify(_ token: some StringProtocol, now: Date, key lookup: (String) -> _RSA.Signing.PublicKey?) throws(VerificationError) -> AccessTokenClaims {
+    public func verify(_ token: some StringProtocol, now: Date, key lookup: (String) -> _RSA.Signing.PublicKey?)
+        throws(VerificationError) -> AccessTokenClaims
+    {
         let parsed = try Self.parse(token)
         guard let kid = parsed.header.kid, !kid.isEmpty else { throw .missingKeyID }
         guard let key = lookup(kid) else { throw .unknownKey }
@@ -73,7 +77,9 @@ public struct TokenVerifier: Sendable {
         var signature: Data
     }
 
-    static func parse(_ token: some StringProtocol, types: Set<String> = accessTokenTypes) throws(VerificationError) -> ParsedToken {
+    static func parse(_ token: some StringProtocol, types: Set<String> = accessTokenTypes) throws(VerificationError)
+        -> ParsedToken
+    {
         guard token.utf8.count <= maximumTokenLength else { throw .tooLarge }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else { throw .malformed }
@@ -85,10 +91,13 @@ public struct TokenVerifier: Sendable {
         guard let typ = header.typ, types.contains(typ.lowercased()) else {
             throw .invalidType
         }
-        guard let payload = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]) else { throw .malformed }
+        guard let payload = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]) else {
+            throw .malformed
+        }
         let text = Substring(token)
         let end = text.utf8.index(text.utf8.startIndex, offsetBy: parts[0].utf8.count + 1 + parts[1].utf8.count)
-        return ParsedToken(header: header, signingInput: text.utf8[text.utf8.startIndex..<end], payload: payload, signature: signature)
+        return ParsedToken(
+            header: header, signingInput: text.utf8[text.utf8.startIndex..<end], payload: payload, signature: signature)
     }
 
     static func checkSignature(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey) throws(VerificationError) {
@@ -98,12 +107,18 @@ public struct TokenVerifier: Sendable {
         }
     }
 
-    func check(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey, now: Date) throws(VerificationError) -> AccessTokenClaims {
+    func check(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey, now: Date) throws(VerificationError)
+        -> AccessTokenClaims
+    {
         try Self.checkSignature(parsed, key: key)
-        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: parsed.payload) else { throw .malformed }
+        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: parsed.payload) else {
+            throw .malformed
+        }
         // In range before any arithmetic: `exp + leeway` near Int64.max would trap.
         let dates = Self.numericDateRange
-        guard dates.contains(claims.exp), dates.contains(claims.iat), dates.contains(claims.nbf), (0...Self.maximumLeeway).contains(leeway) else {
+        guard dates.contains(claims.exp), dates.contains(claims.iat), dates.contains(claims.nbf),
+            (0...Self.maximumLeeway).contains(leeway)
+        else {
             throw .invalidDate
         }
         guard claims.iss == issuer else { throw .issuerMismatch }

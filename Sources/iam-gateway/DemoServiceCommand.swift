@@ -29,7 +29,11 @@ struct DemoService: AsyncParsableCommand {
     @Option(help: "The expected token issuer (default: the gateway URL).")
     var issuer: String?
 
-    @Option(name: .customLong("api-key"), help: "An API key with permissions.register and policy.read: enables permission registration and policy-version polling.")
+    @Option(
+        name: .customLong("api-key"),
+        help:
+            "An API key with permissions.register and policy.read: enables permission registration and policy-version polling."
+    )
     var apiKey: String?
 
     @Option(help: "Seconds of clock skew allowed on exp and nbf.")
@@ -39,10 +43,12 @@ struct DemoService: AsyncParsableCommand {
         let logger = makeLogger("demo-service")
         let gatewayURL = gateway.hasSuffix("/") ? String(gateway.dropLast()) : gateway
         let app = buildDemoApplication(gatewayURL: gatewayURL, logger: logger)
-        logger.info("demo service starting", metadata: [
-            "address": "\(host):\(port)", "audience": "\(audience)", "gateway": "\(gatewayURL)",
-            "polling": "\(apiKey != nil)",
-        ])
+        logger.info(
+            "demo service starting",
+            metadata: [
+                "address": "\(host):\(port)", "audience": "\(audience)", "gateway": "\(gatewayURL)",
+                "polling": "\(apiKey != nil)",
+            ])
         do {
             try await app.runService()
         } catch {
@@ -60,15 +66,19 @@ struct DemoService: AsyncParsableCommand {
 
         var services: [any Service] = []
         if let apiKey {
-            services.append(PolicyVersionPoller(configuration: .init(gatewayURL: gatewayURL, apiKey: apiKey), cache: policyVersions, logger: logger))
-            services.append(PermissionRegistrar(
-                configuration: .init(
-                    gatewayURL: gatewayURL, apiKey: apiKey, service: audience,
-                    permissions: ["connections.read", "connections.create"],
-                    labels: ["connections.read": "Read connections", "connections.create": "Create connections"]
-                ),
-                logger: logger
-            ))
+            services.append(
+                PolicyVersionPoller(
+                    configuration: .init(gatewayURL: gatewayURL, apiKey: apiKey), cache: policyVersions, logger: logger)
+            )
+            services.append(
+                PermissionRegistrar(
+                    configuration: .init(
+                        gatewayURL: gatewayURL, apiKey: apiKey, service: audience,
+                        permissions: ["connections.read", "connections.create"],
+                        labels: ["connections.read": "Read connections", "connections.create": "Create connections"]
+                    ),
+                    logger: logger
+                ))
         }
 
         let connections = DemoConnections()
@@ -83,7 +93,8 @@ struct DemoService: AsyncParsableCommand {
             .add(middleware: authenticator.requirePermission("connections.read"))
             .get { _, context -> DemoConnectionList in
                 guard let claims = context.iamClaims else { throw HTTPError(.unauthorized) }
-                return DemoConnectionList(connections: connections.all(tenantID: claims.tenantID, workspaceID: claims.workspaceID))
+                return DemoConnectionList(
+                    connections: connections.all(tenantID: claims.tenantID, workspaceID: claims.workspaceID))
             }
         router.group("connections")
             .add(middleware: authenticator.requirePermission("connections.create"))

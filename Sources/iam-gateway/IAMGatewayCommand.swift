@@ -25,7 +25,8 @@ struct ConfigOptions: ParsableArguments {
     /// Loads and validates the configuration, printing warnings; exits 2 on a configuration error.
     func load() throws -> GatewayConfiguration {
         do {
-            let (configuration, warnings) = try GatewayConfiguration.load(path: config, environment: ProcessInfo.processInfo.environment)
+            let (configuration, warnings) = try GatewayConfiguration.load(
+                path: config, environment: ProcessInfo.processInfo.environment)
             for warning in warnings { printError("warning: \(warning)") }
             return configuration
         } catch {
@@ -53,11 +54,13 @@ func exitOnFailure<T>(_ code: Int32, _ context: String? = nil, _ body: () async 
 /// Bootstraps logging (SPEC 10): `log.level` and `log.format` of the configuration (`LOG_LEVEL` in the environment
 /// still overrides the level); access lines on standard output, everything else on standard error.
 func makeLogger(_ label: String, configuration: GatewayConfiguration.Log = .init()) -> Logger {
-    let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+    let level =
+        ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         ?? Logger.Level(rawValue: configuration.level) ?? .info
     let format = configuration.format
     LoggingSystem.bootstrap { label in
-        GatewayLogHandler.standard(label: label, level: label == GatewayLogHandler.accessLabel ? .info : level, format: format)
+        GatewayLogHandler.standard(
+            label: label, level: label == GatewayLogHandler.accessLabel ? .info : level, format: format)
     }
     return Logger(label: label)
 }
@@ -89,31 +92,47 @@ extension IAMGatewayCommand {
         func serve(configuration: GatewayConfiguration, backend: StorageBackend, logger: Logger) async throws {
             let store = backend.store
             let keyRing = try await exitOnFailure(1, backend.keyStoreKey) {
-                try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
+                try await KeyRingManager.open(
+                    store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
             }
             try await exitOnFailure(1, "bootstrap") {
                 let hasher = configuration.passwords.hasher
                 if let generated = try await Bootstrapper(store: store, hasher: hasher, clock: SystemClock())
-                    .run(username: configuration.bootstrap.adminUsername, password: configuration.bootstrap.adminPassword)
+                    .run(
+                        username: configuration.bootstrap.adminUsername, password: configuration.bootstrap.adminPassword
+                    )
                 {
-                    printError("iam-gateway: first start: created tenant platform and platform admin \"\(configuration.bootstrap.adminUsername)\"")
+                    printError(
+                        "iam-gateway: first start: created tenant platform and platform admin \"\(configuration.bootstrap.adminUsername)\""
+                    )
                     printError("iam-gateway: generated admin password (shown once, store it now): \(generated)")
                 }
             }
-            logger.info("starting", metadata: [
-                "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
-                "key_store": "\(backend.keyStore.location)", "active_kid": "\(keyRing.snapshot.active.kid)",
-            ])
+            logger.info(
+                "starting",
+                metadata: [
+                    "address": "\(configuration.http.host):\(configuration.http.port)", "store": "\(store.description)",
+                    "key_store": "\(backend.keyStore.location)", "active_kid": "\(keyRing.snapshot.active.kid)",
+                ])
             let address = "\(configuration.http.host):\(configuration.http.port)"
             do {
-                let app = try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, changes: backend.changes, logger: logger)
+                let app = try await buildApplication(
+                    configuration: configuration, store: store, keyRing: keyRing, changes: backend.changes,
+                    logger: logger)
                 // Access lines still buffered are written when the gateway stops.
                 defer { LogSink.flush() }
                 try await app.runService()
-            } catch let error as IOError where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES || error.errnoCode == EADDRNOTAVAIL {
+            } catch let error as IOError
+                where error.errnoCode == EADDRINUSE || error.errnoCode == EACCES || error.errnoCode == EADDRNOTAVAIL
+            {
                 // A bind failure names what could not be bound (NIO's message names only the system call).
-                let reason = error.errnoCode == EADDRINUSE ? "the address is already in use" : error.errnoCode == EACCES ? "permission denied" : "the address is not available on this machine"
-                printError("iam-gateway: cannot listen on \(address): \(reason) (http.host, http.port, or serve --host/--port)")
+                let reason =
+                    error.errnoCode == EADDRINUSE
+                    ? "the address is already in use"
+                    : error.errnoCode == EACCES ? "permission denied" : "the address is not available on this machine"
+                printError(
+                    "iam-gateway: cannot listen on \(address): \(reason) (http.host, http.port, or serve --host/--port)"
+                )
                 throw ExitCode(1)
             } catch {
                 printError("iam-gateway: \(error)")
@@ -129,7 +148,8 @@ extension IAMGatewayCommand {
         )
 
         struct List: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "List keys: kid, status, created, activated, retire-at.")
+            static let configuration = CommandConfiguration(
+                abstract: "List keys: kid, status, created, activated, retire-at.")
             @OptionGroup var options: ConfigOptions
 
             func run() async throws {
@@ -141,7 +161,8 @@ extension IAMGatewayCommand {
                             record.kid.padding(toLength: 24, withPad: " ", startingAt: 0),
                             record.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0),
                             formatter.string(from: record.createdAt).padding(toLength: 22, withPad: " ", startingAt: 0),
-                            (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(toLength: 22, withPad: " ", startingAt: 0),
+                            (record.activatedAt.map(formatter.string(from:)) ?? "-").padding(
+                                toLength: 22, withPad: " ", startingAt: 0),
                             record.retireAt.map(formatter.string(from:)) ?? "-",
                         ]
                         print(columns.joined())
@@ -151,20 +172,24 @@ extension IAMGatewayCommand {
         }
 
         struct Rotate: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Promote next to active, active to retiring, create a new next.")
+            static let configuration = CommandConfiguration(
+                abstract: "Promote next to active, active to retiring, create a new next.")
             @OptionGroup var options: ConfigOptions
-            @Flag(help: "Rotate even while the next key is younger than the JWKS max-age (an emergency; audited).") var force = false
+            @Flag(help: "Rotate even while the next key is younger than the JWKS max-age (an emergency; audited).")
+            var force = false
 
             func run() async throws {
                 try await withKeyRing(try options.load()) { manager in
-                    let (active, previous) = try await manager.rotate(by: .init(name: "cli", requestID: nil), force: force)
+                    let (active, previous) = try await manager.rotate(
+                        by: .init(name: "cli", requestID: nil), force: force)
                     print("active_kid=\(active) previous_kid=\(previous ?? "-")")
                 }
             }
         }
 
         struct Revoke: AsyncParsableCommand {
-            static let configuration = CommandConfiguration(abstract: "Remove a key from the JWKS at once (rotating first if it is active).")
+            static let configuration = CommandConfiguration(
+                abstract: "Remove a key from the JWKS at once (rotating first if it is active).")
             @OptionGroup var options: ConfigOptions
             @Argument(help: "The kid of the key to revoke.") var kid: String
 
@@ -191,7 +216,8 @@ func withKeyRing(_ configuration: GatewayConfiguration, _ body: (KeyRingManager)
     let backend = try await StorageBackend.open(configuration, logger: logger)
     try await backend.whileRunning {
         let manager = try await exitOnFailure(1, backend.keyStoreKey) {
-            try await KeyRingManager.open(store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
+            try await KeyRingManager.open(
+                store: backend.keyStore, configuration: configuration, clock: SystemClock(), logger: logger)
         }
         try await body(manager)
     }

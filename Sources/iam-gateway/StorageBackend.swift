@@ -22,15 +22,26 @@ struct StorageBackend {
         let location = try await exitOnFailure(2) { try StorageLocation(url: configuration.storage.url) }
         switch location {
         case .sqlite(let path):
-            let store = try await exitOnFailure(1, "storage.url: cannot open the store") { try await SQLiteStore.open(path: path, logger: logger) }
-            return StorageBackend(store: store, keyStore: FileKeyStore(directory: configuration.keys.directory), keyStoreKey: "keys.directory", changes: nil, pool: nil)
+            let store = try await exitOnFailure(1, "storage.url: cannot open the store") {
+                try await SQLiteStore.open(path: path, logger: logger)
+            }
+            return StorageBackend(
+                store: store, keyStore: FileKeyStore(directory: configuration.keys.directory),
+                keyStoreKey: "keys.directory", changes: nil, pool: nil)
         case .postgres(let url):
             let (kek, postgres) = try await exitOnFailure(2) {
-                (try KeyEncryptionKey.load(configuration: configuration, environment: ProcessInfo.processInfo.environment), try PostgresStoreConfiguration(url: url))
+                (
+                    try KeyEncryptionKey.load(
+                        configuration: configuration, environment: ProcessInfo.processInfo.environment),
+                    try PostgresStoreConfiguration(url: url)
+                )
             }
-            let store = try await exitOnFailure(1, "storage.url: cannot open the store") { try await PostgresStore.open(configuration: postgres, logger: logger) }
+            let store = try await exitOnFailure(1, "storage.url: cannot open the store") {
+                try await PostgresStore.open(configuration: postgres, logger: logger)
+            }
             return StorageBackend(
-                store: store, keyStore: PostgresKeyStore(store: store, encryptionKey: kek), keyStoreKey: "keys (shared key store)",
+                store: store, keyStore: PostgresKeyStore(store: store, encryptionKey: kek),
+                keyStoreKey: "keys (shared key store)",
                 changes: store.changeListener(), pool: store
             )
         }

@@ -16,7 +16,8 @@ extension IAMGatewayCommand {
         struct ResetPassword: AsyncParsableCommand {
             static let configuration = CommandConfiguration(
                 commandName: "reset-password",
-                abstract: "Set a new password for a user (a generated one is printed when none is given) and revoke their sessions."
+                abstract:
+                    "Set a new password for a user (a generated one is printed when none is given) and revoke their sessions."
             )
             @OptionGroup var options: ConfigOptions
             @Option(help: "The user's tenant.") var tenant: String = Tenant.platformID
@@ -32,10 +33,14 @@ extension IAMGatewayCommand {
                 let newPassword = password ?? SecretToken.random(bytes: 18)
                 try await exitOnFailure(2, "--password") { try PasswordHasher.validate(newPassword) }
                 let backend = try await StorageBackend.open(configuration, logger: logger)
-                let tenant = self.tenant, username = self.username
+                let tenant = self.tenant
+                let username = self.username
                 try await backend.whileRunning {
                     let store = backend.store
-                    guard let user = try await exitOnFailure(1, "users reset-password", { try await store.user(tenantID: tenant, username: username) }) else {
+                    guard
+                        let user = try await exitOnFailure(
+                            1, "users reset-password", { try await store.user(tenantID: tenant, username: username) })
+                    else {
                         printError("iam-gateway: no user \(username) in tenant \(tenant)")
                         throw ExitCode(1)
                     }
@@ -43,13 +48,16 @@ extension IAMGatewayCommand {
                     let hash = try await NIOThreadPool.singleton.runIfActive { try hasher.hash(newPassword) }
                     let now = Date()
                     let revoked = try await exitOnFailure(1, "users reset-password") { () -> [String] in
-                        guard try await store.updatePassword(tenantID: tenant, userID: user.userID, passwordHash: hash) else {
+                        guard try await store.updatePassword(tenantID: tenant, userID: user.userID, passwordHash: hash)
+                        else {
                             throw GatewayError.notFound("The user was deleted meanwhile.")
                         }
-                        return try await store.revokeSessions(tenantID: tenant, principalID: user.userID, except: nil, now: now)
+                        return try await store.revokeSessions(
+                            tenantID: tenant, principalID: user.userID, except: nil, now: now)
                     }
                     await AuditLog(store: store, clock: SystemClock(), logger: logger).record(
-                        actor: "cli", tenantID: tenant, workspaceID: nil, action: "user.password_reset", target: "user:\(user.userID)", requestID: nil
+                        actor: "cli", tenantID: tenant, workspaceID: nil, action: "user.password_reset",
+                        target: "user:\(user.userID)", requestID: nil
                     )
                     print("reset the password of \(username) in tenant \(tenant); revoked \(revoked.count) session(s)")
                     if generated { print("new password (shown once, store it now): \(newPassword)") }

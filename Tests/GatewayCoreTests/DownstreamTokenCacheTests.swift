@@ -5,11 +5,14 @@ import Testing
 @Suite struct DownstreamTokenCacheTests {
     /// A token-shaped text: `header`, then base64url segments of `payload` and of a signature derived from it.
     func jws(_ payload: String, header: String = "eyJraWQiOiJrMSJ9") -> String {
-        header + "." + Base64URL.encode(Array(payload.utf8)) + "." + Base64URL.encode(Array(payload.utf8.reversed()) + [0, 1, 2, 255])
+        header + "." + Base64URL.encode(Array(payload.utf8)) + "."
+            + Base64URL.encode(Array(payload.utf8.reversed()) + [0, 1, 2, 255])
     }
 
     func key(_ subject: String, version: Int64 = 1, kid: String = "k1") -> DownstreamTokenCache.Key {
-        .init(subject: subject, tenantID: "t", workspaceID: "w", sessionID: "s", audience: "a", policyVersion: version, kid: kid)
+        .init(
+            subject: subject, tenantID: "t", workspaceID: "w", sessionID: "s", audience: "a", policyVersion: version,
+            kid: kid)
     }
 
     @Test func reusesUntilAMarginBeforeExpiry() {
@@ -39,7 +42,8 @@ import Testing
     /// begins, or in a missing session, must not share a token.
     @Test func digestKeepsFieldBoundariesApart() {
         let cache = DownstreamTokenCache(capacity: 10)
-        let base = DownstreamTokenCache.Key(subject: "ab", tenantID: "c", workspaceID: "w", sessionID: nil, audience: "a", policyVersion: 1, kid: "k")
+        let base = DownstreamTokenCache.Key(
+            subject: "ab", tenantID: "c", workspaceID: "w", sessionID: nil, audience: "a", policyVersion: 1, kid: "k")
         cache.store(jws("token"), for: base, issuedAt: 0, expiresAt: 1000)
         #expect(cache.token(for: base, now: 1) == jws("token"))
         var shifted = base
@@ -76,11 +80,16 @@ import Testing
     /// Payload and signature are kept decoded and re-encoded on use: only text that re-encodes to itself is cached.
     @Test func onlyCanonicalTokensAreCached() {
         let cache = DownstreamTokenCache(capacity: 10)
-        for (index, token) in ["no-dots", "a.b", "a.b.c.d", "h.eyJhIjoxfR.c2ln", "h.eyJhIjoxfQ.c2l", "h.eyJhIj*xfQ.c2ln", "h.eyJhIjoxfQ==.c2ln"].enumerated() {
+        for (index, token) in [
+            "no-dots", "a.b", "a.b.c.d", "h.eyJhIjoxfR.c2ln", "h.eyJhIjoxfQ.c2l", "h.eyJhIj*xfQ.c2ln",
+            "h.eyJhIjoxfQ==.c2ln",
+        ].enumerated() {
             cache.store(token, for: key("bad\(index)"), issuedAt: 0, expiresAt: 1000)
             #expect(cache.token(for: key("bad\(index)"), now: 1) == nil, "\(token)")
         }
-        for (index, token) in ["h.eyJhIjoxfQ.c2ln", "h..", "h.QQ.QUI", "h.QUJD.", jws(String(repeating: "x", count: 700), header: "h")].enumerated() {
+        for (index, token) in [
+            "h.eyJhIjoxfQ.c2ln", "h..", "h.QQ.QUI", "h.QUJD.", jws(String(repeating: "x", count: 700), header: "h"),
+        ].enumerated() {
             cache.store(token, for: key("good\(index)"), issuedAt: 0, expiresAt: 1000)
             #expect(cache.token(for: key("good\(index)"), now: 1) == token)
         }

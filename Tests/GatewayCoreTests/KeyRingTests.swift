@@ -15,8 +15,12 @@ import Testing
         return configuration
     }
 
-    static func open(_ store: InMemoryKeyStore = InMemoryKeyStore(), clock: ManualClock, rotationInterval: Int = 3600) async throws -> KeyRingManager {
-        try await KeyRingManager.open(store: store, configuration: configuration(rotationInterval: rotationInterval), clock: clock, logger: Logger(label: "test"))
+    static func open(_ store: InMemoryKeyStore = InMemoryKeyStore(), clock: ManualClock, rotationInterval: Int = 3600)
+        async throws -> KeyRingManager
+    {
+        try await KeyRingManager.open(
+            store: store, configuration: configuration(rotationInterval: rotationInterval), clock: clock,
+            logger: Logger(label: "test"))
     }
 
     func statuses(_ manager: KeyRingManager) -> [KeyStatus] {
@@ -93,7 +97,10 @@ import Testing
         #expect(maxAge == 300)
         clock.advance(by: TimeInterval(maxAge - 1))
         let before = manager.snapshot.records
-        await #expect(throws: KeyRingError.publishedTooRecently(kid: try #require(before.first { $0.status == .next }).kid, wait: 1)) {
+        await #expect(
+            throws: KeyRingError.publishedTooRecently(
+                kid: try #require(before.first { $0.status == .next }).kid, wait: 1)
+        ) {
             try await manager.rotate()
         }
         #expect(manager.snapshot.records == before, "a refused rotation changes nothing")
@@ -116,7 +123,8 @@ import Testing
         try await manager.revoke(kid: justMade.kid)
         let replacement = manager.snapshot.records.first { $0.status == .next }!.kid
         try await manager.maintain()
-        #expect(manager.snapshot.records.first { $0.kid == replacement }?.status == .next, "waits: the replacement is new")
+        #expect(
+            manager.snapshot.records.first { $0.kid == replacement }?.status == .next, "waits: the replacement is new")
         clock.advance(by: TimeInterval(maxAge))
         try await manager.maintain()
         #expect(manager.snapshot.active.kid == replacement)
@@ -201,10 +209,14 @@ import Testing
         let now = Date()
         let a = try SigningKey.generate(bits: 2048)
         let b = try SigningKey.generate(bits: 2048)
-        let twoActive = KeyRingState(records: [
-            KeyRecord(kid: a.kid, status: .active, createdAt: now), KeyRecord(kid: b.kid, status: .active, createdAt: now),
-        ], keys: [a.kid: a, b.kid: b])
-        #expect(throws: KeyRingError.inconsistent("2 keys claim to be active")) { try KeyRingPolicy.validate(twoActive) }
+        let twoActive = KeyRingState(
+            records: [
+                KeyRecord(kid: a.kid, status: .active, createdAt: now),
+                KeyRecord(kid: b.kid, status: .active, createdAt: now),
+            ], keys: [a.kid: a, b.kid: b])
+        #expect(throws: KeyRingError.inconsistent("2 keys claim to be active")) {
+            try KeyRingPolicy.validate(twoActive)
+        }
         let noActive = KeyRingState(records: [KeyRecord(kid: a.kid, status: .next, createdAt: now)], keys: [a.kid: a])
         #expect(throws: KeyRingError.inconsistent("no key is active")) { try KeyRingPolicy.validate(noActive) }
         let missing = KeyRingState(records: [KeyRecord(kid: a.kid, status: .active, createdAt: now)], keys: [:])

@@ -34,13 +34,16 @@ struct IndependentPayload: JWTPayload {
     let issuer = "http://127.0.0.1:8080"
 
     func makeMinter() async throws -> (TokenMinter, KeyRingManager) {
-        let manager = try await KeyRingManager.open(store: InMemoryKeyStore(), configuration: KeyRingTests.configuration(), clock: clock, logger: Logger(label: "test"))
+        let manager = try await KeyRingManager.open(
+            store: InMemoryKeyStore(), configuration: KeyRingTests.configuration(), clock: clock,
+            logger: Logger(label: "test"))
         return (TokenMinter(keyRing: manager, clock: clock, issuer: issuer), manager)
     }
 
     static let request = TokenRequest(
         subject: "u-1", tenantID: "acme", workspaceID: "default", roles: ["viewer"],
-        permissions: ["connections.read", "integrations.read"], policyVersion: 7, audience: "iam-gateway", ttl: 300, sessionID: "s-1"
+        permissions: ["connections.read", "integrations.read"], policyVersion: 7, audience: "iam-gateway", ttl: 300,
+        sessionID: "s-1"
     )
 
     func segments(_ token: String) throws -> (header: [String: Any], claims: [String: Any]) {
@@ -111,7 +114,9 @@ struct IndependentPayload: JWTPayload {
             switch step % 3 {
             case 0: try await manager.rotate(force: true)
             case 1: try await manager.revoke(kid: manager.snapshot.active.kid)
-            default: clock.advance(by: 1000); try await manager.maintain()
+            default:
+                clock.advance(by: 1000)
+                try await manager.maintain()
             }
         }
     }
@@ -127,7 +132,10 @@ struct IndependentPayload: JWTPayload {
 
     // MARK: - Forged and invalid tokens
 
-    func expectRejected(_ token: String, _ expected: VerificationError, keys: [String: _RSA.Signing.PublicKey], now: Date? = nil, audience: String = "iam-gateway", sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectRejected(
+        _ token: String, _ expected: VerificationError, keys: [String: _RSA.Signing.PublicKey], now: Date? = nil,
+        audience: String = "iam-gateway", sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let verifier = TokenVerifier(issuer: issuer, audience: audience, leeway: 30)
         #expect(throws: expected, sourceLocation: sourceLocation) {
             _ = try verifier.verify(token, now: now ?? clock.now(), key: { keys[$0] })
@@ -136,7 +144,9 @@ struct IndependentPayload: JWTPayload {
 
     func forge(header: [String: Any], claims: AccessTokenClaims, sign: (String) throws -> Data) throws -> String {
         let encoder = JSONEncoder()
-        let input = Base64URL.encode(try JSONSerialization.data(withJSONObject: header)) + "." + Base64URL.encode(try encoder.encode(claims))
+        let input =
+            Base64URL.encode(try JSONSerialization.data(withJSONObject: header)) + "."
+            + Base64URL.encode(try encoder.encode(claims))
         return input + "." + Base64URL.encode(try sign(input))
     }
 
@@ -147,28 +157,38 @@ struct IndependentPayload: JWTPayload {
         let claims = try minter.mint(Self.request).claims
 
         // alg none, with and without a signature.
-        let none = try forge(header: ["alg": "none", "typ": "at+jwt", "kid": active.kid], claims: claims) { _ in Data() }
+        let none = try forge(header: ["alg": "none", "typ": "at+jwt", "kid": active.kid], claims: claims) { _ in Data()
+        }
         expectRejected(String(none.dropLast(0)) + "", .malformed, keys: keys)
-        let noneSigned = try forge(header: ["alg": "none", "typ": "at+jwt", "kid": active.kid], claims: claims) { _ in Data([1]) }
+        let noneSigned = try forge(header: ["alg": "none", "typ": "at+jwt", "kid": active.kid], claims: claims) { _ in
+            Data([1])
+        }
         expectRejected(noneSigned, .unsupportedAlgorithm, keys: keys)
 
         // HS256 keyed with the public key's PEM (algorithm confusion).
         let publicPEM = active.privateKey.publicKey.pemRepresentation
         let hs256 = try forge(header: ["alg": "HS256", "typ": "at+jwt", "kid": active.kid], claims: claims) { input in
-            Data(HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(publicPEM.utf8))))
+            Data(
+                HMAC<SHA256>.authenticationCode(for: Data(input.utf8), using: SymmetricKey(data: Data(publicPEM.utf8))))
         }
         expectRejected(hs256, .unsupportedAlgorithm, keys: keys)
 
         // A foreign key claiming a known kid.
         let foreign = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-        let foreignSigned = try forge(header: ["alg": "RS256", "typ": "at+jwt", "kid": active.kid], claims: claims) { input in
+        let foreignSigned = try forge(header: ["alg": "RS256", "typ": "at+jwt", "kid": active.kid], claims: claims) {
+            input in
             try foreign.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5).rawRepresentation
         }
         expectRejected(foreignSigned, .badSignature, keys: keys)
 
         // An unknown kid, even with a jku/jwk header pointing at the forger's key.
         let foreignJWK = try JSONWebKey(rsaPublicKey: foreign.publicKey, kid: "attacker")
-        let unknown = try forge(header: ["alg": "RS256", "typ": "at+jwt", "kid": "attacker", "jku": "http://evil.example/jwks.json", "jwk": ["kty": "RSA", "n": foreignJWK.n!, "e": foreignJWK.e!]], claims: claims) { input in
+        let unknown = try forge(
+            header: [
+                "alg": "RS256", "typ": "at+jwt", "kid": "attacker", "jku": "http://evil.example/jwks.json",
+                "jwk": ["kty": "RSA", "n": foreignJWK.n!, "e": foreignJWK.e!],
+            ], claims: claims
+        ) { input in
             try foreign.signature(for: Data(input.utf8), padding: .insecurePKCS1v1_5).rawRepresentation
         }
         expectRejected(unknown, .unknownKey, keys: keys)
@@ -199,7 +219,9 @@ struct IndependentPayload: JWTPayload {
         expectRejected(early, .notYetValid, keys: keys, now: clock.now().addingTimeInterval(-31))
         expectRejected(genuine, .audienceMismatch, keys: keys, audience: "integrations")
         let otherIssuer = TokenVerifier(issuer: "http://elsewhere", audience: "iam-gateway", leeway: 30)
-        #expect(throws: VerificationError.issuerMismatch) { _ = try otherIssuer.verify(genuine, now: clock.now(), key: { keys[$0] }) }
+        #expect(throws: VerificationError.issuerMismatch) {
+            _ = try otherIssuer.verify(genuine, now: clock.now(), key: { keys[$0] })
+        }
 
         // Within leeway still passes.
         let verifier = TokenVerifier(issuer: issuer, audience: "iam-gateway", leeway: 30)

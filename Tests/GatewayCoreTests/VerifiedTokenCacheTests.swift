@@ -13,9 +13,12 @@ import Testing
         cache.store(claims, kid: "k1", for: "token-a")
         #expect(cache.claims(for: "token-a", now: 950, leeway: 30, isPublished: { $0 == "k1" }) == claims)
         #expect(cache.claims(for: "token-b", now: 950, leeway: 30, isPublished: { _ in true }) == nil)
-        #expect(cache.claims(for: "token-a", now: 880, leeway: 10, isPublished: { _ in true }) == nil, "before nbf - leeway")
+        #expect(
+            cache.claims(for: "token-a", now: 880, leeway: 10, isPublished: { _ in true }) == nil, "before nbf - leeway"
+        )
         cache.store(claims, kid: "k1", for: "token-a")
-        #expect(cache.claims(for: "token-a", now: 1030, leeway: 30, isPublished: { _ in true }) == nil, "past exp + leeway")
+        #expect(
+            cache.claims(for: "token-a", now: 1030, leeway: 30, isPublished: { _ in true }) == nil, "past exp + leeway")
         cache.store(claims, kid: "k1", for: "token-a")
         #expect(cache.claims(for: "token-a", now: 950, leeway: 30, isPublished: { _ in false }) == nil, "key revoked")
         #expect(cache.count == 0, "a refused entry is dropped")

@@ -27,7 +27,10 @@ struct GatewayPayload: JWTPayload {
 }
 
 @Suite struct AuthTests {
-    func withGateway(_ configure: (inout GatewayConfiguration) -> Void = { _ in }, _ body: @Sendable (TestGateway, any TestClientProtocol) async throws -> Void) async throws {
+    func withGateway(
+        _ configure: (inout GatewayConfiguration) -> Void = { _ in },
+        _ body: @Sendable (TestGateway, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let gateway = try await TestGateway.make(configure: configure)
         try await gateway.test(.router) { _, client in try await body(gateway, client) }
     }
@@ -67,10 +70,12 @@ struct GatewayPayload: JWTPayload {
 
     @Test func failedLoginsLookAlike() async throws {
         try await withGateway { gateway, client in
-            _ = try await gateway.addUser(tenantID: "platform", username: "bob", password: "bob-password", roles: ["viewer"])
+            _ = try await gateway.addUser(
+                tenantID: "platform", username: "bob", password: "bob-password", roles: ["viewer"])
             let wrongPassword = try await client.login(username: "bob", password: "not-the-password")
             let unknownUser = try await client.login(username: "nobody", password: "not-the-password")
-            let unknownTenant = try await client.login(tenant: "no-such-tenant", username: "bob", password: "not-the-password")
+            let unknownTenant = try await client.login(
+                tenant: "no-such-tenant", username: "bob", password: "not-the-password")
             for reply in [wrongPassword, unknownUser, unknownTenant] {
                 #expect(reply.status == .unauthorized)
                 #expect(reply.headers[.contentType] == "application/problem+json")
@@ -86,7 +91,8 @@ struct GatewayPayload: JWTPayload {
 
     @Test func userWithoutRoleInWorkspaceIsForbidden() async throws {
         try await withGateway { gateway, client in
-            _ = try await gateway.addUser(tenantID: "platform", username: "norole", password: "norole-password", roles: [])
+            _ = try await gateway.addUser(
+                tenantID: "platform", username: "norole", password: "norole-password", roles: [])
             let reply = try await client.login(username: "norole", password: "norole-password")
             #expect(reply.status == .forbidden)
             #expect(reply.string("code") == "forbidden")
@@ -97,8 +103,10 @@ struct GatewayPayload: JWTPayload {
 
     @Test func throttlingLocksOneAccountNotOthers() async throws {
         try await withGateway { gateway, client in
-            _ = try await gateway.addUser(tenantID: "platform", username: "victim", password: "victim-password", roles: ["viewer"])
-            _ = try await gateway.addUser(tenantID: "platform", username: "bystander", password: "bystander-password", roles: ["viewer"])
+            _ = try await gateway.addUser(
+                tenantID: "platform", username: "victim", password: "victim-password", roles: ["viewer"])
+            _ = try await gateway.addUser(
+                tenantID: "platform", username: "bystander", password: "bystander-password", roles: ["viewer"])
             for _ in 0..<5 {
                 #expect(try await client.login(username: "victim", password: "guess-guess").status == .unauthorized)
             }
@@ -133,7 +141,9 @@ struct GatewayPayload: JWTPayload {
             let replay = try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": first])
             #expect(replay.status == .unauthorized)
             #expect(replay.string("code") == "invalid_token")
-            #expect(try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": second]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": second]).status
+                    == .unauthorized)
             let me = try await client.send(.get, "/v1/me", bearer: secondAccess)
             #expect(me.status == .unauthorized)
             #expect(me.string("code") == "token_revoked")
@@ -141,8 +151,11 @@ struct GatewayPayload: JWTPayload {
             #expect(events.contains { $0.action == "refresh.reuse" })
 
             // Unknown and malformed refresh tokens.
-            #expect(try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": "iamr_nope"]).status == .unauthorized)
-            #expect(try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": ""]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": "iamr_nope"]).status
+                    == .unauthorized)
+            #expect(
+                try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": ""]).status == .unauthorized)
         }
     }
 
@@ -156,7 +169,9 @@ struct GatewayPayload: JWTPayload {
             #expect((rotated["refresh_expires_in"] as? Int ?? 0) <= 600)
             refresh = try #require(rotated.string("refresh_token"))
             gateway.clock.advance(by: 601)
-            #expect(try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": refresh]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": refresh]).status
+                    == .unauthorized)
         }
     }
 
@@ -172,7 +187,9 @@ struct GatewayPayload: JWTPayload {
             #expect(me.string("code") == "token_revoked")
             #expect(me.headers[.wwwAuthenticate] == #"Bearer realm="iam-gateway", error="invalid_token""#)
             let refresh = try #require(login.string("refresh_token"))
-            #expect(try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": refresh]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/v1/auth/refresh", json: ["refresh_token": refresh]).status
+                    == .unauthorized)
             // Another session of the same user is untouched.
             #expect(try await client.send(.get, "/v1/me", bearer: other).status == .ok)
             #expect(try await client.send(.post, "/v1/auth/logout").status == .unauthorized)
@@ -180,16 +197,22 @@ struct GatewayPayload: JWTPayload {
     }
 
     @Test func restartKeepsUsersSessionsAndRevocations() async throws {
-        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("iam-gateway-restart-\(UUID().uuidString)")
+        let directory = (NSTemporaryDirectory() as NSString).appendingPathComponent(
+            "iam-gateway-restart-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let clock = ManualClock(Date())
         let first = try await TestGateway.make(directory: directory, clock: clock)
-        let (refresh, revoked, userID): (String, String, String) = try await first.application().test(.router) { client in
+        let (refresh, revoked, userID): (String, String, String) = try await first.application().test(.router) {
+            client in
             let admin = try await client.token()
-            let created = try await client.send(.post, "/v1/users", json: ["username": "carol", "password": "carol-password"], bearer: admin)
+            let created = try await client.send(
+                .post, "/v1/users", json: ["username": "carol", "password": "carol-password"], bearer: admin)
             #expect(created.status == .created)
             let userID = try #require(created.string("user_id"))
-            try await first.store.createAssignment(Assignment(assignmentID: "as-carol", tenantID: "platform", workspaceID: "default", principalID: userID, roleID: "viewer", createdAt: clock.now()))
+            try await first.store.createAssignment(
+                Assignment(
+                    assignmentID: "as-carol", tenantID: "platform", workspaceID: "default", principalID: userID,
+                    roleID: "viewer", createdAt: clock.now()))
             let login = try await client.login(username: "carol", password: "carol-password")
             let gone = try await client.token(username: "carol", password: "carol-password")
             #expect(try await client.send(.post, "/v1/auth/logout", bearer: gone).status == .noContent)
@@ -216,25 +239,45 @@ struct GatewayPayload: JWTPayload {
             let token = try await client.token()
             let parts = token.split(separator: ".").map(String.init)
             let header = try #require(Base64URL.decode(parts[0]))
-            let kid = try #require(try JSONSerialization.jsonObject(with: header) as? [String: Any])["kid"] as? String ?? ""
-            func encode(_ object: [String: Any]) throws -> String { Base64URL.encode(try JSONSerialization.data(withJSONObject: object)) }
+            let kid =
+                try #require(try JSONSerialization.jsonObject(with: header) as? [String: Any])["kid"] as? String ?? ""
+            func encode(_ object: [String: Any]) throws -> String {
+                Base64URL.encode(try JSONSerialization.data(withJSONObject: object))
+            }
 
             let none = try encode(["alg": "none", "typ": "at+jwt", "kid": kid]) + "." + parts[1] + "."
             let hsInput = try encode(["alg": "HS256", "typ": "at+jwt", "kid": kid]) + "." + parts[1]
             let publicPEM = gateway.keyRing.snapshot.active.privateKey.publicKey.pemRepresentation
-            let hs256 = hsInput + "." + Base64URL.encode(Data(HMAC<SHA256>.authenticationCode(for: Data(hsInput.utf8), using: SymmetricKey(data: Data(publicPEM.utf8)))))
+            let hs256 =
+                hsInput + "."
+                + Base64URL.encode(
+                    Data(
+                        HMAC<SHA256>.authenticationCode(
+                            for: Data(hsInput.utf8), using: SymmetricKey(data: Data(publicPEM.utf8)))))
             let foreign = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-            let foreignSigned = parts[0] + "." + parts[1] + "." + Base64URL.encode(try foreign.signature(for: Data((parts[0] + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5).rawRepresentation)
+            let foreignSigned =
+                parts[0] + "." + parts[1] + "."
+                + Base64URL.encode(
+                    try foreign.signature(for: Data((parts[0] + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5)
+                        .rawRepresentation)
             let unknownHeader = try encode(["alg": "RS256", "typ": "at+jwt", "kid": "unknown-kid"])
-            let unknownKid = unknownHeader + "." + parts[1] + "." + Base64URL.encode(try foreign.signature(for: Data((unknownHeader + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5).rawRepresentation)
+            let unknownKid =
+                unknownHeader + "." + parts[1] + "."
+                + Base64URL.encode(
+                    try foreign.signature(for: Data((unknownHeader + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5)
+                        .rawRepresentation)
             let claimsData = try #require(Base64URL.decode(parts[1]))
             var claims = try #require(try JSONSerialization.jsonObject(with: claimsData) as? [String: Any])
             claims["tenant_id"] = "other"
             let tampered = parts[0] + "." + (try encode(claims)) + "." + parts[2]
-            let exchanged = try await client.send(.post, "/v1/auth/token", json: ["audience": "integrations"], bearer: token)
+            let exchanged = try await client.send(
+                .post, "/v1/auth/token", json: ["audience": "integrations"], bearer: token)
             let downstream = try #require(exchanged.string("access_token"))
 
-            for (name, forged) in [("none", none), ("hs256", hs256), ("foreign key", foreignSigned), ("unknown kid", unknownKid), ("tampered", tampered), ("downstream aud", downstream), ("garbage", "not.a.token"), ("empty", "")] {
+            for (name, forged) in [
+                ("none", none), ("hs256", hs256), ("foreign key", foreignSigned), ("unknown kid", unknownKid),
+                ("tampered", tampered), ("downstream aud", downstream), ("garbage", "not.a.token"), ("empty", ""),
+            ] {
                 let reply = try await client.send(.get, "/v1/me", headers: [.authorization: "Bearer \(forged)"])
                 #expect(reply.status == .unauthorized, "\(name)")
                 #expect(reply.string("code") == "invalid_token", "\(name)")
@@ -251,7 +294,9 @@ struct GatewayPayload: JWTPayload {
             let goodHeader: [String: Any] = ["alg": "RS256", "typ": "at+jwt", "kid": active.kid]
             let original = try #require(try JSONSerialization.jsonObject(with: claimsData) as? [String: Any])
             var hostile: [(String, String)] = []
-            for (field, value) in [("exp", Int64.max), ("exp", Int64.max - 10), ("exp", (1 << 53) + 1), ("nbf", Int64.min), ("iat", -5)] as [(String, Int64)] {
+            for (field, value) in [
+                ("exp", Int64.max), ("exp", Int64.max - 10), ("exp", (1 << 53) + 1), ("nbf", Int64.min), ("iat", -5),
+            ] as [(String, Int64)] {
                 var changed = original
                 changed[field] = value
                 hostile.append(("\(field)=\(value)", try signed(header: goodHeader, claims: changed)))
@@ -259,10 +304,14 @@ struct GatewayPayload: JWTPayload {
             var critHeader = goodHeader
             critHeader["crit"] = ["exp"]
             hostile.append(("crit", try signed(header: critHeader, claims: original)))
-            #expect(try await client.send(.get, "/v1/me", bearer: try signed(header: goodHeader, claims: original)).status == .ok, "the control verifies")
+            #expect(
+                try await client.send(.get, "/v1/me", bearer: try signed(header: goodHeader, claims: original)).status
+                    == .ok, "the control verifies")
             for (name, forged) in hostile {
                 #expect(try await client.send(.get, "/v1/me", bearer: forged).status == .unauthorized, "\(name)")
-                #expect(try await client.send(.get, "/api/integrations/x", bearer: forged).status == .unauthorized, "\(name) at the proxy")
+                #expect(
+                    try await client.send(.get, "/api/integrations/x", bearer: forged).status == .unauthorized,
+                    "\(name) at the proxy")
             }
             #expect(try await client.send(.get, "/v1/health").status == .ok)
             // Expired: move the clock past exp + leeway.
@@ -290,11 +339,16 @@ struct GatewayPayload: JWTPayload {
             #expect(payload.aud.value == ["connections"])
             #expect(payload.sid == nil)
             // Only the permissions the connections service owns, as it registered some (the seed does).
-            #expect(Set(payload.permissions) == ["connections.read", "connections.create", "connections.update", "connections.delete"])
+            #expect(
+                Set(payload.permissions) == [
+                    "connections.read", "connections.create", "connections.update", "connections.delete",
+                ])
             let unknown = try await client.send(.post, "/v1/auth/token", json: ["audience": "billing"], bearer: token)
             #expect(unknown.status == .badRequest)
             #expect(unknown.string("code") == "invalid_request")
-            #expect(try await client.send(.post, "/v1/auth/token", json: ["audience": "connections"]).status == .unauthorized)
+            #expect(
+                try await client.send(.post, "/v1/auth/token", json: ["audience": "connections"]).status
+                    == .unauthorized)
         }
     }
 
@@ -308,7 +362,9 @@ struct GatewayPayload: JWTPayload {
             }
             let value = String(cookie.split(separator: ";")[0])
             #expect(try await client.send(.get, "/v1/me", headers: [.cookie: value]).status == .ok)
-            #expect(try await client.send(.get, "/v1/me", headers: [.cookie: "__Host-iam-session=forged"]).status == .unauthorized)
+            #expect(
+                try await client.send(.get, "/v1/me", headers: [.cookie: "__Host-iam-session=forged"]).status
+                    == .unauthorized)
             #expect(try await client.login().headers[.setCookie] == nil)
         }
     }
@@ -316,7 +372,8 @@ struct GatewayPayload: JWTPayload {
     @Test func apiKeysAuthenticateAndAreShownOnce() async throws {
         try await withGateway { gateway, client in
             let admin = try await client.token()
-            let created = try await client.send(.post, "/v1/api-keys", json: ["name": "ci", "workspace_id": "default"], bearer: admin)
+            let created = try await client.send(
+                .post, "/v1/api-keys", json: ["name": "ci", "workspace_id": "default"], bearer: admin)
             #expect(created.status == .created)
             let keyID = try #require(created.string("key_id"))
             let secret = try #require(created.string("api_key"))
@@ -334,9 +391,13 @@ struct GatewayPayload: JWTPayload {
             let stored = try #require(try await gateway.store.apiKey(keyID: keyID))
             #expect(!stored.secretHash.contains(String(secret.suffix(20))))
             // A wrong secret for a real id, then deletion.
-            #expect(try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey iamk_\(keyID)_wrong"]).status == .unauthorized)
+            #expect(
+                try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey iamk_\(keyID)_wrong"]).status
+                    == .unauthorized)
             #expect(try await client.send(.delete, "/v1/api-keys/\(keyID)", bearer: admin).status == .noContent)
-            #expect(try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey \(secret)"]).status == .unauthorized)
+            #expect(
+                try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey \(secret)"]).status
+                    == .unauthorized)
             #expect(try await client.send(.delete, "/v1/api-keys/\(keyID)", bearer: admin).status == .notFound)
         }
     }
@@ -344,45 +405,69 @@ struct GatewayPayload: JWTPayload {
     @Test func apiKeyExpires() async throws {
         try await withGateway { gateway, client in
             let admin = try await client.token()
-            let created = try await client.send(.post, "/v1/api-keys", json: ["name": "short", "workspace_id": "default", "expires_in": 60], bearer: admin)
+            let created = try await client.send(
+                .post, "/v1/api-keys", json: ["name": "short", "workspace_id": "default", "expires_in": 60],
+                bearer: admin)
             let secret = try #require(created.string("api_key"))
             #expect(try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey \(secret)"]).status == .ok)
             gateway.clock.advance(by: 61)
-            #expect(try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey \(secret)"]).status == .unauthorized)
-            #expect(try await client.send(.post, "/v1/api-keys", json: ["name": "x", "workspace_id": "nope"], bearer: try await client.token()).status == .badRequest)
+            #expect(
+                try await client.send(.get, "/v1/me", headers: [.authorization: "ApiKey \(secret)"]).status
+                    == .unauthorized)
+            #expect(
+                try await client.send(
+                    .post, "/v1/api-keys", json: ["name": "x", "workspace_id": "nope"], bearer: try await client.token()
+                ).status == .badRequest)
         }
     }
 
     @Test func userManagementAndDeletionRevokesSessions() async throws {
         try await withGateway { gateway, client in
             let admin = try await client.token()
-            let short = try await client.send(.post, "/v1/users", json: ["username": "dave", "password": "short"], bearer: admin)
+            let short = try await client.send(
+                .post, "/v1/users", json: ["username": "dave", "password": "short"], bearer: admin)
             #expect(short.status == .badRequest)
-            let empty = try await client.send(.post, "/v1/users", json: ["username": "dave", "password": ""], bearer: admin)
+            let empty = try await client.send(
+                .post, "/v1/users", json: ["username": "dave", "password": ""], bearer: admin)
             #expect(empty.status == .badRequest)
-            let badID = try await client.send(.post, "/v1/users", json: ["username": "dave", "password": "dave-password", "user_id": "Not Valid"], bearer: admin)
+            let badID = try await client.send(
+                .post, "/v1/users", json: ["username": "dave", "password": "dave-password", "user_id": "Not Valid"],
+                bearer: admin)
             #expect(badID.status == .badRequest)
             let long = String(repeating: "x", count: 100) + "-" + String(repeating: "y", count: 100)
-            let created = try await client.send(.post, "/v1/users", json: ["username": "dave", "password": long, "user_id": "dave"], bearer: admin)
+            let created = try await client.send(
+                .post, "/v1/users", json: ["username": "dave", "password": long, "user_id": "dave"], bearer: admin)
             #expect(created.status == .created)
             #expect(created.string("user_id") == "dave")
-            #expect(try await client.send(.post, "/v1/users", json: ["username": "dave", "password": "dave-password"], bearer: admin).status == .conflict)
-            try await gateway.store.createAssignment(Assignment(assignmentID: "as-dave", tenantID: "platform", workspaceID: "default", principalID: "dave", roleID: "viewer", createdAt: gateway.clock.now()))
+            #expect(
+                try await client.send(
+                    .post, "/v1/users", json: ["username": "dave", "password": "dave-password"], bearer: admin
+                ).status == .conflict)
+            try await gateway.store.createAssignment(
+                Assignment(
+                    assignmentID: "as-dave", tenantID: "platform", workspaceID: "default", principalID: "dave",
+                    roleID: "viewer", createdAt: gateway.clock.now()))
             // A password longer than bcrypt's 72 bytes is not truncated: a different suffix fails.
-            #expect(try await client.login(username: "dave", password: String(long.prefix(150)) + "z").status == .unauthorized)
+            #expect(
+                try await client.login(username: "dave", password: String(long.prefix(150)) + "z").status
+                    == .unauthorized)
             let dave = try await client.token(username: "dave", password: long)
             let listed = try await client.send(.get, "/v1/users", bearer: admin)
             #expect(listed.text.contains("dave"))
             #expect(!listed.text.contains("scrypt"))
             // Viewer may not manage users.
             #expect(try await client.send(.get, "/v1/users", bearer: dave).status == .forbidden)
-            let changed = try await client.send(.put, "/v1/users/dave/password", json: ["password": "new-dave-password"], bearer: admin)
+            let changed = try await client.send(
+                .put, "/v1/users/dave/password", json: ["password": "new-dave-password"], bearer: admin)
             #expect(changed.status == .noContent)
             #expect(try await client.login(username: "dave", password: "new-dave-password").status == .ok)
             #expect(try await client.send(.delete, "/v1/users/dave", bearer: admin).status == .noContent)
             #expect(try await client.send(.get, "/v1/me", bearer: dave).string("code") == "token_revoked")
             #expect(try await client.send(.delete, "/v1/users/dave", bearer: admin).status == .notFound)
-            #expect(try await client.send(.put, "/v1/users/ghost/password", json: ["password": "whatever-pass"], bearer: admin).status == .notFound)
+            #expect(
+                try await client.send(
+                    .put, "/v1/users/ghost/password", json: ["password": "whatever-pass"], bearer: admin
+                ).status == .notFound)
         }
     }
 
@@ -392,8 +477,15 @@ struct GatewayPayload: JWTPayload {
                 ("{not json", nil, "malformed"),
                 (nil, ["tenant_id": 5, "workspace_id": "default", "username": "a", "password": "b"], "wrong type"),
                 (nil, ["tenant_id": "platform"], "missing fields"),
-                (nil, ["tenant_id": "Bad Tenant", "workspace_id": "default", "username": "a", "password": "bbbbbbbb"], "bad id"),
-                (nil, ["tenant_id": "platform", "workspace_id": "default", "username": "admin", "password": ""], "empty password"),
+                (
+                    nil,
+                    ["tenant_id": "Bad Tenant", "workspace_id": "default", "username": "a", "password": "bbbbbbbb"],
+                    "bad id"
+                ),
+                (
+                    nil, ["tenant_id": "platform", "workspace_id": "default", "username": "admin", "password": ""],
+                    "empty password"
+                ),
                 ("", nil, "empty body"),
                 ("[]", nil, "array"),
             ]
@@ -403,8 +495,14 @@ struct GatewayPayload: JWTPayload {
                 #expect(reply.string("code") == "invalid_request", "\(name)")
                 #expect(reply.headers[.contentType] == "application/problem+json", "\(name)")
             }
-            #expect(try await client.send(.post, "/v1/auth/login", raw: "[]").string("detail") == "The request body must be a JSON object.")
-            #expect(try await client.send(.post, "/v1/auth/login", json: ["tenant_id": 5, "workspace_id": "default", "username": "a", "password": "b"]).string("detail") == "The field tenant_id has the wrong type.")
+            #expect(
+                try await client.send(.post, "/v1/auth/login", raw: "[]").string("detail")
+                    == "The request body must be a JSON object.")
+            #expect(
+                try await client.send(
+                    .post, "/v1/auth/login",
+                    json: ["tenant_id": 5, "workspace_id": "default", "username": "a", "password": "b"]
+                ).string("detail") == "The field tenant_id has the wrong type.")
             let huge = String(repeating: "a", count: 1024 * 1024 + 10)
             let tooLarge = try await client.send(.post, "/v1/auth/login", raw: #"{"tenant_id":"\#(huge)"}"#)
             #expect(tooLarge.status == .contentTooLarge)
@@ -421,7 +519,9 @@ struct GatewayPayload: JWTPayload {
             throttle.release(try throttle.reserve(account: account, address: address).get(), succeeded: false)
         }
         func blocked(_ account: String, _ address: String) -> Bool {
-            guard case .success(let reservation) = throttle.reserve(account: account, address: address) else { return true }
+            guard case .success(let reservation) = throttle.reserve(account: account, address: address) else {
+                return true
+            }
             throttle.release(reservation, succeeded: true)
             return false
         }

@@ -23,7 +23,9 @@ import Testing
 /// not); `IAM_MODEL_OPS` changes the number of steps per store (default 2500). Runs on SQLite always, and on
 /// PostgreSQL (two replicas, one side of each race on the second) with `IAM_GATEWAY_TEST_POSTGRES_URL`.
 @Suite struct AuthorizationModelTests {
-    static let seed: UInt64 = ProcessInfo.processInfo.environment["IAM_MODEL_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...999_999_999)
+    static let seed: UInt64 =
+        ProcessInfo.processInfo.environment["IAM_MODEL_SEED"].flatMap { UInt64($0) }
+        ?? UInt64.random(in: 1...999_999_999)
     static let operations: Int = ProcessInfo.processInfo.environment["IAM_MODEL_OPS"].flatMap { Int($0) } ?? 2500
 
     @Test func sqliteAgreesWithTheContract() async throws {
@@ -35,7 +37,10 @@ import Testing
 
     /// Two replicas on one PostgreSQL schema: every operation and check goes to the first, and one side of each race
     /// to the second, so that the per-tenant serialization is exercised across processes' worth of state.
-    @Test(.enabled(if: TestDatabase.url != nil, "set IAM_GATEWAY_TEST_POSTGRES_URL to run the authorization model on PostgreSQL too"))
+    @Test(
+        .enabled(
+            if: TestDatabase.url != nil,
+            "set IAM_GATEWAY_TEST_POSTGRES_URL to run the authorization model on PostgreSQL too"))
     func postgresAgreesWithTheContract() async throws {
         let postgres = try MultiReplicaTests.postgresConfiguration()
         var configuration = GatewayConfiguration()
@@ -53,14 +58,25 @@ import Testing
                 group.addTask { try await storeA.run() }
                 group.addTask { try await storeB.run() }
                 defer { group.cancelAll() }
-                let keyRingA = try await KeyRingManager.open(store: PostgresKeyStore(store: storeA, encryptionKey: kek), configuration: configuration, clock: clock, logger: logger)
-                let keyRingB = try await KeyRingManager.open(store: PostgresKeyStore(store: storeB, encryptionKey: kek), configuration: configuration, clock: clock, logger: logger)
-                _ = try await Bootstrapper(store: storeA, hasher: configuration.passwords.hasher, clock: clock).run(username: "admin", password: TestGateway.adminPassword)
-                let appA = try await buildApplication(configuration: configuration, store: storeA, keyRing: keyRingA, changes: storeA.changeListener(), clock: clock, logger: logger)
-                let appB = try await buildApplication(configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(), clock: clock, logger: logger)
+                let keyRingA = try await KeyRingManager.open(
+                    store: PostgresKeyStore(store: storeA, encryptionKey: kek), configuration: configuration,
+                    clock: clock, logger: logger)
+                let keyRingB = try await KeyRingManager.open(
+                    store: PostgresKeyStore(store: storeB, encryptionKey: kek), configuration: configuration,
+                    clock: clock, logger: logger)
+                _ = try await Bootstrapper(store: storeA, hasher: configuration.passwords.hasher, clock: clock).run(
+                    username: "admin", password: TestGateway.adminPassword)
+                let appA = try await buildApplication(
+                    configuration: configuration, store: storeA, keyRing: keyRingA, changes: storeA.changeListener(),
+                    clock: clock, logger: logger)
+                let appB = try await buildApplication(
+                    configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(),
+                    clock: clock, logger: logger)
                 try await appA.test(.router) { clientA in
                     try await appB.test(.router) { clientB in
-                        try await ModelRun.execute(client: clientA, secondClient: clientB, store: "postgres", seed: Self.seed, operations: Self.operations)
+                        try await ModelRun.execute(
+                            client: clientA, secondClient: clientB, store: "postgres", seed: Self.seed,
+                            operations: Self.operations)
                     }
                 }
             }
@@ -105,17 +121,23 @@ struct ModelRNG: RandomNumberGenerator {
 enum Contract {
     /// SPEC 4: the tenant-scope IAM permissions.
     static let tenantIAM: Set<String> = [
-        "permissions.read", "roles.create", "roles.read", "roles.update", "roles.delete", "assignments.read", "assignments.manage",
+        "permissions.read", "roles.create", "roles.read", "roles.update", "roles.delete", "assignments.read",
+        "assignments.manage",
         "users.manage", "apikeys.manage", "clients.manage", "workspaces.manage", "audit.read",
     ]
-    static let viewer: Set<String> = ["integrations.read", "connections.read", "discovery.read", "discovery.history.read", "explorer.read"]
-    static let auditor: Set<String> = viewer.union(["export.generate", "audit.read", "roles.read", "permissions.read", "assignments.read"])
+    static let viewer: Set<String> = [
+        "integrations.read", "connections.read", "discovery.read", "discovery.history.read", "explorer.read",
+    ]
+    static let auditor: Set<String> = viewer.union([
+        "export.generate", "audit.read", "roles.read", "permissions.read", "assignments.read",
+    ])
     static let systemRoles = ["admin", "viewer", "auditor", "connector_builder"]
     /// The platform tenant's system roles: unknown in any other tenant.
     static let platformRoles = ["platform_admin", "service"]
 
     static func isPlatformOnly(_ permission: String) -> Bool {
-        permission == "tenants.manage" || permission.hasPrefix("keys.") || permission == "permissions.register" || permission == "policy.read"
+        permission == "tenants.manage" || permission.hasPrefix("keys.") || permission == "permissions.register"
+            || permission == "policy.read"
     }
 
     /// SPEC 4: `^[a-z0-9][a-z0-9_-]{0,62}$`.
@@ -129,8 +151,10 @@ enum Contract {
 
     /// The permissions random roles are made of: IAM management and a few product permissions.
     static let pool = [
-        "assignments.manage", "roles.create", "roles.update", "roles.delete", "users.manage", "apikeys.manage", "roles.read", "assignments.read",
-        "connections.read", "connections.create", "integrations.read", "explorer.read", "discovery.run", "export.generate",
+        "assignments.manage", "roles.create", "roles.update", "roles.delete", "users.manage", "apikeys.manage",
+        "roles.read", "assignments.read",
+        "connections.read", "connections.create", "integrations.read", "explorer.read", "discovery.run",
+        "export.generate",
     ]
 }
 
@@ -216,17 +240,19 @@ enum Op: CustomStringConvertible {
 
     var description: String {
         switch self {
-        case let .createRole(name, permissions, workspace): "createRole(name: \(name), permissions: \(permissions), workspace: \(workspace ?? "<tenant-wide>"))"
-        case let .updateRole(id, permissions): "updateRole(\(id), permissions: \(permissions))"
-        case let .deleteRole(id): "deleteRole(\(id))"
-        case let .createAssignment(principal, role, scope): "createAssignment(principal: \(principal), role: \(role), workspace: \(scope))"
-        case let .deleteAssignment(id): "deleteAssignment(\(id))"
-        case let .resetPassword(user, _): "resetPassword(\(user))"
-        case let .deleteUser(id): "deleteUser(\(id))"
-        case let .deleteKey(id): "deleteKey(\(id))"
-        case let .createUser(id, username, _): "createUser(id: \(id), username: \(username))"
-        case let .createKey(name, workspace): "createKey(name: \(name), workspace: \(workspace))"
-        case let .createWorkspace(id): "createWorkspace(\(id))"
+        case .createRole(let name, let permissions, let workspace):
+            "createRole(name: \(name), permissions: \(permissions), workspace: \(workspace ?? "<tenant-wide>"))"
+        case .updateRole(let id, let permissions): "updateRole(\(id), permissions: \(permissions))"
+        case .deleteRole(let id): "deleteRole(\(id))"
+        case .createAssignment(let principal, let role, let scope):
+            "createAssignment(principal: \(principal), role: \(role), workspace: \(scope))"
+        case .deleteAssignment(let id): "deleteAssignment(\(id))"
+        case .resetPassword(let user, _): "resetPassword(\(user))"
+        case .deleteUser(let id): "deleteUser(\(id))"
+        case .deleteKey(let id): "deleteKey(\(id))"
+        case .createUser(let id, let username, _): "createUser(id: \(id), username: \(username))"
+        case .createKey(let name, let workspace): "createKey(name: \(name), workspace: \(workspace))"
+        case .createWorkspace(let id): "createWorkspace(\(id))"
         }
     }
 
@@ -234,20 +260,23 @@ enum Op: CustomStringConvertible {
 
     var request: (method: HTTPRequest.Method, path: String, body: [String: Any]?) {
         switch self {
-        case let .createRole(name, permissions, workspace):
+        case .createRole(let name, let permissions, let workspace):
             var body: [String: Any] = ["name": name, "permissions": permissions]
             if let workspace { body["workspace_id"] = workspace }
             return (.post, "/v1/roles", body)
-        case let .updateRole(id, permissions): return (.put, "/v1/roles/\(id)", ["permissions": permissions])
-        case let .deleteRole(id): return (.delete, "/v1/roles/\(id)", nil)
-        case let .createAssignment(principal, role, scope): return (.post, "/v1/assignments", ["user_id": principal, "role_id": role, "workspace_id": scope])
-        case let .deleteAssignment(id): return (.delete, "/v1/assignments/\(id)", nil)
-        case let .resetPassword(user, password): return (.put, "/v1/users/\(user)/password", ["password": password])
-        case let .deleteUser(id): return (.delete, "/v1/users/\(id)", nil)
-        case let .deleteKey(id): return (.delete, "/v1/api-keys/\(id)", nil)
-        case let .createUser(id, username, password): return (.post, "/v1/users", ["username": username, "password": password, "user_id": id])
-        case let .createKey(name, workspace): return (.post, "/v1/api-keys", ["name": name, "workspace_id": workspace])
-        case let .createWorkspace(id): return (.post, "/v1/workspaces", ["workspace_id": id, "name": id.uppercased()])
+        case .updateRole(let id, let permissions): return (.put, "/v1/roles/\(id)", ["permissions": permissions])
+        case .deleteRole(let id): return (.delete, "/v1/roles/\(id)", nil)
+        case .createAssignment(let principal, let role, let scope):
+            return (.post, "/v1/assignments", ["user_id": principal, "role_id": role, "workspace_id": scope])
+        case .deleteAssignment(let id): return (.delete, "/v1/assignments/\(id)", nil)
+        case .resetPassword(let user, let password): return (.put, "/v1/users/\(user)/password", ["password": password])
+        case .deleteUser(let id): return (.delete, "/v1/users/\(id)", nil)
+        case .deleteKey(let id): return (.delete, "/v1/api-keys/\(id)", nil)
+        case .createUser(let id, let username, let password):
+            return (.post, "/v1/users", ["username": username, "password": password, "user_id": id])
+        case .createKey(let name, let workspace):
+            return (.post, "/v1/api-keys", ["name": name, "workspace_id": workspace])
+        case .createWorkspace(let id): return (.post, "/v1/workspaces", ["workspace_id": id, "name": id.uppercased()])
         }
     }
 }
@@ -286,7 +315,9 @@ struct Oracle {
         case "viewer": return Contract.viewer
         case "auditor": return Contract.auditor
         case "connector_builder":
-            return registered.filter { $0.hasPrefix("connections.") }.union(["integrations.read", "discovery.run", "discovery.read", "discovery.history.read", "explorer.read"])
+            return registered.filter { $0.hasPrefix("connections.") }.union([
+                "integrations.read", "discovery.run", "discovery.read", "discovery.history.read", "explorer.read",
+            ])
         default: return nil
         }
     }
@@ -330,7 +361,8 @@ struct Oracle {
     func scopes(ofChangeTo role: ModelRole, by actor: Actor, _ t: Int) -> [String] {
         if let workspace = role.workspace { return [workspace] }
         var scopes = [callerWorkspace(actor, t)]
-        for assignment in tenants[t].assignments where assignment.role == role.id && !scopes.contains(assignment.scope) {
+        for assignment in tenants[t].assignments where assignment.role == role.id && !scopes.contains(assignment.scope)
+        {
             scopes.append(assignment.scope)
         }
         return scopes
@@ -339,7 +371,8 @@ struct Oracle {
     /// SPEC 4.1, acting on an existing principal with management permission `permission`.
     func mayActOn(_ target: ModelPrincipal, by actor: Actor, _ t: Int, with permission: String) -> Bool {
         var scopes: [String] = []
-        for assignment in tenants[t].assignments where assignment.principal == target.id && !scopes.contains(assignment.scope) {
+        for assignment in tenants[t].assignments
+        where assignment.principal == target.id && !scopes.contains(assignment.scope) {
             scopes.append(assignment.scope)
         }
         if scopes.isEmpty {
@@ -353,7 +386,7 @@ struct Oracle {
     func predict(_ op: Op, by actor: Actor, in t: Int) -> Outcome {
         let tenant = tenants[t]
         switch op {
-        case let .createRole(name, permissions, workspace):
+        case .createRole(let name, let permissions, let workspace):
             if !permissions.allSatisfy(isAcceptable) { return .invalid }
             if let workspace, !tenant.workspaces.contains(workspace) { return .invalid }
             let scope = workspace ?? callerWorkspace(actor, t)
@@ -361,55 +394,71 @@ struct Oracle {
             if tenant.roles.contains(where: { $0.name == name }) { return .conflict }
             return .success
 
-        case let .updateRole(id, permissions):
+        case .updateRole(let id, let permissions):
             if Contract.systemRoles.contains(id) { return .forbidden }
             guard let role = tenant.role(id) else { return .notFound }
             if !permissions.allSatisfy(isAcceptable) { return .invalid }
             let concerned = role.permissions.union(permissions).union(["roles.update"])
-            guard scopes(ofChangeTo: role, by: actor, t).allSatisfy({ holds(actor, t, in: $0, concerned) }) else { return .forbidden }
+            guard scopes(ofChangeTo: role, by: actor, t).allSatisfy({ holds(actor, t, in: $0, concerned) }) else {
+                return .forbidden
+            }
             return .success
 
-        case let .deleteRole(id):
+        case .deleteRole(let id):
             if Contract.systemRoles.contains(id) { return .forbidden }
             guard let role = tenant.role(id) else { return .notFound }
             let concerned = role.permissions.union(["roles.delete"])
-            guard scopes(ofChangeTo: role, by: actor, t).allSatisfy({ holds(actor, t, in: $0, concerned) }) else { return .forbidden }
+            guard scopes(ofChangeTo: role, by: actor, t).allSatisfy({ holds(actor, t, in: $0, concerned) }) else {
+                return .forbidden
+            }
             if tenant.assignments.contains(where: { $0.role == id }) { return .conflict }
             return .success
 
-        case let .createAssignment(principal, roleID, scope):
+        case .createAssignment(let principal, let roleID, let scope):
             if !Contract.isValidID(principal) { return .invalid }
-            guard tenant.principal(principal) != nil, let permissions = self.permissions(ofRole: roleID, t) else { return .notFound }
+            guard tenant.principal(principal) != nil, let permissions = self.permissions(ofRole: roleID, t) else {
+                return .notFound
+            }
             guard scope == "*" || tenant.workspaces.contains(scope) else { return .notFound }
             if let limited = tenant.role(roleID)?.workspace, limited != scope { return .invalid }
             guard holds(actor, t, in: scope, permissions.union(["assignments.manage"])) else { return .forbidden }
-            if tenant.assignments.contains(where: { $0.principal == principal && $0.role == roleID && $0.scope == scope }) { return .conflict }
+            if tenant.assignments.contains(where: {
+                $0.principal == principal && $0.role == roleID && $0.scope == scope
+            }) {
+                return .conflict
+            }
             return .success
 
-        case let .deleteAssignment(id):
+        case .deleteAssignment(let id):
             guard let assignment = tenant.assignment(id) else { return .notFound }
             let permissions = self.permissions(ofRole: assignment.role, t) ?? []
-            guard holds(actor, t, in: assignment.scope, permissions.union(["assignments.manage"])) else { return .forbidden }
+            guard holds(actor, t, in: assignment.scope, permissions.union(["assignments.manage"])) else {
+                return .forbidden
+            }
             return .success
 
-        case let .resetPassword(user, _), let .deleteUser(user):
+        case .resetPassword(let user, _), .deleteUser(let user):
             guard let target = tenant.principal(user), !target.isKey else { return .notFound }
             return mayActOn(target, by: actor, t, with: "users.manage") ? .success : .forbidden
 
-        case let .deleteKey(id):
+        case .deleteKey(let id):
             guard let target = tenant.principal(id), target.isKey else { return .notFound }
             return mayActOn(target, by: actor, t, with: "apikeys.manage") ? .success : .forbidden
 
-        case let .createUser(id, username, _):
+        case .createUser(let id, let username, _):
             guard holds(actor, t, in: callerWorkspace(actor, t), ["users.manage"]) else { return .forbidden }
-            if tenant.principals.contains(where: { $0.id == id || (!$0.isKey && $0.username == username) }) || tenant.deleted.contains(id) { return .conflict }
+            if tenant.principals.contains(where: { $0.id == id || (!$0.isKey && $0.username == username) })
+                || tenant.deleted.contains(id)
+            {
+                return .conflict
+            }
             return .success
 
-        case let .createKey(_, workspace):
+        case .createKey(_, let workspace):
             guard tenant.workspaces.contains(workspace) else { return .notFound }
             return holds(actor, t, in: workspace, ["apikeys.manage"]) ? .success : .forbidden
 
-        case let .createWorkspace(id):
+        case .createWorkspace(let id):
             guard holds(actor, t, in: "*", ["workspaces.manage"]) else { return .forbidden }
             return tenant.workspaces.contains(id) ? .conflict : .success
         }
@@ -424,53 +473,70 @@ struct Oracle {
 
     mutating func apply(_ op: Op, by actor: Actor, in t: Int, reply: JSONReply, step: Int) throws {
         func required(_ key: String) throws -> String {
-            guard let value = reply.string(key), !value.isEmpty else { throw TestFailure("the \(op.kind) answer has no \(key): \(reply.text)") }
+            guard let value = reply.string(key), !value.isEmpty else {
+                throw TestFailure("the \(op.kind) answer has no \(key): \(reply.text)")
+            }
             return value
         }
         switch op {
-        case let .createRole(name, permissions, workspace):
-            tenants[t].roles.append(ModelRole(id: try required("role_id"), name: name, permissions: Set(permissions), workspace: workspace))
+        case .createRole(let name, let permissions, let workspace):
+            tenants[t].roles.append(
+                ModelRole(id: try required("role_id"), name: name, permissions: Set(permissions), workspace: workspace))
 
-        case let .updateRole(id, permissions):
+        case .updateRole(let id, let permissions):
             guard let index = tenants[t].roles.firstIndex(where: { $0.id == id }) else { return }
             let old = tenants[t].roles[index].permissions
             let new = Set(permissions)
             for a in tenants[t].assignments.indices where tenants[t].assignments[a].role == id {
                 let scope = tenants[t].assignments[a].scope
                 for removed in old.subtracting(new) { tenants[t].assignments[a].provenance[removed] = nil }
-                for added in new.subtracting(old) { tenants[t].assignments[a].provenance[added] = grant(added, by: actor, t, in: scope, step: step) }
+                for added in new.subtracting(old) {
+                    tenants[t].assignments[a].provenance[added] = grant(added, by: actor, t, in: scope, step: step)
+                }
             }
             tenants[t].roles[index].permissions = new
 
-        case let .deleteRole(id):
+        case .deleteRole(let id):
             tenants[t].roles.removeAll { $0.id == id }
             tenants[t].deletedRoles.append(id)
 
-        case let .createAssignment(principal, role, scope):
+        case .createAssignment(let principal, let role, let scope):
             var provenance: [String: Grant] = [:]
-            for permission in permissions(ofRole: role, t) ?? [] { provenance[permission] = grant(permission, by: actor, t, in: scope, step: step) }
-            tenants[t].assignments.append(ModelAssignment(id: try required("assignment_id"), principal: principal, role: role, scope: scope, provenance: provenance))
+            for permission in permissions(ofRole: role, t) ?? [] {
+                provenance[permission] = grant(permission, by: actor, t, in: scope, step: step)
+            }
+            tenants[t].assignments.append(
+                ModelAssignment(
+                    id: try required("assignment_id"), principal: principal, role: role, scope: scope,
+                    provenance: provenance))
 
-        case let .deleteAssignment(id):
+        case .deleteAssignment(let id):
             tenants[t].assignments.removeAll { $0.id == id }
             tenants[t].deletedAssignments.append(id)
 
-        case let .resetPassword(user, password):
-            if let index = tenants[t].principals.firstIndex(where: { $0.id == user }) { tenants[t].principals[index].password = password }
+        case .resetPassword(let user, let password):
+            if let index = tenants[t].principals.firstIndex(where: { $0.id == user }) {
+                tenants[t].principals[index].password = password
+            }
 
-        case let .deleteUser(id), let .deleteKey(id):
+        case .deleteUser(let id), .deleteKey(let id):
             tenants[t].principals.removeAll { $0.id == id }
             tenants[t].deleted.append(id)
-            for assignment in tenants[t].assignments where assignment.principal == id { tenants[t].deletedAssignments.append(assignment.id) }
+            for assignment in tenants[t].assignments where assignment.principal == id {
+                tenants[t].deletedAssignments.append(assignment.id)
+            }
             tenants[t].assignments.removeAll { $0.principal == id }
 
-        case let .createUser(id, username, password):
-            tenants[t].principals.append(ModelPrincipal(id: id, isKey: false, workspace: "default", username: username, password: password))
+        case .createUser(let id, let username, let password):
+            tenants[t].principals.append(
+                ModelPrincipal(id: id, isKey: false, workspace: "default", username: username, password: password))
 
-        case let .createKey(_, workspace):
-            tenants[t].principals.append(ModelPrincipal(id: try required("key_id"), isKey: true, workspace: workspace, secret: try required("api_key")))
+        case .createKey(_, let workspace):
+            tenants[t].principals.append(
+                ModelPrincipal(
+                    id: try required("key_id"), isKey: true, workspace: workspace, secret: try required("api_key")))
 
-        case let .createWorkspace(id):
+        case .createWorkspace(let id):
             // Tenant-wide assignments reach it at once ("present and future"); the next check covers it.
             tenants[t].workspaces.append(id)
         }
@@ -531,7 +597,10 @@ final class ModelRun {
     var tally: [String: Int] = [:]
     var checks = 0
 
-    init(client: any TestClientProtocol, secondClient: (any TestClientProtocol)?, store: String, seed: UInt64, operations: Int) {
+    init(
+        client: any TestClientProtocol, secondClient: (any TestClientProtocol)?, store: String, seed: UInt64,
+        operations: Int
+    ) {
         self.client = client
         self.secondClient = secondClient
         self.store = store
@@ -541,28 +610,36 @@ final class ModelRun {
     }
 
     /// Runs the model; a disagreement is recorded as one issue naming the seed, and ends the run.
-    static func execute(client: any TestClientProtocol, secondClient: (any TestClientProtocol)? = nil, store: String, seed: UInt64, operations: Int) async throws {
+    static func execute(
+        client: any TestClientProtocol, secondClient: (any TestClientProtocol)? = nil, store: String, seed: UInt64,
+        operations: Int
+    ) async throws {
         let run = ModelRun(client: client, secondClient: secondClient, store: store, seed: seed, operations: operations)
         let clock = ContinuousClock()
         let start = clock.now
         do {
             try await run.run()
             let tally = run.tally.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-            print("AuthorizationModel[\(store)] seed=\(seed): \(operations) operations, \(run.checks) permission checks in \(clock.now - start); \(tally)")
+            print(
+                "AuthorizationModel[\(store)] seed=\(seed): \(operations) operations, \(run.checks) permission checks in \(clock.now - start); \(tally)"
+            )
         } catch let failure as ModelFailure {
             Issue.record("\(failure.description)")
         } catch {
-            Issue.record("AuthorizationModel[\(store)] seed=\(seed) step=\(run.step) (\(run.phase)): \(error)\nrecent:\n\(run.recent.joined(separator: "\n"))")
+            Issue.record(
+                "AuthorizationModel[\(store)] seed=\(seed) step=\(run.step) (\(run.phase)): \(error)\nrecent:\n\(run.recent.joined(separator: "\n"))"
+            )
         }
     }
 
     func fail(_ message: String) -> ModelFailure {
-        ModelFailure(description: """
-            AuthorizationModel[\(store)] seed=\(seed) step=\(step) (\(phase)); rerun with IAM_MODEL_SEED=\(seed)
-            \(message)
-            recent operations (oldest first):
-            \(recent.joined(separator: "\n"))
-            """)
+        ModelFailure(
+            description: """
+                AuthorizationModel[\(store)] seed=\(seed) step=\(step) (\(phase)); rerun with IAM_MODEL_SEED=\(seed)
+                \(message)
+                recent operations (oldest first):
+                \(recent.joined(separator: "\n"))
+                """)
     }
 
     func note(_ line: String) {
@@ -590,24 +667,32 @@ final class ModelRun {
         let header: String? = if case .platform = actor { Self.tenantIDs[t] } else { tenantHeader }
         let (headers, bearer) = headers(actor, tenant: header)
         let request = op.request
-        let body = try request.body.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
-        return PreparedRequest(method: request.method, path: request.path, body: body, headers: headers, bearer: bearer, tenantHeader: header)
+        let body = try request.body.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self)
+        }
+        return PreparedRequest(
+            method: request.method, path: request.path, body: body, headers: headers, bearer: bearer,
+            tenantHeader: header)
     }
 
     /// Sends `op` as `actor`, compares the status with the prediction, and applies a success to the model; then
     /// (`verify`) checks the keys whose permissions it changed.
     @discardableResult
-    func perform(_ op: Op, by actor: Actor, in t: Int, tenantHeader: String? = nil, expected: Outcome? = nil, verify: Bool = true) async throws -> Bool {
+    func perform(
+        _ op: Op, by actor: Actor, in t: Int, tenantHeader: String? = nil, expected: Outcome? = nil, verify: Bool = true
+    ) async throws -> Bool {
         let expected = expected ?? oracle.predict(op, by: actor, in: t)
         let prepared = try prepare(op, by: actor, in: t, tenantHeader: tenantHeader)
         let header = prepared.tenantHeader
         let reply = try await prepared.send(client).reply
         let actual = Outcome(status: Int(reply.status.code))
-        let line = "step=\(step) tenant=\(Self.tenantIDs[t])\(header.map { " X-Tenant-Id=\($0)" } ?? "") actor=\(actor) \(op) -> \(reply.status.code) (expected \(expected.rawValue))"
+        let line =
+            "step=\(step) tenant=\(Self.tenantIDs[t])\(header.map { " X-Tenant-Id=\($0)" } ?? "") actor=\(actor) \(op) -> \(reply.status.code) (expected \(expected.rawValue))"
         note(line)
         tally["\(op.kind).\(expected == .success ? "ok" : expected.rawValue)", default: 0] += 1
         guard actual == expected else {
-            throw fail("""
+            throw fail(
+                """
                 op: \(op) by \(actor) in tenant \(Self.tenantIDs[t])\(header.map { " with X-Tenant-Id: \($0)" } ?? "")
                 expected: \(expected.rawValue)  actual: \(reply.status.code) \(reply.text)
                 \(explain(actor, t, op))
@@ -629,9 +714,9 @@ final class ModelRun {
     func affectedPrincipals(_ op: Op, in t: Int) -> [String]? {
         let tenant = oracle.tenants[t]
         switch op {
-        case let .createAssignment(principal, _, _): return [principal]
-        case let .deleteAssignment(id): return tenant.assignment(id).map { [$0.principal] } ?? []
-        case let .updateRole(id, _): return tenant.assignments.filter { $0.role == id }.map(\.principal)
+        case .createAssignment(let principal, _, _): return [principal]
+        case .deleteAssignment(let id): return tenant.assignment(id).map { [$0.principal] } ?? []
+        case .updateRole(let id, _): return tenant.assignments.filter { $0.role == id }.map(\.principal)
         case .createWorkspace: return nil
         default: return []
         }
@@ -642,34 +727,56 @@ final class ModelRun {
         let tenant = oracle.tenants[t]
         var lines: [String] = []
         func role(_ id: String) -> String {
-            if let custom = tenant.role(id) { return "\(id) [\(custom.workspace.map { "limited to \($0)" } ?? "tenant-wide")] \(custom.permissions.sorted())" }
-            return "\(id) \(oracle.systemPermissions(id).map { "[system] \($0.sorted())" } ?? "[unknown in \(tenant.id)]")"
+            if let custom = tenant.role(id) {
+                return
+                    "\(id) [\(custom.workspace.map { "limited to \($0)" } ?? "tenant-wide")] \(custom.permissions.sorted())"
+            }
+            return
+                "\(id) \(oracle.systemPermissions(id).map { "[system] \($0.sorted())" } ?? "[unknown in \(tenant.id)]")"
         }
         func principal(_ id: String, _ title: String) {
-            guard let p = tenant.principal(id) else { return lines.append("\(title) \(id): unknown in \(tenant.id)\(tenant.deleted.contains(id) ? " (deleted)" : "")") }
-            lines.append("\(title) \(p.isKey ? "key" : "user") \(id)\(p.isKey ? " (own workspace \(p.workspace))" : ""), per the model:")
-            for a in tenant.assignments where a.principal == id { lines.append("  assignment \(a.id): \(role(a.role)) @\(a.scope)") }
-            for scope in tenant.workspaces + ["*"] { lines.append("  holds in \(scope): \(oracle.held(id, t, in: scope).sorted())") }
+            guard let p = tenant.principal(id) else {
+                return lines.append(
+                    "\(title) \(id): unknown in \(tenant.id)\(tenant.deleted.contains(id) ? " (deleted)" : "")")
+            }
+            lines.append(
+                "\(title) \(p.isKey ? "key" : "user") \(id)\(p.isKey ? " (own workspace \(p.workspace))" : ""), per the model:"
+            )
+            for a in tenant.assignments where a.principal == id {
+                lines.append("  assignment \(a.id): \(role(a.role)) @\(a.scope)")
+            }
+            for scope in tenant.workspaces + ["*"] {
+                lines.append("  holds in \(scope): \(oracle.held(id, t, in: scope).sorted())")
+            }
         }
         if case .key(let id) = actor { principal(id, "actor") } else { lines.append("actor: platform admin") }
         switch op {
-        case let .updateRole(id, _)?, let .deleteRole(id)?:
-            lines.append("role \(role(id)); assigned: " + tenant.assignments.filter { $0.role == id }.map { "\($0.principal)@\($0.scope)" }.joined(separator: ", "))
-        case let .createAssignment(p, r, _)?:
+        case .updateRole(let id, _)?, .deleteRole(let id)?:
+            lines.append(
+                "role \(role(id)); assigned: "
+                    + tenant.assignments.filter { $0.role == id }.map { "\($0.principal)@\($0.scope)" }.joined(
+                        separator: ", "))
+        case .createAssignment(let p, let r, _)?:
             principal(p, "target")
             lines.append("role \(role(r))")
-        case let .deleteAssignment(id)?:
+        case .deleteAssignment(let id)?:
             if let a = tenant.assignment(id) {
                 lines.append("assignment \(id): \(a.principal) \(role(a.role)) @\(a.scope)")
             } else if let a = oracle.tenants[1 - t].assignment(id) {
-                lines.append("assignment \(id): unknown in \(tenant.id); it is tenant \(oracle.tenants[1 - t].id)'s: \(a.principal) \(a.role) @\(a.scope)")
+                lines.append(
+                    "assignment \(id): unknown in \(tenant.id); it is tenant \(oracle.tenants[1 - t].id)'s: \(a.principal) \(a.role) @\(a.scope)"
+                )
             } else {
-                lines.append("assignment \(id): unknown in \(tenant.id)\(tenant.deletedAssignments.contains(id) ? " (deleted)" : "")")
+                lines.append(
+                    "assignment \(id): unknown in \(tenant.id)\(tenant.deletedAssignments.contains(id) ? " (deleted)" : "")"
+                )
             }
-        case let .resetPassword(id, _)?, let .deleteUser(id)?, let .deleteKey(id)?:
+        case .resetPassword(let id, _)?, .deleteUser(let id)?, .deleteKey(let id)?:
             principal(id, "target")
-        case let .createUser(id, _, _)?:
-            if tenant.principal(id) != nil || tenant.deleted.contains(id) { principal(id, "existing or deleted principal") }
+        case .createUser(let id, _, _)?:
+            if tenant.principal(id) != nil || tenant.deleted.contains(id) {
+                principal(id, "existing or deleted principal")
+            }
         default: break
         }
         return lines.joined(separator: "\n")
@@ -680,18 +787,30 @@ final class ModelRun {
     func run() async throws {
         platformToken = try await client.token()
         let permissions = try await client.send(.get, "/v1/permissions", bearer: platformToken)
-        guard permissions.status == .ok else { throw fail("GET /v1/permissions as platform admin: \(permissions.status) \(permissions.text)") }
+        guard permissions.status == .ok else {
+            throw fail("GET /v1/permissions as platform admin: \(permissions.status) \(permissions.text)")
+        }
         let names = ((permissions["permissions"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
         oracle.registered = Set(names)
-        guard Contract.pool.allSatisfy(oracle.isAcceptable) else { throw fail("the registry lacks pool permissions: \(names.sorted())") }
+        guard Contract.pool.allSatisfy(oracle.isAcceptable) else {
+            throw fail("the registry lacks pool permissions: \(names.sorted())")
+        }
 
         for (t, tenantID) in Self.tenantIDs.enumerated() {
-            let created = try await client.send(.post, "/v1/tenants", json: ["tenant_id": tenantID, "name": tenantID.uppercased()], bearer: platformToken)
-            guard created.status == .created else { throw fail("POST /v1/tenants \(tenantID): \(created.status) \(created.text)") }
+            let created = try await client.send(
+                .post, "/v1/tenants", json: ["tenant_id": tenantID, "name": tenantID.uppercased()],
+                bearer: platformToken)
+            guard created.status == .created else {
+                throw fail("POST /v1/tenants \(tenantID): \(created.status) \(created.text)")
+            }
             oracle.tenants.append(ModelTenant(id: tenantID))
             for workspace in ["w2", "w3"] {
-                let reply = try await client.send(.post, "/v1/workspaces", json: ["workspace_id": workspace, "name": workspace.uppercased()], headers: [Self.tenantHeader: tenantID], bearer: platformToken)
-                guard reply.status == .created else { throw fail("POST /v1/workspaces \(tenantID)/\(workspace): \(reply.status) \(reply.text)") }
+                let reply = try await client.send(
+                    .post, "/v1/workspaces", json: ["workspace_id": workspace, "name": workspace.uppercased()],
+                    headers: [Self.tenantHeader: tenantID], bearer: platformToken)
+                guard reply.status == .created else {
+                    throw fail("POST /v1/workspaces \(tenantID)/\(workspace): \(reply.status) \(reply.text)")
+                }
                 oracle.tenants[t].workspaces.append(workspace)
             }
         }
@@ -699,19 +818,30 @@ final class ModelRun {
             let workspaces = oracle.tenants[t].workspaces
             for _ in 0..<3 {
                 let limited = rng.chance(0.5) ? rng.pick(workspaces) : nil
-                try await perform(.createRole(name: freshName(t, "setup-role"), permissions: rng.subset(Contract.pool, 1, 5), workspace: limited), by: .platform, in: t, expected: .success)
+                try await perform(
+                    .createRole(
+                        name: freshName(t, "setup-role"), permissions: rng.subset(Contract.pool, 1, 5),
+                        workspace: limited), by: .platform, in: t, expected: .success)
             }
             for n in 0..<5 {
-                try await perform(.createKey(name: "actor-\(n)", workspace: rng.pick(workspaces)!), by: .platform, in: t, expected: .success)
+                try await perform(
+                    .createKey(name: "actor-\(n)", workspace: rng.pick(workspaces)!), by: .platform, in: t,
+                    expected: .success)
             }
             for _ in 0..<3 {
                 let id = freshID(t, "u")
-                try await perform(.createUser(id: id, username: "user-\(id)", password: freshPassword()), by: .platform, in: t, expected: .success)
+                try await perform(
+                    .createUser(id: id, username: "user-\(id)", password: freshPassword()), by: .platform, in: t,
+                    expected: .success)
             }
             // Initial roles: one key is a tenant admin, one an admin of its own workspace; the rest random.
             let keys = oracle.tenants[t].keys
-            try await perform(.createAssignment(principal: keys[0].id, role: "admin", scope: "*"), by: .platform, in: t, expected: .success)
-            try await perform(.createAssignment(principal: keys[1].id, role: "admin", scope: keys[1].workspace), by: .platform, in: t, expected: .success)
+            try await perform(
+                .createAssignment(principal: keys[0].id, role: "admin", scope: "*"), by: .platform, in: t,
+                expected: .success)
+            try await perform(
+                .createAssignment(principal: keys[1].id, role: "admin", scope: keys[1].workspace), by: .platform, in: t,
+                expected: .success)
             for principal in oracle.tenants[t].principals.dropFirst() {
                 for _ in 0..<rng.int(principal.isKey ? 1...3 : 0...2) {
                     let (role, scope) = randomValidGrant(t)
@@ -767,7 +897,8 @@ final class ModelRun {
     func raceStep(_ t: Int) async throws {
         guard let (first, second, kind) = generateRace(t) else { return }
         let requests = [try prepare(first.0, by: first.1, in: t), try prepare(second.0, by: second.1, in: t)]
-        let clientA = client, clientB = secondClient ?? client
+        let clientA = client
+        let clientB = secondClient ?? client
         async let replyA = requests[0].send(clientA)
         async let replyB = requests[1].send(clientB)
         let raw = try await [replyA, replyB]
@@ -782,9 +913,14 @@ final class ModelRun {
             for (op, actor, reply) in order {
                 let predicted = candidate.predict(op, by: actor, in: t)
                 predictions.append(predicted)
-                guard Outcome(status: reply.status.code) == predicted else { consistent = false; continue }
+                guard Outcome(status: reply.status.code) == predicted else {
+                    consistent = false
+                    continue
+                }
                 if consistent && predicted == .success {
-                    do { try candidate.apply(op, by: actor, in: t, reply: reply, step: step) } catch { consistent = false }
+                    do { try candidate.apply(op, by: actor, in: t, reply: reply, step: step) } catch {
+                        consistent = false
+                    }
                 }
             }
             orders.append("\(name): \(predictions.map(\.rawValue).joined(separator: ", "))")
@@ -793,11 +929,15 @@ final class ModelRun {
                 outcome = name
             }
         }
-        let line = "step=\(step) tenant=\(Self.tenantIDs[t]) race[\(kind)] A: \(first.1) \(first.0) -> \(replies[0].status.code) | B: \(second.1) \(second.0) -> \(replies[1].status.code)\(secondClient == nil ? "" : " (B on replica 2)") [\(outcome)]"
+        let line =
+            "step=\(step) tenant=\(Self.tenantIDs[t]) race[\(kind)] A: \(first.1) \(first.0) -> \(replies[0].status.code) | B: \(second.1) \(second.0) -> \(replies[1].status.code)\(secondClient == nil ? "" : " (B on replica 2)") [\(outcome)]"
         note(line)
-        tally["race.\(kind).\(replies.map { Outcome(status: $0.status.code)?.rawValue ?? "\($0.status.code)" }.joined(separator: "+"))", default: 0] += 1
+        tally[
+            "race.\(kind).\(replies.map { Outcome(status: $0.status.code)?.rawValue ?? "\($0.status.code)" }.joined(separator: "+"))",
+            default: 0] += 1
         guard outcome != "none" else {
-            throw fail("""
+            throw fail(
+                """
                 two concurrent writes answered as no serial order would (SPEC 4.1: each check and its write are one serializable unit)
                 A: \(first.0) by \(first.1) -> \(replies[0].status.code) \(replies[0].text)
                 B: \(second.0) by \(second.1) -> \(replies[1].status.code) \(replies[1].text)
@@ -808,7 +948,11 @@ final class ModelRun {
         }
         if replies.contains(where: { $0.status.code < 300 }) {
             try await converge {
-                try await self.checkStore(t, after: "race[\(kind)] at step \(self.step), whose answers fit serial order \(outcome), so the state must be that order's")
+                try await self.checkStore(
+                    t,
+                    after:
+                        "race[\(kind)] at step \(self.step), whose answers fit serial order \(outcome), so the state must be that order's"
+                )
                 try await self.checkKeys(t)
             }
         }
@@ -851,25 +995,40 @@ final class ModelRun {
                 let update = Op.updateRole(id: role.id, permissions: role.permissions.union(added).sorted())
                 let scope = role.workspace ?? (self.rng.chance(0.3) ? "*" : self.rng.pick(tenant.workspaces)!)
                 guard let principal = self.rng.pick(tenant.principals) else { return nil }
-                return ((update, actor()), (.createAssignment(principal: principal.id, role: role.id, scope: scope), self.rng.pick(keys)!))
+                return (
+                    (update, actor()),
+                    (.createAssignment(principal: principal.id, role: role.id, scope: scope), self.rng.pick(keys)!)
+                )
             }
         case 35..<55:
             name = "deleteRole+assign"
             pair = sampled {
-                guard let role = self.rng.pick(tenant.roles), let principal = self.rng.pick(tenant.principals) else { return nil }
+                guard let role = self.rng.pick(tenant.roles), let principal = self.rng.pick(tenant.principals) else {
+                    return nil
+                }
                 let scope = role.workspace ?? (self.rng.chance(0.3) ? "*" : self.rng.pick(tenant.workspaces)!)
-                return ((.deleteRole(id: role.id), actor()), (.createAssignment(principal: principal.id, role: role.id, scope: scope), actor()))
+                return (
+                    (.deleteRole(id: role.id), actor()),
+                    (.createAssignment(principal: principal.id, role: role.id, scope: scope), actor())
+                )
             }
         case 55..<70:
             name = "deletePrincipal+assign"
             pair = sampled {
                 let assigner = actor()
-                guard let target = self.rng.pick(tenant.principals.filter { p in if case .key(let id) = assigner { return p.id != id } else { return true } }) else { return nil }
+                guard
+                    let target = self.rng.pick(
+                        tenant.principals.filter { p in
+                            if case .key(let id) = assigner { return p.id != id } else { return true }
+                        })
+                else { return nil }
                 let deleter = actor()
                 if case .key(let id) = deleter, id == target.id { return nil }
                 let (role, scope) = self.randomValidGrant(t)
                 let delete: Op = target.isKey ? .deleteKey(id: target.id) : .deleteUser(id: target.id)
-                return ((delete, deleter), (.createAssignment(principal: target.id, role: role, scope: scope), assigner))
+                return (
+                    (delete, deleter), (.createAssignment(principal: target.id, role: role, scope: scope), assigner)
+                )
             }
         case 70..<80:
             name = "assign+assign"
@@ -881,8 +1040,10 @@ final class ModelRun {
             }
         default:
             name = "random"
-            let a = rng.pick(keys)!, b = rng.pick(keys)!
-            let opA = generate(in: t, by: a), opB = generate(in: t, by: b)
+            let a = rng.pick(keys)!
+            let b = rng.pick(keys)!
+            let opA = generate(in: t, by: a)
+            let opB = generate(in: t, by: b)
             // A key deleted while it acts answers 401, which no model order covers: not a race of interest.
             for (op, other) in [(opA, b), (opB, a)] {
                 if case .deleteKey(let id) = op, case .key(let actorID) = other, actorID == id { return nil }
@@ -915,15 +1076,21 @@ final class ModelRun {
     func platformStep(_ t: Int) async throws {
         let tenant = oracle.tenants[t]
         if tenant.keys.count < 5 && rng.chance(0.5) {
-            try await perform(.createKey(name: "actor-\(freshID(t, "k"))", workspace: rng.pick(tenant.workspaces)!), by: .platform, in: t)
+            try await perform(
+                .createKey(name: "actor-\(freshID(t, "k"))", workspace: rng.pick(tenant.workspaces)!), by: .platform,
+                in: t)
         } else if rng.chance(0.7), let principal = rng.pick(tenant.principals) {
             let (role, scope) = randomValidGrant(t)
-            try await perform(.createAssignment(principal: principal.id, role: role, scope: scope), by: .platform, in: t)
+            try await perform(
+                .createAssignment(principal: principal.id, role: role, scope: scope), by: .platform, in: t)
         } else if rng.chance(0.5), let assignment = rng.pick(tenant.assignments) {
             try await perform(.deleteAssignment(id: assignment.id), by: .platform, in: t)
         } else {
             let limited = rng.chance(0.5) ? rng.pick(tenant.workspaces) : nil
-            try await perform(.createRole(name: freshName(t, "role"), permissions: rng.subset(Contract.pool, 0, 5), workspace: limited), by: .platform, in: t)
+            try await perform(
+                .createRole(
+                    name: freshName(t, "role"), permissions: rng.subset(Contract.pool, 0, 5), workspace: limited),
+                by: .platform, in: t)
         }
     }
 
@@ -939,7 +1106,9 @@ final class ModelRun {
         } else {
             permissions = rng.subset(Contract.pool, 0, 4)
         }
-        if rng.chance(0.03) { permissions.append(rng.pick(["tenants.manage", "policy.read", "keys.rotate", "permissions.register"])!) }
+        if rng.chance(0.03) {
+            permissions.append(rng.pick(["tenants.manage", "policy.read", "keys.rotate", "permissions.register"])!)
+        }
         if rng.chance(0.02) { permissions.append("nope.unknown") }
         return permissions
     }
@@ -967,7 +1136,9 @@ final class ModelRun {
             let workspace = rng.chance(0.5) ? rng.pick(tenant.workspaces) : nil
             var name = freshName(t, "role")
             if rng.chance(0.05), let existing = rng.pick(tenant.roles) { name = existing.name }
-            return .createRole(name: name, permissions: rolePermissions(for: actor, t, in: workspace ?? callerWorkspace), workspace: workspace)
+            return .createRole(
+                name: name, permissions: rolePermissions(for: actor, t, in: workspace ?? callerWorkspace),
+                workspace: workspace)
         case 16..<31:
             let id = roleTarget(t)
             let scope = tenant.role(id)?.workspace ?? callerWorkspace
@@ -995,13 +1166,17 @@ final class ModelRun {
                 }
             case 20..<28:
                 // The same grant again (409 when allowed).
-                if let existing = rng.pick(tenant.assignments) { (principal, role, scope) = (existing.principal, existing.role, existing.scope) }
+                if let existing = rng.pick(tenant.assignments) {
+                    (principal, role, scope) = (existing.principal, existing.role, existing.scope)
+                }
             default: break
             }
             return .createAssignment(principal: principal, role: role, scope: scope)
         case 63..<77:
             var id = rng.pick(tenant.assignments)?.id ?? "as-ghost"
-            if rng.chance(0.06) { id = rng.pick(tenant.deletedAssignments + foreign.assignments.map(\.id)) ?? "as-ghost" }
+            if rng.chance(0.06) {
+                id = rng.pick(tenant.deletedAssignments + foreign.assignments.map(\.id)) ?? "as-ghost"
+            }
             return .deleteAssignment(id: id)
         case 77..<86:
             var user = rng.pick(tenant.users)?.id ?? "ghost"
@@ -1047,11 +1222,15 @@ final class ModelRun {
             let me = try await client.send(.get, "/v1/me?workspace_id=\(workspace)", headers: headers, bearer: bearer)
             let expected = oracle.held(principal.id, t, in: workspace)
             guard me.status == .ok, let reported = me["permissions"] as? [String] else {
-                throw fail("GET /v1/me?workspace_id=\(workspace) as \(principal.id) (tenant \(Self.tenantIDs[t])): \(me.status) \(me.text); expected permissions \(expected.sorted())")
+                throw fail(
+                    "GET /v1/me?workspace_id=\(workspace) as \(principal.id) (tenant \(Self.tenantIDs[t])): \(me.status) \(me.text); expected permissions \(expected.sorted())"
+                )
             }
             if Set(reported) != expected || me.string("workspace_id").map({ $0 != workspace }) == true {
-                let missing = expected.subtracting(reported).sorted(), extra = Set(reported).subtracting(expected).sorted()
-                throw fail("""
+                let missing = expected.subtracting(reported).sorted()
+                let extra = Set(reported).subtracting(expected).sorted()
+                throw fail(
+                    """
                     GET /v1/me?workspace_id=\(workspace) as \(principal.isKey ? "key" : "user") \(principal.id) (tenant \(Self.tenantIDs[t])) disagrees with the model
                     expected: \(expected.sorted())
                     actual:   \(me.text)
@@ -1067,8 +1246,12 @@ final class ModelRun {
                         && assignment.provenance[permission]?.held == true
                 }
                 if !justified {
-                    let grants = oracle.tenants[t].assignments.filter { $0.principal == principal.id }.map { "\($0.id) \($0.role)@\($0.scope): \($0.provenance[permission].map { "\($0.by) at step \($0.step) held=\($0.held)" } ?? "-")" }
-                    throw fail("\(principal.id) holds \(permission) in \(workspace) without a grant by someone who held it there: \(grants)")
+                    let grants = oracle.tenants[t].assignments.filter { $0.principal == principal.id }.map {
+                        "\($0.id) \($0.role)@\($0.scope): \($0.provenance[permission].map { "\($0.by) at step \($0.step) held=\($0.held)" } ?? "-")"
+                    }
+                    throw fail(
+                        "\(principal.id) holds \(permission) in \(workspace) without a grant by someone who held it there: \(grants)"
+                    )
                 }
             }
         }
@@ -1088,7 +1271,9 @@ final class ModelRun {
         let scope: HTTPFields = [Self.tenantHeader: Self.tenantIDs[t]]
         let assignments = try await client.send(.get, "/v1/assignments", headers: scope, bearer: platformToken)
         guard assignments.status == .ok, let items = assignments["assignments"] as? [[String: Any]] else {
-            throw fail("GET /v1/assignments in \(Self.tenantIDs[t]) as platform admin: \(assignments.status) \(assignments.text)")
+            throw fail(
+                "GET /v1/assignments in \(Self.tenantIDs[t]) as platform admin: \(assignments.status) \(assignments.text)"
+            )
         }
         func line(_ item: [String: Any]) -> String {
             "\(item["assignment_id"] as? String ?? "?"): \(item["user_id"] as? String ?? "?") \(item["role_id"] as? String ?? "?") @\(item["workspace_id"] as? String ?? "?")"
@@ -1096,7 +1281,8 @@ final class ModelRun {
         let listed = Set(items.map(line))
         let modelled = Set(oracle.tenants[t].assignments.map { "\($0.id): \($0.principal) \($0.role) @\($0.scope)" })
         if listed != modelled {
-            throw fail("""
+            throw fail(
+                """
                 after \(context): the assignments of tenant \(Self.tenantIDs[t]) differ from the model's
                 listed, not in the model: \(listed.subtracting(modelled).sorted())
                 in the model, not listed: \(modelled.subtracting(listed).sorted())
@@ -1107,13 +1293,17 @@ final class ModelRun {
         guard roles.status == .ok, let roleItems = roles["roles"] as? [[String: Any]] else {
             throw fail("GET /v1/roles in \(Self.tenantIDs[t]) as platform admin: \(roles.status) \(roles.text)")
         }
-        let listedRoles = Set(roleItems.filter { ($0["system"] as? Bool) != true }.map { item in
-            let workspace = (item["workspace_id"] as? String).flatMap { $0 == "*" ? nil : $0 } ?? "<tenant-wide>"
-            return "\(item["role_id"] as? String ?? "?") [\(workspace)] \(((item["permissions"] as? [String]) ?? []).sorted())"
-        })
-        let modelledRoles = Set(oracle.tenants[t].roles.map { "\($0.id) [\($0.workspace ?? "<tenant-wide>")] \($0.permissions.sorted())" })
+        let listedRoles = Set(
+            roleItems.filter { ($0["system"] as? Bool) != true }.map { item in
+                let workspace = (item["workspace_id"] as? String).flatMap { $0 == "*" ? nil : $0 } ?? "<tenant-wide>"
+                return
+                    "\(item["role_id"] as? String ?? "?") [\(workspace)] \(((item["permissions"] as? [String]) ?? []).sorted())"
+            })
+        let modelledRoles = Set(
+            oracle.tenants[t].roles.map { "\($0.id) [\($0.workspace ?? "<tenant-wide>")] \($0.permissions.sorted())" })
         if listedRoles != modelledRoles {
-            throw fail("""
+            throw fail(
+                """
                 after \(context): the custom roles of tenant \(Self.tenantIDs[t]) differ from the model's
                 listed, not in the model: \(listedRoles.subtracting(modelledRoles).sorted())
                 in the model, not listed: \(modelledRoles.subtracting(listedRoles).sorted())
@@ -1131,9 +1321,12 @@ final class ModelRun {
                 let scopes = oracle.tenants[t].assignments.filter { $0.principal == user.id }.map(\.scope)
                 guard let first = scopes.first else { continue }
                 let workspace = first == "*" ? "default" : first
-                let login = try await client.login(tenant: Self.tenantIDs[t], workspace: workspace, username: user.username, password: user.password)
+                let login = try await client.login(
+                    tenant: Self.tenantIDs[t], workspace: workspace, username: user.username, password: user.password)
                 guard login.status == .ok, let token = login.string("access_token") else {
-                    throw fail("login of \(user.id) in \(Self.tenantIDs[t])/\(workspace) with the model's password: \(login.status) \(login.text)")
+                    throw fail(
+                        "login of \(user.id) in \(Self.tenantIDs[t])/\(workspace) with the model's password: \(login.status) \(login.text)"
+                    )
                 }
                 try await compare(user, t, headers: [:], bearer: token)
             }

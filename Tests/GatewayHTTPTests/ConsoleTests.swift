@@ -1,11 +1,12 @@
 import Foundation
 import GatewayCore
-@testable import GatewayHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import GatewayHTTP
 
 /// The console's files (SPEC 9): served from the bundle with a strict CSP and ETags; pages are the application;
 /// nothing in them may run inline script or write HTML from data.
@@ -24,7 +25,9 @@ import Testing
                     #expect(response.headers[.eTag] == index.etag)
                     #expect(response.body == index.body)
                     let policy = try #require(response.headers[Self.csp])
-                    #expect(policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'") && policy.contains("base-uri 'none'"))
+                    #expect(
+                        policy.contains("script-src 'self'") && policy.contains("frame-ancestors 'none'")
+                            && policy.contains("base-uri 'none'"))
                     #expect(!policy.contains("unsafe"))
                     #expect(response.headers[HTTPField.Name("X-Content-Type-Options")!] == "nosniff")
                 }
@@ -44,7 +47,9 @@ import Testing
         defer { Task { await gateway.cleanUp() } }
         let index = try #require(StaticAssets.console().files["index.html"])
         try await gateway.application().test(.router) { client in
-            try await client.execute(uri: "/console/", method: .get, headers: [.ifNoneMatch: "\"other\", \(index.etag)"]) { response in
+            try await client.execute(
+                uri: "/console/", method: .get, headers: [.ifNoneMatch: "\"other\", \(index.etag)"]
+            ) { response in
                 #expect(response.status == .notModified)
                 #expect(response.body.readableBytes == 0)
                 #expect(response.headers[.eTag] == index.etag)
@@ -52,7 +57,10 @@ import Testing
             try await client.execute(uri: "/console/", method: .get, headers: [.ifNoneMatch: "\"stale\""]) { response in
                 #expect(response.status == .ok)
             }
-            for path in ["/console/assets/missing.js", "/console/../Package.swift", "/console/%2e%2e/Package.swift", "/console/index.html.bak"] {
+            for path in [
+                "/console/assets/missing.js", "/console/../Package.swift", "/console/%2e%2e/Package.swift",
+                "/console/index.html.bak",
+            ] {
                 try await client.execute(uri: path, method: .get) { response in
                     #expect(response.status.code >= 400 && response.status.code < 500, "\(path)")
                     #expect(response.headers[.contentType] == "application/problem+json", "\(path)")
@@ -76,13 +84,17 @@ import Testing
                 for script in text.ranges(of: "<script").map({ text[$0.lowerBound...].prefix(while: { $0 != ">" }) }) {
                     #expect(script.contains("src="), "inline script in \(file)")
                 }
-                #expect(text.range(of: #"\son[a-z]+\s*="#, options: .regularExpression) == nil, "inline handler in \(file)")
+                #expect(
+                    text.range(of: #"\son[a-z]+\s*="#, options: .regularExpression) == nil, "inline handler in \(file)")
                 #expect(!text.contains(" style="), "style attribute in \(file)")
             }
             if file.hasSuffix(".js") {
                 // Comments may name what the code avoids.
                 let code = text.replacing(#/\/\*[\s\S]*?\*\//#, with: "").replacing(#/(^|[^:])\/\/[^\n]*/#, with: "")
-                for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage"] {
+                for sink in [
+                    "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
+                    "localStorage",
+                ] {
                     #expect(!code.contains(sink), "\(file) uses \(sink)")
                 }
             }

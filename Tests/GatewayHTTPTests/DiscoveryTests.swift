@@ -88,30 +88,39 @@ import Testing
         try await gateway.test(.router) { _, client in
             let token = try await client.token()
             let paths = [
-                "/v1/health", "/v1/ready", "/.well-known/jwks.json", "/.well-known/openid-configuration", "/v1/me", "/v1/users",
-                "/v1/roles", "/v1/roles/viewer", "/v1/assignments", "/v1/permissions", "/v1/workspaces", "/v1/api-keys", "/v1/tenants",
+                "/v1/health", "/v1/ready", "/.well-known/jwks.json", "/.well-known/openid-configuration", "/v1/me",
+                "/v1/users",
+                "/v1/roles", "/v1/roles/viewer", "/v1/assignments", "/v1/permissions", "/v1/workspaces", "/v1/api-keys",
+                "/v1/tenants",
                 "/v1/policy-version", "/v1/policy-versions", "/v1/audit-events", "/v1/admin/keys",
             ]
             for path in paths {
-                let get = try await client.execute(uri: path, method: .get, headers: [.authorization: "Bearer \(token)"])
-                let head = try await client.execute(uri: path, method: .head, headers: [.authorization: "Bearer \(token)"])
+                let get = try await client.execute(
+                    uri: path, method: .get, headers: [.authorization: "Bearer \(token)"])
+                let head = try await client.execute(
+                    uri: path, method: .head, headers: [.authorization: "Bearer \(token)"])
                 #expect(get.status == .ok, "GET \(path)")
                 #expect(head.status == get.status, "HEAD \(path)")
                 #expect(head.body.readableBytes == 0, "HEAD \(path) has no body")
                 #expect(head.headers[.contentType] == get.headers[.contentType], "HEAD \(path)")
             }
             for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration"] {
-                let get = try await client.execute(uri: path, method: .get, headers: [HTTPField.Name("Origin")!: "https://app.example"])
+                let get = try await client.execute(
+                    uri: path, method: .get, headers: [HTTPField.Name("Origin")!: "https://app.example"])
                 #expect(get.headers[.accessControlAllowOrigin] == "*", "\(path)")
-                let preflight = try await client.execute(uri: path, method: .options, headers: [
-                    HTTPField.Name("Origin")!: "https://app.example", .accessControlRequestMethod: "GET",
-                ])
+                let preflight = try await client.execute(
+                    uri: path, method: .options,
+                    headers: [
+                        HTTPField.Name("Origin")!: "https://app.example", .accessControlRequestMethod: "GET",
+                    ])
                 #expect(preflight.status == .noContent, "\(path)")
                 #expect(preflight.headers[.accessControlAllowOrigin] == "*")
                 #expect(preflight.headers[.accessControlAllowMethods]?.contains("GET") == true)
             }
             // The API itself grants no cross-origin access.
-            let me = try await client.execute(uri: "/v1/me", method: .get, headers: [.authorization: "Bearer \(token)", HTTPField.Name("Origin")!: "https://evil.example"])
+            let me = try await client.execute(
+                uri: "/v1/me", method: .get,
+                headers: [.authorization: "Bearer \(token)", HTTPField.Name("Origin")!: "https://evil.example"])
             #expect(me.headers[.accessControlAllowOrigin] == nil)
         }
     }
@@ -131,7 +140,9 @@ import Testing
         }
     }
 
-    @Test(arguments: [("/nope", HTTPRequest.Method.get), ("/v1/health", .post), ("/.well-known/other", .get), ("/v1", .get)])
+    @Test(arguments: [
+        ("/nope", HTTPRequest.Method.get), ("/v1/health", .post), ("/.well-known/other", .get), ("/v1", .get),
+    ])
     func unknownPathsAreProblemJSON404(_ path: String, _ method: HTTPRequest.Method) async throws {
         let gateway = try await TestGateway.make()
         defer { Task { await gateway.cleanUp() } }
@@ -152,7 +163,8 @@ import Testing
     @Test func problemMappingCoversEveryCode() {
         let statuses: [GatewayError.Code: Int] = [
             .invalidRequest: 400, .invalidCredentials: 401, .invalidToken: 401, .tokenRevoked: 401, .stalePolicy: 401,
-            .forbidden: 403, .notFound: 404, .conflict: 409, .payloadTooLarge: 413, .unsupportedMediaType: 415, .requestHeaderFieldsTooLarge: 431,
+            .forbidden: 403, .notFound: 404, .conflict: 409, .payloadTooLarge: 413, .unsupportedMediaType: 415,
+            .requestHeaderFieldsTooLarge: 431,
             .rateLimited: 429, .upstreamUnavailable: 502, .upstreamTimeout: 504, .unavailable: 503, .internal: 500,
         ]
         for code in GatewayError.Code.allCases {

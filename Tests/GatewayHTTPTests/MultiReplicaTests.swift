@@ -11,11 +11,12 @@ import Logging
 import NIOCore
 import PostgresNIO
 import Testing
-import Testing
 
 /// The PostgreSQL test database, when `IAM_GATEWAY_TEST_POSTGRES_URL` names one.
 enum TestDatabase {
-    static let url: String? = ProcessInfo.processInfo.environment["IAM_GATEWAY_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    static let url: String? = ProcessInfo.processInfo.environment["IAM_GATEWAY_TEST_POSTGRES_URL"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
 }
 
 /// Two gateway replicas, live over loopback, on one PostgreSQL database: what one does, the other honours, through
@@ -43,10 +44,13 @@ struct MultiReplicaTests {
         do {
             let connection = try await PostgresConnection.connect(
                 on: PostgresConnection.defaultEventLoopGroup.any(),
-                configuration: .init(host: configuration.host, port: configuration.port, username: configuration.username, password: configuration.password, database: configuration.database, tls: .disable),
+                configuration: .init(
+                    host: configuration.host, port: configuration.port, username: configuration.username,
+                    password: configuration.password, database: configuration.database, tls: .disable),
                 id: 98, logger: Logger(label: "test")
             )
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "test"))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "test"))
             try await connection.close()
         } catch {
             print("note: could not drop test schema \(schema): \(error)")
@@ -75,7 +79,9 @@ struct MultiReplicaTests {
     }
 
     /// Two live replicas A and B on one fresh PostgreSQL schema, bootstrapped through A.
-    static func withReplicas(_ body: @Sendable (_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws -> Void) async throws {
+    static func withReplicas(
+        _ body: @Sendable (_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws -> Void
+    ) async throws {
         let postgres = try Self.postgresConfiguration()
         var configuration = GatewayConfiguration()
         configuration.http.port = 0
@@ -93,17 +99,27 @@ struct MultiReplicaTests {
             pools.addTask { try await storeB.run() }
             defer { pools.cancelAll() }
             // Replica B polls its key ring only every minute: a rotation on A reaches it within the deadline only by NOTIFY.
-            let keyRingA = try await KeyRingManager.open(store: PostgresKeyStore(store: storeA, encryptionKey: kek), configuration: configuration, clock: SystemClock(), logger: logger)
+            let keyRingA = try await KeyRingManager.open(
+                store: PostgresKeyStore(store: storeA, encryptionKey: kek), configuration: configuration,
+                clock: SystemClock(), logger: logger)
             let keyRingB = try await KeyRingManager.open(
-                store: PostgresKeyStore(store: storeB, encryptionKey: kek), configuration: configuration, clock: SystemClock(), logger: logger, pollInterval: .seconds(60)
+                store: PostgresKeyStore(store: storeB, encryptionKey: kek), configuration: configuration,
+                clock: SystemClock(), logger: logger, pollInterval: .seconds(60)
             )
             #expect(keyRingA.snapshot.jwksJSON == keyRingB.snapshot.jwksJSON)
-            _ = try await Bootstrapper(store: storeA, hasher: configuration.passwords.hasher, clock: SystemClock()).run(username: "admin", password: TestGateway.adminPassword)
+            _ = try await Bootstrapper(store: storeA, hasher: configuration.passwords.hasher, clock: SystemClock()).run(
+                username: "admin", password: TestGateway.adminPassword)
             // A second replica starting on the bootstrapped store changes nothing.
-            #expect(try await Bootstrapper(store: storeB, hasher: configuration.passwords.hasher, clock: SystemClock()).run(username: "admin", password: "other-password-1") == nil)
+            #expect(
+                try await Bootstrapper(store: storeB, hasher: configuration.passwords.hasher, clock: SystemClock()).run(
+                    username: "admin", password: "other-password-1") == nil)
 
-            let appA = try await buildApplication(configuration: configuration, store: storeA, keyRing: keyRingA, changes: storeA.changeListener(), logger: logger)
-            let appB = try await buildApplication(configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(), logger: logger)
+            let appA = try await buildApplication(
+                configuration: configuration, store: storeA, keyRing: keyRingA, changes: storeA.changeListener(),
+                logger: logger)
+            let appB = try await buildApplication(
+                configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(),
+                logger: logger)
             try await appA.test(.live) { clientA in
                 try await appB.test(.live) { clientB in
                     try await body(clientA, clientB)
@@ -127,11 +143,21 @@ struct MultiReplicaTests {
     @Test func failedLoginsOnTwoReplicasCountTogether() async throws {
         try await Self.withReplicas { clientA, clientB in
             let admin = try await clientA.token()
-            #expect(try await clientA.send(.post, "/v1/users", json: ["username": "target", "password": "target-password", "user_id": "target"], bearer: admin).status == .created)
-            #expect(try await clientA.send(.post, "/v1/assignments", json: ["user_id": "target", "role_id": "viewer", "workspace_id": "default"], bearer: admin).status == .created)
+            #expect(
+                try await clientA.send(
+                    .post, "/v1/users",
+                    json: ["username": "target", "password": "target-password", "user_id": "target"], bearer: admin
+                ).status == .created)
+            #expect(
+                try await clientA.send(
+                    .post, "/v1/assignments",
+                    json: ["user_id": "target", "role_id": "viewer", "workspace_id": "default"], bearer: admin
+                ).status == .created)
             for index in 0..<5 {
                 let client = index.isMultiple(of: 2) ? clientA : clientB
-                #expect(try await client.login(username: "target", password: "guess-\(index)").status == .unauthorized, "guess \(index)")
+                #expect(
+                    try await client.login(username: "target", password: "guess-\(index)").status == .unauthorized,
+                    "guess \(index)")
             }
             for client in [clientA, clientB] {
                 let locked = try await client.login(username: "target", password: "target-password")
@@ -179,7 +205,8 @@ struct MultiReplicaTests {
         // 3. Policy change on A (a tenant-wide role); B's cached resolution shows the new version.
         let viewer = try await clientB.token()
         let before = try #require(try await clientB.send(.get, "/v1/me", bearer: viewer)["policy_version"] as? Int)
-        let created = try await clientA.send(.post, "/v1/roles", json: ["name": "Readers", "permissions": ["connections.read"]], bearer: adminA)
+        let created = try await clientA.send(
+            .post, "/v1/roles", json: ["name": "Readers", "permissions": ["connections.read"]], bearer: adminA)
         #expect(created.status == .created)
         let expected = try #require(try await clientA.send(.get, "/v1/me", bearer: adminA)["policy_version"] as? Int)
         #expect(expected == before + 1)
@@ -188,7 +215,8 @@ struct MultiReplicaTests {
         }
         #expect(policy != nil, "replica B did not see the new policy version within \(deadline)")
 
-        print("""
+        print(
+            """
             multi-replica propagation (A -> B, observed by polling B every 5 ms; includes one HTTP round trip per poll): \
             rotation \(rotation.map(milliseconds) ?? "not seen"), logout \(logout.map(milliseconds) ?? "not seen"), \
             policy change \(policy.map(milliseconds) ?? "not seen")

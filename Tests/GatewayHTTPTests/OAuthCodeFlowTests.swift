@@ -1,12 +1,13 @@
 import Crypto
 import Foundation
 import GatewayCore
-@testable import GatewayHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import IAMEnforcement
 import Testing
+
+@testable import GatewayHTTP
 
 /// The authorization code flow with PKCE (SPEC 5.1): the sign-in page as a browser meets it, the token endpoint,
 /// and every refusal an attacker would try.
@@ -23,19 +24,26 @@ import Testing
         static let form: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
 
         static func encode(_ parameters: [(String, String)]) -> String {
-            parameters.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }.joined(separator: "&")
+            parameters.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0.1)" }
+                .joined(separator: "&")
         }
 
         var redirect = OAuthCodeFlowTests.redirect
 
         func authorizeQuery(
-            state: String = "st-1", scope: String = "openid profile", extra: [(String, String)] = [], pkce: Bool = true, client: String? = nil,
+            state: String = "st-1", scope: String = "openid profile", extra: [(String, String)] = [], pkce: Bool = true,
+            client: String? = nil,
             redirect: String? = nil, responseType: String = "code"
         ) -> String {
             let redirect = redirect ?? self.redirect
-            var parameters = [("response_type", responseType), ("client_id", client ?? clientID), ("redirect_uri", redirect), ("state", state), ("scope", scope),
-                              ("nonce", "n-0S6_WzA2Mj")]
-            if pkce { parameters += [("code_challenge", OAuthCodeFlowTests.challenge), ("code_challenge_method", "S256")] }
+            var parameters = [
+                ("response_type", responseType), ("client_id", client ?? clientID), ("redirect_uri", redirect),
+                ("state", state), ("scope", scope),
+                ("nonce", "n-0S6_WzA2Mj"),
+            ]
+            if pkce {
+                parameters += [("code_challenge", OAuthCodeFlowTests.challenge), ("code_challenge_method", "S256")]
+            }
             return Self.encode(parameters + extra)
         }
 
@@ -43,34 +51,48 @@ import Testing
         func page(_ query: String) async throws -> (reply: JSONReply, cookie: String?, csrf: String?) {
             let reply = try await client.send(.get, "/oauth/authorize?" + query)
             let cookie = reply.headers[.setCookie].map { String($0.split(separator: ";")[0]) }
-            let csrf = reply.text.range(of: #"name="csrf_token" value="([^"]+)""#, options: .regularExpression).map { match in
+            let csrf = reply.text.range(of: #"name="csrf_token" value="([^"]+)""#, options: .regularExpression).map {
+                match in
                 String(reply.text[match].split(separator: "\"")[3])
             }
             return (reply, cookie, csrf)
         }
 
         /// Signs in through the page; returns the final reply (a 302 on success).
-        func signIn(query: String? = nil, tenant: String = "acme", username: String = "acme-admin", password: String = "acme-password",
-                    csrf override: String? = nil, cookie overrideCookie: String? = nil) async throws -> JSONReply {
+        func signIn(
+            query: String? = nil, tenant: String = "acme", username: String = "acme-admin",
+            password: String = "acme-password",
+            csrf override: String? = nil, cookie overrideCookie: String? = nil
+        ) async throws -> JSONReply {
             let query = query ?? authorizeQuery()
             let (_, cookie, csrf) = try await page(query)
             var headers = Self.form
             if let cookie = overrideCookie ?? cookie { headers[.cookie] = cookie }
             var fields = (URLComponents(string: "/?" + query)?.queryItems ?? []).map { ($0.name, $0.value ?? "") }
-            fields += [("tenant_id", tenant), ("workspace_id", "default"), ("username", username), ("password", password)]
+            fields += [
+                ("tenant_id", tenant), ("workspace_id", "default"), ("username", username), ("password", password),
+            ]
             if let token = override ?? csrf { fields.append(("csrf_token", token)) }
             return try await client.send(.post, "/oauth/authorize", raw: Self.encode(fields), headers: headers)
         }
 
         static func parameters(of location: String?) -> [String: String] {
-            Dictionary((URLComponents(string: location ?? "")?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { a, _ in a })
+            Dictionary(
+                (URLComponents(string: location ?? "")?.queryItems ?? []).map { ($0.name, $0.value ?? "") },
+                uniquingKeysWith: { a, _ in a })
         }
 
-        func redeem(_ code: String, verifier: String = OAuthCodeFlowTests.verifier, redirect: String? = nil, clientID: String? = nil) async throws -> JSONReply {
-            try await client.send(.post, "/oauth/token", raw: Self.encode([
-                ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect ?? self.redirect), ("client_id", clientID ?? self.clientID),
-                ("code_verifier", verifier),
-            ]), headers: Self.form)
+        func redeem(
+            _ code: String, verifier: String = OAuthCodeFlowTests.verifier, redirect: String? = nil,
+            clientID: String? = nil
+        ) async throws -> JSONReply {
+            try await client.send(
+                .post, "/oauth/token",
+                raw: Self.encode([
+                    ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect ?? self.redirect),
+                    ("client_id", clientID ?? self.clientID),
+                    ("code_verifier", verifier),
+                ]), headers: Self.form)
         }
     }
 
@@ -78,10 +100,15 @@ import Testing
         let gateway = try await TestGateway.make { $0.issuer = "https://gateway.example" }
         try await gateway.test(.router) { _, client in
             let tenants = try await TwoTenants.make(client)
-            let created = try await client.send(.post, "/v1/clients", json: [
-                "name": "Acme Web", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
-            ], bearer: tenants.acmeAdmin)
-            guard created.status == .created, let id = created.string("client_id") else { throw TestFailure("client: \(created.text)") }
+            let created = try await client.send(
+                .post, "/v1/clients",
+                json: [
+                    "name": "Acme Web", "type": "public", "workspace_id": "default",
+                    "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
+                ], bearer: tenants.acmeAdmin)
+            guard created.status == .created, let id = created.string("client_id") else {
+                throw TestFailure("client: \(created.text)")
+            }
             #expect((created["grant_types"] as? [String]) == ["authorization_code", "refresh_token"])
             try await body(Flow(client: client, tenants: tenants, clientID: id))
         }
@@ -93,10 +120,15 @@ import Testing
             #expect(page.status == .ok)
             #expect(page.headers[.contentType]?.hasPrefix("text/html") == true)
             let csp = try #require(page.headers[HTTPField.Name("Content-Security-Policy")!])
-            #expect(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline") && csp.contains("form-action 'self' https://app.example"))
+            #expect(
+                csp.contains("default-src 'none'") && !csp.contains("unsafe-inline")
+                    && csp.contains("form-action 'self' https://app.example"))
             #expect(page.text.contains("Acme Web"), "the page names the client")
-            for label in ["<label for=\"tenant_id\">Tenant</label>", "<label for=\"workspace_id\">Workspace</label>", "<label for=\"username\">Username</label>",
-                          "<label for=\"password\">Password</label>", ">Sign in</button>"] {
+            for label in [
+                "<label for=\"tenant_id\">Tenant</label>", "<label for=\"workspace_id\">Workspace</label>",
+                "<label for=\"username\">Username</label>",
+                "<label for=\"password\">Password</label>", ">Sign in</button>",
+            ] {
                 #expect(page.text.contains(label), "\(label)")
             }
             #expect(!page.text.contains("<script"), "no script at all")
@@ -115,26 +147,39 @@ import Testing
             #expect(tokens.headers[.cacheControl] == "no-store")
             let access = try #require(tokens.string("access_token"))
             let claims = try OAuthTests.claims(access)
-            #expect(claims["client_id"] as? String == flow.clientID && claims["sub"] as? String == "acme-admin" && claims["sid"] != nil)
+            #expect(
+                claims["client_id"] as? String == flow.clientID && claims["sub"] as? String == "acme-admin"
+                    && claims["sid"] != nil)
             #expect(tokens.string("scope") == "openid profile")
             #expect(claims["scope"] as? String == "openid profile", "RFC 9068 scope claim")
             let idToken = try OAuthTests.claims(try #require(tokens.string("id_token")))
             #expect(idToken["aud"] as? String == flow.clientID && idToken["sub"] as? String == "acme:acme-admin")
-            #expect(idToken["nonce"] as? String == "n-0S6_WzA2Mj" && idToken["sid"] as? String == claims["sid"] as? String)
+            #expect(
+                idToken["nonce"] as? String == "n-0S6_WzA2Mj" && idToken["sid"] as? String == claims["sid"] as? String)
             let atHash = Base64URL.encode(Array(Array(SHA256.hash(data: Array(access.utf8))).prefix(16)))
             #expect(idToken["at_hash"] as? String == atHash)
             #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .ok)
 
             // The refresh token rotates for this client only.
             let refresh = try #require(tokens.string("refresh_token"))
-            let rotated = try await flow.client.send(.post, "/oauth/token", raw: Flow.encode([("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", flow.clientID)]), headers: Flow.form)
+            let rotated = try await flow.client.send(
+                .post, "/oauth/token",
+                raw: Flow.encode([
+                    ("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", flow.clientID),
+                ]), headers: Flow.form)
             #expect(rotated.status == .ok, "\(rotated.text)")
             let next = try #require(rotated.string("refresh_token"))
-            #expect(try OAuthTests.claims(try #require(rotated.string("access_token")))["client_id"] as? String == flow.clientID)
+            #expect(
+                try OAuthTests.claims(try #require(rotated.string("access_token")))["client_id"] as? String
+                    == flow.clientID)
             // ... not through the first-party endpoint: that revokes the family.
             let firstParty = try await flow.client.send(.post, "/v1/auth/refresh", json: ["refresh_token": next])
             #expect(firstParty.status == .unauthorized)
-            let afterMisuse = try await flow.client.send(.post, "/oauth/token", raw: Flow.encode([("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", flow.clientID)]), headers: Flow.form)
+            let afterMisuse = try await flow.client.send(
+                .post, "/oauth/token",
+                raw: Flow.encode([
+                    ("grant_type", "refresh_token"), ("refresh_token", next), ("client_id", flow.clientID),
+                ]), headers: Flow.form)
             #expect(afterMisuse.string("error") == "invalid_grant", "the family is gone")
         }
     }
@@ -147,8 +192,15 @@ import Testing
             #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .ok)
             let again = try await flow.redeem(code)
             #expect(again.status == .badRequest && again.string("error") == "invalid_grant")
-            #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized, "the first redemption's tokens are revoked")
-            let refresh = try await flow.client.send(.post, "/oauth/token", raw: Flow.encode([("grant_type", "refresh_token"), ("refresh_token", first.string("refresh_token") ?? ""), ("client_id", flow.clientID)]), headers: Flow.form)
+            #expect(
+                try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized,
+                "the first redemption's tokens are revoked")
+            let refresh = try await flow.client.send(
+                .post, "/oauth/token",
+                raw: Flow.encode([
+                    ("grant_type", "refresh_token"), ("refresh_token", first.string("refresh_token") ?? ""),
+                    ("client_id", flow.clientID),
+                ]), headers: Flow.form)
             #expect(refresh.string("error") == "invalid_grant")
         }
     }
@@ -162,19 +214,26 @@ import Testing
                 case "wrong verifier":
                     reply = try await flow.redeem(code, verifier: String(repeating: "a", count: 43))
                 case "no verifier":
-                    reply = try await flow.client.send(.post, "/oauth/token", raw: Flow.encode([
-                        ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", Self.redirect), ("client_id", flow.clientID),
-                    ]), headers: Flow.form)
+                    reply = try await flow.client.send(
+                        .post, "/oauth/token",
+                        raw: Flow.encode([
+                            ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", Self.redirect),
+                            ("client_id", flow.clientID),
+                        ]), headers: Flow.form)
                 default:
                     reply = try await flow.redeem(code, redirect: "https://app.example/other")
                 }
-                #expect(reply.status == .badRequest && reply.string("error") == "invalid_grant", "\(name): \(reply.text)")
+                #expect(
+                    reply.status == .badRequest && reply.string("error") == "invalid_grant", "\(name): \(reply.text)")
                 #expect(try await flow.redeem(code).string("error") == "invalid_grant", "\(name): the code is spent")
             }
             // A code redeemed by another client.
-            let other = try await flow.client.send(.post, "/v1/clients", json: [
-                "name": "Other", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
-            ], bearer: flow.tenants.acmeAdmin)
+            let other = try await flow.client.send(
+                .post, "/v1/clients",
+                json: [
+                    "name": "Other", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"],
+                    "redirect_uris": [Self.redirect],
+                ], bearer: flow.tenants.acmeAdmin)
             let otherID: String = try #require(other.string("client_id"))
             let code = try #require(Flow.parameters(of: try await flow.signIn().headers[.location])["code"])
             let stolen = try await flow.redeem(code, clientID: otherID)
@@ -198,15 +257,24 @@ import Testing
             }
             for (name, query, error) in [
                 ("no PKCE for a public client", flow.authorizeQuery(pkce: false), "invalid_request"),
-                ("plain PKCE", flow.authorizeQuery(pkce: false) + "&code_challenge=\(Self.challenge)&code_challenge_method=plain", "invalid_request"),
-                ("challenge without method", flow.authorizeQuery(pkce: false) + "&code_challenge=\(Self.challenge)", "invalid_request"),
+                (
+                    "plain PKCE",
+                    flow.authorizeQuery(pkce: false) + "&code_challenge=\(Self.challenge)&code_challenge_method=plain",
+                    "invalid_request"
+                ),
+                (
+                    "challenge without method", flow.authorizeQuery(pkce: false) + "&code_challenge=\(Self.challenge)",
+                    "invalid_request"
+                ),
                 ("unknown scope", flow.authorizeQuery(scope: "openid admin"), "invalid_scope"),
                 ("token response type", flow.authorizeQuery(responseType: "token"), "unsupported_response_type"),
             ] {
                 let (reply, _, _) = try await flow.page(query)
                 #expect(reply.status == .found, "\(name): \(reply.text)")
                 let returned = Flow.parameters(of: reply.headers[.location])
-                #expect(reply.headers[.location]?.hasPrefix(Self.redirect) == true && returned["error"] == error && returned["state"] == "st-1", "\(name)")
+                #expect(
+                    reply.headers[.location]?.hasPrefix(Self.redirect) == true && returned["error"] == error
+                        && returned["state"] == "st-1", "\(name)")
                 #expect(returned["iss"] == "https://gateway.example", "\(name)")
             }
         }
@@ -252,18 +320,25 @@ import Testing
                 return (try #require(reply.string("access_token")), try #require(reply.string("refresh_token")))
             }
             func revoke(_ token: String, clientID: String? = nil) async throws -> JSONReply {
-                try await flow.client.send(.post, "/oauth/revoke", raw: Flow.encode([("token", token), ("client_id", clientID ?? flow.clientID)]), headers: Flow.form)
+                try await flow.client.send(
+                    .post, "/oauth/revoke",
+                    raw: Flow.encode([("token", token), ("client_id", clientID ?? flow.clientID)]), headers: Flow.form)
             }
             let first = try await tokens()
             let info = try await flow.client.send(.get, "/oauth/userinfo", bearer: first.access)
-            #expect(info.status == .ok && info.string("sub") == "acme:acme-admin" && info.string("preferred_username") == "acme-admin", "\(info.text)")
+            #expect(
+                info.status == .ok && info.string("sub") == "acme:acme-admin"
+                    && info.string("preferred_username") == "acme-admin", "\(info.text)")
             #expect(try await flow.client.send(.post, "/oauth/userinfo", bearer: first.access).status == .ok)
             #expect(try await flow.client.send(.get, "/oauth/userinfo").status == .unauthorized)
 
             // Another client may not revoke this client's tokens.
-            let other = try await flow.client.send(.post, "/v1/clients", json: [
-                "name": "Other", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
-            ], bearer: flow.tenants.acmeAdmin)
+            let other = try await flow.client.send(
+                .post, "/v1/clients",
+                json: [
+                    "name": "Other", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"],
+                    "redirect_uris": [Self.redirect],
+                ], bearer: flow.tenants.acmeAdmin)
             let otherID: String = try #require(other.string("client_id"))
             #expect(try await revoke(first.refresh, clientID: otherID).string("error") == "unauthorized_client")
             #expect(try await flow.client.send(.get, "/v1/me", bearer: first.access).status == .ok, "still live")
@@ -271,7 +346,11 @@ import Testing
             // A refresh token revokes its family and session.
             #expect(try await revoke(first.refresh).status == .ok)
             #expect(try await flow.client.send(.get, "/v1/me", bearer: first.access).status == .unauthorized)
-            let refreshed = try await flow.client.send(.post, "/oauth/token", raw: Flow.encode([("grant_type", "refresh_token"), ("refresh_token", first.refresh), ("client_id", flow.clientID)]), headers: Flow.form)
+            let refreshed = try await flow.client.send(
+                .post, "/oauth/token",
+                raw: Flow.encode([
+                    ("grant_type", "refresh_token"), ("refresh_token", first.refresh), ("client_id", flow.clientID),
+                ]), headers: Flow.form)
             #expect(refreshed.string("error") == "invalid_grant")
             // An access token revokes its session; unknown tokens and repeats are a quiet 200.
             let second = try await tokens()
@@ -288,10 +367,13 @@ import Testing
 
     @Test func rpInitiatedLogoutEndsTheSessionAndReturnsOnlyToARegisteredAddress() async throws {
         try await withFlow { base in
-            let created = try await base.client.send(.post, "/v1/clients", json: [
-                "name": "Acme Portal", "type": "public", "workspace_id": "default", "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
-                "post_logout_redirect_uris": ["https://app.example/bye"],
-            ], bearer: base.tenants.acmeAdmin)
+            let created = try await base.client.send(
+                .post, "/v1/clients",
+                json: [
+                    "name": "Acme Portal", "type": "public", "workspace_id": "default",
+                    "grant_types": ["authorization_code"], "redirect_uris": [Self.redirect],
+                    "post_logout_redirect_uris": ["https://app.example/bye"],
+                ], bearer: base.tenants.acmeAdmin)
             var flow = base
             flow.clientID = try #require(created.string("client_id"))
             let code = try #require(Flow.parameters(of: try await flow.signIn().headers[.location])["code"])
@@ -302,18 +384,29 @@ import Testing
                 try await flow.client.send(.get, "/oauth/logout?" + Flow.encode(parameters))
             }
             // Refusals first: the session survives each.
-            let unregistered = try await logout([("id_token_hint", idToken), ("post_logout_redirect_uri", "https://evil.example/bye")])
+            let unregistered = try await logout([
+                ("id_token_hint", idToken), ("post_logout_redirect_uri", "https://evil.example/bye"),
+            ])
             #expect(unregistered.status == .badRequest && unregistered.headers[.location] == nil)
             var forged = idToken.split(separator: ".").map(String.init)
             forged[1] = Base64URL.encode(Array(#"{"iss":"https://gateway.example","aud":"x","sid":"s"}"#.utf8))
-            #expect(try await logout([("id_token_hint", forged.joined(separator: "."))]).status == .badRequest, "a forged hint")
-            #expect(try await logout([("id_token_hint", access)]).status == .badRequest, "an access token is not an ID token")
+            #expect(
+                try await logout([("id_token_hint", forged.joined(separator: "."))]).status == .badRequest,
+                "a forged hint")
+            #expect(
+                try await logout([("id_token_hint", access)]).status == .badRequest,
+                "an access token is not an ID token")
             #expect(try await logout([]).status == .badRequest)
             #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .ok)
             // The real thing.
-            let out = try await logout([("id_token_hint", idToken), ("post_logout_redirect_uri", "https://app.example/bye"), ("state", "s-9")])
-            #expect(out.status == .found && out.headers[.location] == "https://app.example/bye?state=s-9", "\(out.status) \(out.headers)")
-            #expect(try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized, "the session ended")
+            let out = try await logout([
+                ("id_token_hint", idToken), ("post_logout_redirect_uri", "https://app.example/bye"), ("state", "s-9"),
+            ])
+            #expect(
+                out.status == .found && out.headers[.location] == "https://app.example/bye?state=s-9",
+                "\(out.status) \(out.headers)")
+            #expect(
+                try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized, "the session ended")
             let page = try await logout([("id_token_hint", idToken)])
             #expect(page.status == .ok && page.text.contains("Signed out"))
         }
@@ -328,20 +421,30 @@ import Testing
             #expect(page.status == .ok && page.text.contains("IAM Gateway console"))
             let (elsewhere, _, _) = try await console.page(console.authorizeQuery(redirect: "https://app.example/cb"))
             #expect(elsewhere.status == .badRequest && elsewhere.headers[.location] == nil, "only its own callback")
-            for (tenant, user, password) in [("acme", "acme-admin", "acme-password"), ("globex", "globex-admin", "globex-password")] {
+            for (tenant, user, password) in [
+                ("acme", "acme-admin", "acme-password"), ("globex", "globex-admin", "globex-password"),
+            ] {
                 let signedIn = try await console.signIn(tenant: tenant, username: user, password: password)
                 #expect(signedIn.status == .found, "\(tenant): \(signedIn.text)")
                 let code = try #require(Flow.parameters(of: signedIn.headers[.location])["code"])
                 let tokens = try await console.redeem(code)
                 let claims = try OAuthTests.claims(try #require(tokens.string("access_token")))
-                #expect(claims["client_id"] as? String == "console" && claims["tenant_id"] as? String == tenant, "the tenant signed in to")
-                let refreshed = try await console.client.send(.post, "/oauth/token", raw: Flow.encode([
-                    ("grant_type", "refresh_token"), ("refresh_token", tokens.string("refresh_token") ?? ""), ("client_id", "console"),
-                ]), headers: Flow.form)
-                #expect(try OAuthTests.claims(try #require(refreshed.string("access_token")))["tenant_id"] as? String == tenant)
+                #expect(
+                    claims["client_id"] as? String == "console" && claims["tenant_id"] as? String == tenant,
+                    "the tenant signed in to")
+                let refreshed = try await console.client.send(
+                    .post, "/oauth/token",
+                    raw: Flow.encode([
+                        ("grant_type", "refresh_token"), ("refresh_token", tokens.string("refresh_token") ?? ""),
+                        ("client_id", "console"),
+                    ]), headers: Flow.form)
+                #expect(
+                    try OAuthTests.claims(try #require(refreshed.string("access_token")))["tenant_id"] as? String
+                        == tenant)
             }
             // The console is public: a secret is refused, and it cannot use client credentials.
-            let withSecret = try await console.client.send(.post, "/oauth/token", raw: "grant_type=client_credentials", headers: OAuthTests.basic("console", "x"))
+            let withSecret = try await console.client.send(
+                .post, "/oauth/token", raw: "grant_type=client_credentials", headers: OAuthTests.basic("console", "x"))
             #expect(withSecret.status == .unauthorized)
         }
     }

@@ -1,11 +1,12 @@
 import Foundation
 import GatewayCore
-@testable import GatewayHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+
+@testable import GatewayHTTP
 
 /// The OpenAPI document (docs/openapi.json, served at /v1/openapi.json) stays true to the router: every route the
 /// router registers is documented and every documented operation is routed (schemathesis, in the interop suite,
@@ -13,7 +14,8 @@ import Testing
 @Suite struct OpenAPITests {
     static func document() throws -> [String: Any] {
         let asset = try #require(OpenAPIController<GatewayRequestContext>.bundled())
-        return try #require(try JSONSerialization.jsonObject(with: Data(asset.body.readableBytesView)) as? [String: Any])
+        return try #require(
+            try JSONSerialization.jsonObject(with: Data(asset.body.readableBytesView)) as? [String: Any])
     }
 
     /// `/v1/users/:user_id` -> `/v1/users/{user_id}`; the console's catch-all -> `/console/{path}`.
@@ -38,12 +40,19 @@ import Testing
         var documented = Set<String>()
         let methods: Set<String> = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
         for (path, item) in paths {
-            for method in item.keys where methods.contains(method) { documented.insert("\(method.uppercased()) \(path)") }
+            for method in item.keys where methods.contains(method) {
+                documented.insert("\(method.uppercased()) \(path)")
+            }
         }
         // HEAD is generated for every GET (RFC 9110); the document lists it only where it says something else.
-        let routed = Set(wired.router().routes.filter { $0.method != .head }.map { "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))" })
+        let routed = Set(
+            wired.router().routes.filter { $0.method != .head }.map {
+                "\($0.method.rawValue) \(Self.openAPIPath($0.path.description))"
+            })
         #expect(routed.subtracting(documented).sorted() == [], "routed but not documented")
-        #expect(documented.subtracting(routed).filter { !$0.hasPrefix("HEAD ") }.sorted() == [], "documented but not routed")
+        #expect(
+            documented.subtracting(routed).filter { !$0.hasPrefix("HEAD ") }.sorted() == [], "documented but not routed"
+        )
     }
 
     @Test func theDocumentIsServedWithRevalidation() async throws {
@@ -61,7 +70,8 @@ import Testing
 
     /// docs/openapi.json is the served file (a link to it), so the documentation cannot drift from what is served.
     @Test func docsCopyIsTheServedFile() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let docs = try Data(contentsOf: root.appendingPathComponent("docs/openapi.json"))
         let served = try #require(OpenAPIController<GatewayRequestContext>.bundled())
         #expect(docs == Data(served.body.readableBytesView))

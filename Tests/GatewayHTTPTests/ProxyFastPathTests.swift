@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Foundation
 import GatewayCore
-@testable import GatewayHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -11,6 +10,8 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 import Testing
+
+@testable import GatewayHTTP
 
 /// The proxy's event-loop path against the responder's: the same request through each must reach the upstream
 /// identically and get the same answer.
@@ -34,15 +35,21 @@ extension ProxyTests {
             let cookie = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
             // An explicit empty body: the test client would otherwise frame a bodiless POST as chunked.
             let headers: HTTPFields = [
-                .contentLength: "0", HTTPField.Name("X-Request-Id")!: "same-request-id", .accept: "application/json", HTTPField.Name("X-Other")!: "kept",
-                .cookie: "theme=dark", HTTPField.Name("X-Tenant-Id")!: "evil", HTTPField.Name("Keep-Alive")!: "timeout=5", .te: "trailers",
+                .contentLength: "0", HTTPField.Name("X-Request-Id")!: "same-request-id", .accept: "application/json",
+                HTTPField.Name("X-Other")!: "kept",
+                .cookie: "theme=dark", HTTPField.Name("X-Tenant-Id")!: "evil",
+                HTTPField.Name("Keep-Alive")!: "timeout=5", .te: "trailers",
             ]
             // Warm the caches (the first request mints the downstream token).
             _ = try await client.send(.get, "/api/echo/warm", bearer: token)
 
             for credential in ["bearer", "cookie"] {
                 var sent = headers
-                if credential == "bearer" { sent[.authorization] = "Bearer \(token)" } else { sent[.cookie] = "\(cookie); theme=dark" }
+                if credential == "bearer" {
+                    sent[.authorization] = "Bearer \(token)"
+                } else {
+                    sent[.cookie] = "\(cookie); theme=dark"
+                }
                 wired.proxyFastPath.isEnabled = false
                 let relayedBefore = wired.eventLoopProxiedRequests
                 let viaResponder = try await client.send(method, path, headers: sent)
@@ -55,7 +62,9 @@ extension ProxyTests {
                 #expect(wired.eventLoopProxiedRequests == relayedBefore + 1, "event-loop path (\(credential))")
 
                 #expect(viaEventLoop.status == viaResponder.status)
-                #expect(NSDictionary(dictionary: viaEventLoop.json).isEqual(to: viaResponder.json), "\(viaEventLoop.text) vs \(viaResponder.text)")
+                #expect(
+                    NSDictionary(dictionary: viaEventLoop.json).isEqual(to: viaResponder.json),
+                    "\(viaEventLoop.text) vs \(viaResponder.text)")
                 #expect(Self.lines(viaEventLoop.headers) == Self.lines(viaResponder.headers))
                 #expect(viaEventLoop.headers[.date] != nil)
                 #expect(seenByEventLoop.method == seenByResponder.method)
@@ -97,12 +106,17 @@ extension ProxyTests {
             let port = try #require(client.port)
             let relayedBefore = wired.eventLoopProxiedRequests
             func request(_ path: String, id: String, close: Bool = false) -> String {
-                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nX-Request-Id: \(id)\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n"
+                "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nX-Request-Id: \(id)\r\n"
+                    + (close ? "Connection: close\r\n" : "") + "\r\n"
             }
-            let batch = request("/api/echo/1", id: "p1") + request("/v1/health", id: "p2") + request("/api/echo/3", id: "p3")
-                + request("/api/nothing", id: "p4") + request("/api/echo/5", id: "p5") + request("/api/echo/6", id: "p6", close: true)
+            let batch =
+                request("/api/echo/1", id: "p1") + request("/v1/health", id: "p2") + request("/api/echo/3", id: "p3")
+                + request("/api/nothing", id: "p4") + request("/api/echo/5", id: "p5")
+                + request("/api/echo/6", id: "p6", close: true)
             let (text, closed) = try await Self.rawExchange(port: port, bytes: batch)
-            let ids = text.split(separator: "\r\n").filter { $0.lowercased().hasPrefix("x-request-id:") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+            let ids = text.split(separator: "\r\n").filter { $0.lowercased().hasPrefix("x-request-id:") }.map {
+                $0.split(separator: " ").last.map(String.init) ?? ""
+            }
             #expect(ids == ["p1", "p2", "p3", "p4", "p5", "p6"])
             let statuses = text.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) }
             #expect(statuses == ["201", "200", "201", "404", "201", "201"])
@@ -111,7 +125,8 @@ extension ProxyTests {
 
             // A relayed request with `Connection: close` is answered with it, and the connection closes.
             let relayedBeforeClose = wired.eventLoopProxiedRequests
-            let (single, singleClosed) = try await Self.rawExchange(port: port, bytes: request("/api/echo/last", id: "c1", close: true))
+            let (single, singleClosed) = try await Self.rawExchange(
+                port: port, bytes: request("/api/echo/last", id: "c1", close: true))
             #expect(wired.eventLoopProxiedRequests == relayedBeforeClose + 1)
             #expect(single.hasPrefix("HTTP/1.1 201 "))
             #expect(single.lowercased().contains("\r\nconnection: close\r\n"))
@@ -119,7 +134,8 @@ extension ProxyTests {
 
             // A malformed request pipelined behind a relayed one: the relayed one is answered first, then 400.
             let relayedBeforeGarbage = wired.eventLoopProxiedRequests
-            let (garbled, garbledClosed) = try await Self.rawExchange(port: port, bytes: request("/api/echo/g", id: "g1") + "NOT\u{01} A REQUEST\r\n\r\n")
+            let (garbled, garbledClosed) = try await Self.rawExchange(
+                port: port, bytes: request("/api/echo/g", id: "g1") + "NOT\u{01} A REQUEST\r\n\r\n")
             #expect(wired.eventLoopProxiedRequests == relayedBeforeGarbage + 1)
             #expect(garbled.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) } == ["201", "400"])
             #expect(garbled.contains(#""code":"invalid_request""#), "the 400 is a problem")
@@ -140,15 +156,22 @@ extension ProxyTests {
             .bind(host: "127.0.0.1", port: 0).get()
         let port = try #require(upstream.localAddress?.port)
         let gateway = try await TestGateway.make { configuration in
-            configuration.routes = [.init(name: "once", prefix: "/api/once", upstream: "http://127.0.0.1:\(port)", audience: "echo")]
+            configuration.routes = [
+                .init(name: "once", prefix: "/api/once", upstream: "http://127.0.0.1:\(port)", audience: "echo")
+            ]
         }
         do {
             try await gateway.test(.live) { wired, client in
                 let token = try await client.token()
-                #expect(try await client.send(.get, "/api/once/warm", bearer: token).status == .ok, "mints, through AsyncHTTPClient")
+                #expect(
+                    try await client.send(.get, "/api/once/warm", bearer: token).status == .ok,
+                    "mints, through AsyncHTTPClient")
                 let before = wired.eventLoopProxiedRequests
-                #expect(try await client.send(.get, "/api/once/1", bearer: token).status == .ok, "a new pooled connection")
-                #expect(try await client.send(.get, "/api/once/2", bearer: token).status == .ok, "reused, dropped, sent again on a new one")
+                #expect(
+                    try await client.send(.get, "/api/once/1", bearer: token).status == .ok, "a new pooled connection")
+                #expect(
+                    try await client.send(.get, "/api/once/2", bearer: token).status == .ok,
+                    "reused, dropped, sent again on a new one")
                 let post = try await client.send(.post, "/api/once/3", headers: [.contentLength: "0"], bearer: token)
                 #expect(post.status == .badGateway, "reused, dropped, not sent again")
                 #expect(post.string("code") == "upstream_unavailable")
@@ -202,9 +225,11 @@ extension ProxyTests {
             let port = try #require(client.port)
             let (silent, silentClosed) = try await Self.rawExchange(port: port, bytes: "")
             #expect(silent.isEmpty && silentClosed, "nothing sent: closed")
-            let (partial, partialClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n")
+            let (partial, partialClosed) = try await Self.rawExchange(
+                port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: 1\r\n")
             #expect(partial.isEmpty && partialClosed, "unfinished head: closed")
-            let (answered, answeredClosed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            let (answered, answeredClosed) = try await Self.rawExchange(
+                port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             #expect(answered.hasPrefix("HTTP/1.1 200 "), "a complete request is answered")
             #expect(answeredClosed, "and the connection closes once idle")
         }
@@ -219,14 +244,19 @@ extension ProxyTests {
             func problem(_ text: String) -> (status: String?, code: String?, contentType: String?) {
                 let status = text.firstMatch(of: #/^HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) }
                 let code = text.firstMatch(of: #/"code":"([a-z_]+)"/#).map { String($0.output.1) }
-                let type = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-type:") }.map { $0.split(separator: " ").last.map(String.init) ?? "" }
+                let type = text.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-type:") }.map {
+                    $0.split(separator: " ").last.map(String.init) ?? ""
+                }
                 return (status, code, type)
             }
             // The first request of a connection: a broken request line, a malformed header, headers over the limit.
             for (bytes, status, code) in [
                 ("NOT\u{01} A REQUEST\r\n\r\n", "400", "invalid_request"),
                 ("GET /v1/health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400", "invalid_request"),
-                ("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 70 * 1024))\r\n\r\n", "431", "request_header_fields_too_large"),
+                (
+                    "GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "a", count: 70 * 1024))\r\n\r\n",
+                    "431", "request_header_fields_too_large"
+                ),
             ] {
                 let (text, closed) = try await Self.rawExchange(port: port, bytes: bytes)
                 let answer = problem(text)
@@ -237,7 +267,8 @@ extension ProxyTests {
                 #expect(closed, "closed without waiting for a timeout")
             }
             // Behind a request the responder answers: that answer first, then the problem.
-            let (text, closed) = try await Self.rawExchange(port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nNOT\u{01} A REQUEST\r\n\r\n")
+            let (text, closed) = try await Self.rawExchange(
+                port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\nNOT\u{01} A REQUEST\r\n\r\n")
             #expect(text.matches(of: #/HTTP\/1\.1 (\d{3}) /#).map { String($0.output.1) } == ["200", "400"])
             let at = try #require(text.range(of: "HTTP/1.1 400 "))
             let second = String(text[at.lowerBound...])
@@ -261,7 +292,9 @@ extension ProxyTests {
                 ]
             }
             let (running, listening) = AsyncStream.makeStream(of: Int.self)
-            let (application, wired) = try await gateway.wiredApplication { channel in listening.yield(channel.localAddress?.port ?? 0) }
+            let (application, wired) = try await gateway.wiredApplication { channel in
+                listening.yield(channel.localAddress?.port ?? 0)
+            }
             let services = ServiceGroup(configuration: .init(services: [application], logger: Logger(label: "test")))
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
@@ -275,17 +308,25 @@ extension ProxyTests {
                     var login = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/auth/login")
                     login.method = .POST
                     login.headers.add(name: "Content-Type", value: "application/json")
-                    login.body = .bytes(ByteBuffer(string: #"{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"\#(TestGateway.adminPassword)"}"#))
+                    login.body = .bytes(
+                        ByteBuffer(
+                            string:
+                                #"{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"\#(TestGateway.adminPassword)"}"#
+                        ))
                     let reply = try await http.execute(login, timeout: .seconds(5))
                     #expect(reply.status == .ok)
                     let body = try await reply.body.collect(upTo: 1 << 16)
-                    let token = (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["access_token"] as? String
+                    let token =
+                        (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?[
+                            "access_token"] as? String
                     let bearer = try #require(token)
                     var warm = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/echo/warm")
                     warm.headers.add(name: "Authorization", value: "Bearer \(bearer)")
                     _ = try await http.execute(warm, timeout: .seconds(5)).body.collect(upTo: 1 << 16)
                     let relayedBefore = wired.eventLoopProxiedRequests
-                    async let answer = Self.rawExchange(port: port, bytes: "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(bearer)\r\n\r\n")
+                    async let answer = Self.rawExchange(
+                        port: port,
+                        bytes: "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(bearer)\r\n\r\n")
                     // Shut down once the relayed request is at the upstream, which answers 3 s later.
                     await upstream.waitForArrival(of: "/slow")
                     await services.triggerGracefulShutdown()
@@ -331,14 +372,18 @@ extension ProxyTests {
                 }
                 context.fireChannelActive()
             }
-            func channelRead(context: ChannelHandlerContext, data: NIOAny) { text += String(buffer: unwrapInboundIn(data)) }
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                text += String(buffer: unwrapInboundIn(data))
+            }
             func channelInactive(context: ChannelHandlerContext) { done.succeed((text, !gaveUp)) }
         }
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let done = loop.makePromise(of: (String, Bool).self)
         _ = try await ClientBootstrap(group: loop)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done, bytes: bytes)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(Collector(done: done, bytes: bytes))
+                }
             }
             .connect(host: "127.0.0.1", port: port).get()
         let (text, closedByServer) = try await done.futureResult.get()
@@ -362,7 +407,10 @@ final class OneAnswerPerConnection: ChannelInboundHandler {
             break
         case .end:
             guard requests == 1 else { return }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "2"]))), promise: nil)
+            context.write(
+                wrapOutboundOut(
+                    .head(HTTPResponseHead(version: .http1_1, status: .ok, headers: ["Content-Length": "2"]))),
+                promise: nil)
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }

@@ -1,10 +1,11 @@
 import Foundation
 import GatewayCore
-@testable import GatewayHTTP
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Testing
+
+@testable import GatewayHTTP
 
 /// SPEC 7 "Header and protocol hygiene" end to end, on the responder path and the event-loop path alike.
 extension ProxyTests {
@@ -14,8 +15,10 @@ extension ProxyTests {
             _ = try await client.send(.get, "/api/echo/warm", bearer: token)
             var sent: HTTPFields = [.authorization: "Bearer \(token)"]
             let forged = [
-                "X_Tenant_Id", "X_Forwarded_For", "X-Forwarded-Port", "X-IAM-User", "X-User-Id", "X-Remote-User", "Remote-User", "X-Forwarded-User",
-                "X-Auth-Request-Email", "X-Real-IP", "True-Client-IP", "X-Original-URL", "X-Rewrite-URL", "Forwarded", "X_Request_Id",
+                "X_Tenant_Id", "X_Forwarded_For", "X-Forwarded-Port", "X-IAM-User", "X-User-Id", "X-Remote-User",
+                "Remote-User", "X-Forwarded-User",
+                "X-Auth-Request-Email", "X-Real-IP", "True-Client-IP", "X-Original-URL", "X-Rewrite-URL", "Forwarded",
+                "X_Request_Id",
             ]
             for name in forged { sent.append(HTTPField(name: HTTPField.Name(name)!, value: "forged-value")) }
             sent.append(HTTPField(name: HTTPField.Name("X-Forwarded-Host")!, value: "a@evil.com"))
@@ -90,7 +93,9 @@ extension ProxyTests {
                 ("API fragment", "GET /v1/health#x HTTP/1.1\r\nHost: localhost\r\n\r\n"),
             ]
             for (name, request) in cases {
-                let (text, _) = try await Self.rawExchange(port: port, bytes: request + "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                let (text, _) = try await Self.rawExchange(
+                    port: port,
+                    bytes: request + "GET /v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 #expect(text.hasPrefix("HTTP/1.1 400"), "\(name): \(text.prefix(80))")
                 #expect(text.contains("application/problem+json"), "\(name)")
             }
@@ -107,8 +112,14 @@ extension ProxyTests {
             let port = try #require(client.port)
             let token = try await client.token()
             let cases = [
-                ("API", "POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"),
-                ("proxy", "POST /api/files/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n"),
+                (
+                    "API",
+                    "POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"
+                ),
+                (
+                    "proxy",
+                    "POST /api/files/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\nabc\r\n0\r\n\r\n"
+                ),
             ]
             for (name, request) in cases {
                 let (text, _) = try await Self.rawExchange(port: port, bytes: request)
@@ -127,16 +138,20 @@ extension ProxyTests {
             let port = try #require(client.port)
             let token = try await client.token()
             for target in ["/v1/health", "/api/echo/x"] {
-                let old = try await Self.rawExchange(port: port, bytes: "GET \(target) HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n\r\n")
+                let old = try await Self.rawExchange(
+                    port: port,
+                    bytes: "GET \(target) HTTP/1.0\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\n\r\n")
                 #expect(old.text.hasPrefix("HTTP/1.1 20"), "\(target): \(old.text.prefix(40))")
                 #expect(old.closedByServer, "\(target): HTTP/1.0 closes after the answer")
                 let h2c = try await Self.rawExchange(
                     port: port,
-                    bytes: "GET \(target) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                    bytes:
+                        "GET \(target) HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(token)\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
                         + "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
                 )
                 #expect(h2c.text.hasPrefix("HTTP/1.1 20"), "\(target): \(h2c.text.prefix(40))")
-                #expect(!h2c.closedByServer || h2c.text.contains("\r\n\r\n"), "\(target): answered, not closed unanswered")
+                #expect(
+                    !h2c.closedByServer || h2c.text.contains("\r\n\r\n"), "\(target): answered, not closed unanswered")
             }
         }
     }

@@ -15,7 +15,9 @@ import Testing
 
 /// The proxy over real HTTP on loopback: the gateway live on port 0 in front of a recording upstream.
 @Suite struct ProxyTests {
-    func withProxy(_ body: @Sendable (TestGateway, RecordingUpstream, any TestClientProtocol) async throws -> Void) async throws {
+    func withProxy(_ body: @Sendable (TestGateway, RecordingUpstream, any TestClientProtocol) async throws -> Void)
+        async throws
+    {
         try await withWiredProxy { gateway, _, upstream, client in try await body(gateway, upstream, client) }
     }
 
@@ -32,7 +34,9 @@ import Testing
                     .init(name: "echo", prefix: "/api/echo", upstream: base + "/echo", audience: "echo"),
                     .init(name: "echo-deep", prefix: "/api/echo/deep", upstream: base + "/deep", audience: "deep"),
                     .init(name: "keep", prefix: "/api/keep", upstream: base, audience: "echo", stripPrefix: false),
-                    .init(name: "guarded", prefix: "/api/guarded", upstream: base + "/echo", audience: "connections", permission: "connections.create"),
+                    .init(
+                        name: "guarded", prefix: "/api/guarded", upstream: base + "/echo", audience: "connections",
+                        permission: "connections.create"),
                     .init(name: "files", prefix: "/api/files", upstream: base, audience: "echo"),
                     .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 1),
                     .init(name: "down", prefix: "/api/down", upstream: "http://127.0.0.1:1", audience: "echo"),
@@ -43,7 +47,9 @@ import Testing
         }
     }
 
-    func verify(_ authorization: String?, audience: String, client: some TestClientProtocol) async throws -> GatewayPayload {
+    func verify(_ authorization: String?, audience: String, client: some TestClientProtocol) async throws
+        -> GatewayPayload
+    {
         let token = try #require(authorization?.split(separator: " ").last.map(String.init))
         let keys = JWTKeyCollection()
         try await keys.add(jwksJSON: try await client.send(.get, "/.well-known/jwks.json").text)
@@ -89,7 +95,9 @@ import Testing
             #expect(seen.all("X-Tenant-Id").count == 1 && seen.all("X-Workspace-Id").count == 1)
             #expect(seen.header("X-Forwarded-For") == "127.0.0.1")
             #expect(seen.header("X-Forwarded-Proto") == "http")
-            #expect(seen.header("X-Forwarded-Host")?.hasPrefix("localhost") == true || seen.header("X-Forwarded-Host")?.hasPrefix("127.0.0.1") == true)
+            #expect(
+                seen.header("X-Forwarded-Host")?.hasPrefix("localhost") == true
+                    || seen.header("X-Forwarded-Host")?.hasPrefix("127.0.0.1") == true)
             #expect(seen.header("Forwarded") == nil)
             #expect(seen.header("X-API-Key") == nil)
             #expect(seen.header("Cookie") == "theme=dark")
@@ -109,7 +117,8 @@ import Testing
             _ = try await client.send(.get, "/api/echo/x", bearer: token)
             let generated = try #require(upstream.last?.header("X-Request-Id"))
             #expect(generated.count >= 32)
-            _ = try await client.send(.get, "/api/echo/x", headers: [HTTPField.Name("X-Request-Id")!: "bad value with spaces"], bearer: token)
+            _ = try await client.send(
+                .get, "/api/echo/x", headers: [HTTPField.Name("X-Request-Id")!: "bad value with spaces"], bearer: token)
             #expect(upstream.last?.header("X-Request-Id") != "bad value with spaces")
         }
     }
@@ -130,7 +139,10 @@ import Testing
         }
     }
 
-    @Test(arguments: ["/api/echo/../v1/users", "/api/echo/%2e%2e/x", "/api/echo/%2E%2e/x", "/api/echo/./x", "/api/echo/%2e/x", "/api/echo/a%2Fb", "/api/echo/a%2fb", "/api/echo/a%5cb", "/api/echo/%zz", "/v1/../v1/me", "/api/echo/x/.."])
+    @Test(arguments: [
+        "/api/echo/../v1/users", "/api/echo/%2e%2e/x", "/api/echo/%2E%2e/x", "/api/echo/./x", "/api/echo/%2e/x",
+        "/api/echo/a%2Fb", "/api/echo/a%2fb", "/api/echo/a%5cb", "/api/echo/%zz", "/v1/../v1/me", "/api/echo/x/..",
+    ])
     func unsafePathsAreRejectedBeforeRouting(_ path: String) async throws {
         try await withProxy { gateway, upstream, client in
             let token = try await client.token()
@@ -146,36 +158,54 @@ import Testing
             let missing = try await client.send(.get, "/api/echo/x")
             #expect(missing.status == .unauthorized)
             #expect(missing.headers[.wwwAuthenticate]?.hasPrefix("Bearer realm=\"iam-gateway\"") == true)
-            let forged = try await client.send(.get, "/api/echo/x", headers: [.authorization: "Bearer eyJhbGciOiJub25lIn0.e30."])
+            let forged = try await client.send(
+                .get, "/api/echo/x", headers: [.authorization: "Bearer eyJhbGciOiJub25lIn0.e30."])
             #expect(forged.status == .unauthorized)
             #expect(forged.headers[.wwwAuthenticate] == #"Bearer realm="iam-gateway", error="invalid_token""#)
             // A downstream token replayed at the gateway.
             let token = try await client.token()
             _ = try await client.send(.get, "/api/echo/x", bearer: token)
-            let downstream = try #require(upstream.last?.header("Authorization")?.split(separator: " ").last.map(String.init))
+            let downstream = try #require(
+                upstream.last?.header("Authorization")?.split(separator: " ").last.map(String.init))
             #expect(try await client.send(.get, "/api/echo/x", bearer: downstream).status == .unauthorized)
             // Edge permission: a viewer lacks connections.create.
-            _ = try await gateway.addUser(tenantID: "platform", username: "viewer", password: "viewer-password", roles: ["viewer"])
+            _ = try await gateway.addUser(
+                tenantID: "platform", username: "viewer", password: "viewer-password", roles: ["viewer"])
             let viewer = try await client.token(username: "viewer", password: "viewer-password")
             let denied = try await client.send(.post, "/api/guarded/x", bearer: viewer)
             #expect(denied.status == .forbidden)
             #expect(denied.string("code") == "forbidden")
             let allowed = try await client.send(.post, "/api/guarded/x", bearer: token)
             #expect(allowed.status == .created)
-            let payload = try await verify(upstream.last?.header("Authorization"), audience: "connections", client: client)
-            #expect(Set(payload.permissions) == ["connections.read", "connections.create", "connections.update", "connections.delete"], "filtered to the service's permissions")
+            let payload = try await verify(
+                upstream.last?.header("Authorization"), audience: "connections", client: client)
+            #expect(
+                Set(payload.permissions) == [
+                    "connections.read", "connections.create", "connections.update", "connections.delete",
+                ], "filtered to the service's permissions")
             // API keys authenticate at the proxy too.
-            let key = try await client.send(.post, "/v1/api-keys", json: ["name": "k", "workspace_id": "default"], bearer: token)
+            let key = try await client.send(
+                .post, "/v1/api-keys", json: ["name": "k", "workspace_id": "default"], bearer: token)
             let secret = try #require(key.string("api_key"))
             // A key with no assignment in its workspace gets nothing (SPEC 7 step 3), not a token with `roles: []`.
             let unassigned = try await client.send(.get, "/api/echo/k", headers: [HTTPField.Name("X-API-Key")!: secret])
             #expect(unassigned.status == .forbidden && unassigned.string("code") == "forbidden")
-            #expect(try await client.send(.post, "/v1/auth/token", json: ["audience": "echo"], headers: [HTTPField.Name("X-API-Key")!: secret]).status == .forbidden)
-            let assigned = try await client.send(.post, "/v1/assignments", json: ["user_id": key.string("key_id") ?? "", "role_id": "viewer", "workspace_id": "default"], bearer: token)
+            #expect(
+                try await client.send(
+                    .post, "/v1/auth/token", json: ["audience": "echo"], headers: [HTTPField.Name("X-API-Key")!: secret]
+                ).status == .forbidden)
+            let assigned = try await client.send(
+                .post, "/v1/assignments",
+                json: ["user_id": key.string("key_id") ?? "", "role_id": "viewer", "workspace_id": "default"],
+                bearer: token)
             #expect(assigned.status == .created)
-            #expect(try await client.send(.get, "/api/echo/k", headers: [HTTPField.Name("X-API-Key")!: secret]).status == .created)
+            #expect(
+                try await client.send(.get, "/api/echo/k", headers: [HTTPField.Name("X-API-Key")!: secret]).status
+                    == .created)
             #expect(upstream.last?.header("X-API-Key") == nil)
-            #expect(try await verify(upstream.last?.header("Authorization"), audience: "echo", client: client).sub.value == key.string("key_id"))
+            #expect(
+                try await verify(upstream.last?.header("Authorization"), audience: "echo", client: client).sub.value
+                    == key.string("key_id"))
         }
     }
 
@@ -198,8 +228,13 @@ import Testing
             #expect(try await forwarded() == afterRotation)
             // A policy change (new assignment in the workspace) yields a token with the new version.
             let before = try await verify(afterRotation, audience: "echo", client: client).policy_version
-            _ = try await client.send(.post, "/v1/users", json: ["username": "p", "password": "p-password", "user_id": "p"], bearer: token)
-            #expect(try await client.send(.post, "/v1/assignments", json: ["user_id": "p", "role_id": "viewer", "workspace_id": "default"], bearer: token).status == .created)
+            _ = try await client.send(
+                .post, "/v1/users", json: ["username": "p", "password": "p-password", "user_id": "p"], bearer: token)
+            #expect(
+                try await client.send(
+                    .post, "/v1/assignments", json: ["user_id": "p", "role_id": "viewer", "workspace_id": "default"],
+                    bearer: token
+                ).status == .created)
             let afterPolicy = try await forwarded()
             #expect(afterPolicy != afterRotation)
             #expect(try await verify(afterPolicy, audience: "echo", client: client).policy_version == before + 1)
@@ -260,7 +295,9 @@ import Testing
     @Test func oversizedHeadersGet431() async throws {
         try await withProxy { gateway, upstream, client in
             let token = try await client.token()
-            let reply = try await client.send(.get, "/api/echo/x", headers: [HTTPField.Name("X-Big")!: String(repeating: "a", count: 40 * 1024)], bearer: token)
+            let reply = try await client.send(
+                .get, "/api/echo/x", headers: [HTTPField.Name("X-Big")!: String(repeating: "a", count: 40 * 1024)],
+                bearer: token)
             #expect(reply.status.code == 431)
             #expect(reply.string("code") == "request_header_fields_too_large")
             #expect(upstream.requests.isEmpty)
@@ -275,7 +312,9 @@ import Testing
             let port = try #require(client.port)
             let size = Int(ProcessInfo.processInfo.environment["PROXY_STREAM_BYTES"] ?? "") ?? 64 * 1024 * 1024
             var expectedHasher = SHA256()
-            for try await chunk in RecordingUpstream.pattern(size) { expectedHasher.update(data: chunk.readableBytesView) }
+            for try await chunk in RecordingUpstream.pattern(size) {
+                expectedHasher.update(data: chunk.readableBytesView)
+            }
             let expected = expectedHasher.finalize().map { String(format: "%02x", $0) }.joined()
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
@@ -285,7 +324,9 @@ import Testing
                 upload.body = .stream(RecordingUpstream.pattern(size), length: .known(Int64(size)))
                 let uploaded = try await http.execute(upload, timeout: .seconds(300))
                 #expect(uploaded.status == .ok)
-                let result = try JSONSerialization.jsonObject(with: Data((try await uploaded.body.collect(upTo: 4096)).readableBytesView)) as? [String: Any]
+                let result =
+                    try JSONSerialization.jsonObject(
+                        with: Data((try await uploaded.body.collect(upTo: 4096)).readableBytesView)) as? [String: Any]
                 #expect(result?["bytes"] as? Int == size)
                 #expect(result?["sha256"] as? String == expected)
 

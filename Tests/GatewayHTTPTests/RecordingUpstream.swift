@@ -82,14 +82,25 @@ final class RecordingUpstream: Sendable {
                     bytes += buffer.readableBytes
                 }
                 let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-                return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"sha256":"\#(digest)","bytes":\#(bytes)}"#)))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(string: #"{"sha256":"\#(digest)","bytes":\#(bytes)}"#)))
             }
             if path.hasPrefix("/download") {
                 let count = request.uri.queryParameters["bytes"].flatMap { Int($0) } ?? 0
-                return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(count)], body: ResponseBody(asyncSequence: RecordingUpstream.pattern(count)))
+                return Response(
+                    status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(count)],
+                    body: ResponseBody(asyncSequence: RecordingUpstream.pattern(count)))
             }
-            upstream.seen.withLock { $0.append(Seen(method: request.method.rawValue, path: path, query: request.uri.query, headers: request.headers)) }
-            let body = try JSONSerialization.data(withJSONObject: ["method": request.method.rawValue, "path": path, "query": request.uri.query ?? ""])
+            upstream.seen.withLock {
+                $0.append(
+                    Seen(
+                        method: request.method.rawValue, path: path, query: request.uri.query, headers: request.headers)
+                )
+            }
+            let body = try JSONSerialization.data(withJSONObject: [
+                "method": request.method.rawValue, "path": path, "query": request.uri.query ?? "",
+            ])
             var headers: HTTPFields = [.contentType: "application/json", HTTPField.Name("X-Upstream")!: "yes"]
             headers[.connection] = "X-Secret-Hop"
             headers[HTTPField.Name("X-Secret-Hop")!] = "must-not-reach-client"

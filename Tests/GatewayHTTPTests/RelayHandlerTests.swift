@@ -1,4 +1,3 @@
-@testable import GatewayHTTP
 import HTTPTypes
 import Logging
 import NIOCore
@@ -6,6 +5,8 @@ import NIOEmbedded
 import NIOHTTP1
 import NIOHTTPTypes
 import Testing
+
+@testable import GatewayHTTP
 
 /// ``ProxyFastPathHandler`` on an `EmbeddedChannel`, its upstream connections `EmbeddedChannel`s on the same loop:
 /// what each transition of the relay writes to the client and the upstream, with virtual time for the deadlines.
@@ -29,7 +30,8 @@ import Testing
 
         func reuse(_ target: UpstreamTarget) -> UpstreamConnection? { idle.popLast() }
 
-        func connect(_ target: UpstreamTarget, _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void) {
+        func connect(_ target: UpstreamTarget, _ completion: @escaping (Result<UpstreamConnection, any Error>) -> Void)
+        {
             if refuse { return completion(.failure(ChannelError.connectTimeout(.seconds(1)))) }
             let (connection, channel) = makeConnection()
             opened.append(channel)
@@ -43,7 +45,9 @@ import Testing
     final class Events: ChannelInboundHandler {
         typealias InboundIn = HTTPRequestPart
         var userEvents: [String] = []
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) { userEvents.append("\(type(of: event))") }
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            userEvents.append("\(type(of: event))")
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
     }
 
@@ -59,7 +63,8 @@ import Testing
             let handler = ProxyFastPathHandler(
                 planner: { request, _ in
                     guard let path = request.path, path.hasPrefix("/relay") else { return nil }
-                    var plan = RelayStateMachineTests.plan(path, retryable: request.method != .post, closeAfter: closeAfter)
+                    var plan = RelayStateMachineTests.plan(
+                        path, retryable: request.method != .post, closeAfter: closeAfter)
                     plan.timeout = .seconds(5)
                     return plan
                 },
@@ -73,7 +78,8 @@ import Testing
         }
 
         func request(_ path: String, method: HTTPRequest.Method = .get) throws {
-            try client.writeInbound(HTTPRequestPart.head(HTTPRequest(method: method, scheme: nil, authority: "gw", path: path)))
+            try client.writeInbound(
+                HTTPRequestPart.head(HTTPRequest(method: method, scheme: nil, authority: "gw", path: path)))
             try client.writeInbound(HTTPRequestPart.end(nil))
         }
 
@@ -84,10 +90,14 @@ import Testing
             return head.uri
         }
 
-        func answer(on channel: EmbeddedChannel, status: HTTPResponseStatus = .ok, body: String = "hello", keepAlive: Bool = true, end: Bool = true) throws {
+        func answer(
+            on channel: EmbeddedChannel, status: HTTPResponseStatus = .ok, body: String = "hello",
+            keepAlive: Bool = true, end: Bool = true
+        ) throws {
             var headers: HTTPHeaders = ["Content-Length": "\(body.utf8.count)", "X-Upstream": "yes"]
             if !keepAlive { headers.add(name: "Connection", value: "close") }
-            try channel.writeInbound(HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
+            try channel.writeInbound(
+                HTTPClientResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)))
             try channel.writeInbound(HTTPClientResponsePart.body(ByteBuffer(string: body)))
             if end { try channel.writeInbound(HTTPClientResponsePart.end(nil)) }
         }

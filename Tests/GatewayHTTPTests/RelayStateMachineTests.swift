@@ -1,10 +1,11 @@
-@testable import GatewayHTTP
 import HTTPTypes
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import NIOHTTPTypes
 import Testing
+
+@testable import GatewayHTTP
 
 /// ``ProxyRelayStateMachine`` transition by transition, as a value: every decision of the event-loop relay
 /// (relay or pass on, answer order, retry, failure, close, idle) without a channel.
@@ -16,7 +17,8 @@ import Testing
         ProxyFastPath.Plan(
             target: UpstreamTarget(upstream: "http://127.0.0.1:9")!,
             head: HTTPRequestHead(version: .http1_1, method: retryable ? .GET : .POST, uri: path),
-            requestID: "rid-\(path)", routeName: "route", timeout: .seconds(5), retryable: retryable, closeAfter: closeAfter
+            requestID: "rid-\(path)", routeName: "route", timeout: .seconds(5), retryable: retryable,
+            closeAfter: closeAfter
         )
     }
 
@@ -48,7 +50,9 @@ import Testing
     }
 
     /// Relays one request to the point where its response head was written; returns its id.
-    static func relayUpToHead(_ machine: inout ProxyRelayStateMachine, _ path: String = "/relay/a", keepAlive: Bool = true) throws -> UInt64 {
+    static func relayUpToHead(
+        _ machine: inout ProxyRelayStateMachine, _ path: String = "/relay/a", keepAlive: Bool = true
+    ) throws -> UInt64 {
         let step1 = machine.received(head(path), now: start, plan: planner())
         let id = try #require(startedID(step1))
         let step2 = machine.received(.end(nil), now: start, plan: planner())
@@ -199,7 +203,9 @@ import Testing
         let step45 = machine.connected(id: id, reused: false)
         #expect(step45 == .none)
         let step46 = machine.upstreamClosed(now: Self.start)
-        #expect(step46 == .fail(.unavailable, .init(reuseUpstream: false, closeClient: false)), "a new connection closing is a 502")
+        #expect(
+            step46 == .fail(.unavailable, .init(reuseUpstream: false, closeClient: false)),
+            "a new connection closing is a 502")
 
         let post = Self.planner(retryable: false)
         let step47 = machine.received(Self.head("/relay/post"), now: Self.start, plan: post)
@@ -207,7 +213,8 @@ import Testing
         let step48 = machine.connected(id: second, reused: true)
         #expect(step48 == .none)
         let step49 = machine.upstreamClosed(now: Self.start)
-        #expect(step49 == .fail(.unavailable, .init(reuseUpstream: false, closeClient: false)), "POST is not sent twice")
+        #expect(
+            step49 == .fail(.unavailable, .init(reuseUpstream: false, closeClient: false)), "POST is not sent twice")
     }
 
     @Test func connectFailuresAndDeadlinesBecomeProblemsAndStaleCallbacksAreDiscarded() throws {

@@ -18,7 +18,8 @@ struct TestPKI {
     init() throws {
         directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("iam-gateway-pki-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+        try
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
             .write(toFile: directory + "/ext.cnf", atomically: true, encoding: .utf8)
     }
 
@@ -36,10 +37,17 @@ struct TestPKI {
 
     /// Makes CA `name` and a leaf it signed: `name-ca.pem`, `name-leaf.pem`, `name-leaf.key`.
     func issue(_ name: String) throws {
-        try openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name)-ca.key", "-out", "\(name)-ca.pem", "-days", "1", "-subj", "/CN=Test CA \(name)"])
-        try openssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name)-leaf.key", "-out", "\(name)-leaf.csr", "-subj", "/CN=localhost"])
         try openssl([
-            "x509", "-req", "-in", "\(name)-leaf.csr", "-CA", "\(name)-ca.pem", "-CAkey", "\(name)-ca.key", "-CAcreateserial", "-out", "\(name)-leaf.pem",
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name)-ca.key", "-out", "\(name)-ca.pem",
+            "-days", "1", "-subj", "/CN=Test CA \(name)",
+        ])
+        try openssl([
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(name)-leaf.key", "-out", "\(name)-leaf.csr", "-subj",
+            "/CN=localhost",
+        ])
+        try openssl([
+            "x509", "-req", "-in", "\(name)-leaf.csr", "-CA", "\(name)-ca.pem", "-CAkey", "\(name)-ca.key",
+            "-CAcreateserial", "-out", "\(name)-leaf.pem",
             "-days", "1", "-extfile", "ext.cnf",
         ])
     }
@@ -58,7 +66,9 @@ struct TestPKI {
 /// `X-Forwarded-Proto: https` upstream.
 @Suite struct TLSTests {
     /// GET `url` with a client that trusts only `caFile`; the status, or nil when the TLS handshake fails.
-    static func status(_ url: String, trusting caFile: String, maximumVersion: TLSVersion? = nil) async throws -> HTTPResponseStatus? {
+    static func status(_ url: String, trusting caFile: String, maximumVersion: TLSVersion? = nil) async throws
+        -> HTTPResponseStatus?
+    {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
         if let maximumVersion { tls.maximumTLSVersion = maximumVersion }
@@ -80,7 +90,8 @@ struct TestPKI {
         defer { pki.remove() }
         try pki.issue("one")
         try pki.issue("two")
-        let certificate = pki.path("server.pem"), key = pki.path("server.key")
+        let certificate = pki.path("server.pem")
+        let key = pki.path("server.key")
         try pki.copy("one-leaf.pem", to: certificate)
         try pki.copy("one-leaf.key", to: key)
         let upstream = RecordingUpstream()
@@ -88,15 +99,24 @@ struct TestPKI {
             let gateway = try await TestGateway.make { configuration in
                 configuration.http.tlsCertificate = certificate
                 configuration.http.tlsPrivateKey = key
-                configuration.routes = [.init(name: "echo", prefix: "/api/echo", upstream: "http://127.0.0.1:\(upstream.port)/echo", audience: "echo")]
+                configuration.routes = [
+                    .init(
+                        name: "echo", prefix: "/api/echo", upstream: "http://127.0.0.1:\(upstream.port)/echo",
+                        audience: "echo")
+                ]
             }
             try await gateway.test(.live) { wired, client in
                 let port = try #require(client.port)
                 let base = "https://127.0.0.1:\(port)"
                 let tls = try #require(wired.tls)
                 #expect(try await Self.status(base + "/v1/health", trusting: pki.path("one-ca.pem")) == .ok)
-                #expect(try await Self.status(base + "/v1/health", trusting: pki.path("two-ca.pem")) == nil, "signed by the other CA")
-                #expect(try await Self.status(base + "/v1/health", trusting: pki.path("one-ca.pem"), maximumVersion: .tlsv11) == nil, "TLS 1.1 refused")
+                #expect(
+                    try await Self.status(base + "/v1/health", trusting: pki.path("two-ca.pem")) == nil,
+                    "signed by the other CA")
+                #expect(
+                    try await Self.status(
+                        base + "/v1/health", trusting: pki.path("one-ca.pem"), maximumVersion: .tlsv11) == nil,
+                    "TLS 1.1 refused")
 
                 // X-Forwarded-Proto is https on the TLS listener.
                 var trust = TLSConfiguration.makeClientConfiguration()
@@ -106,10 +126,16 @@ struct TestPKI {
                     var login = HTTPClientRequest(url: base + "/v1/auth/login")
                     login.method = .POST
                     login.headers.add(name: "Content-Type", value: "application/json")
-                    login.body = .bytes(ByteBuffer(string: #"{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"\#(TestGateway.adminPassword)"}"#))
+                    login.body = .bytes(
+                        ByteBuffer(
+                            string:
+                                #"{"tenant_id":"platform","workspace_id":"default","username":"admin","password":"\#(TestGateway.adminPassword)"}"#
+                        ))
                     let answer = try await http.execute(login, timeout: .seconds(10))
                     let body = try await answer.body.collect(upTo: 1 << 20)
-                    let token = try #require((try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?["access_token"] as? String)
+                    let token = try #require(
+                        (try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])?[
+                            "access_token"] as? String)
                     var proxied = HTTPClientRequest(url: base + "/api/echo/x")
                     proxied.headers.add(name: "Authorization", value: "Bearer \(token)")
                     _ = try await http.execute(proxied, timeout: .seconds(10)).body.collect(upTo: 1 << 20)
@@ -140,10 +166,14 @@ struct TestPKI {
         try pki.issue("one")
         try pki.issue("two")
         #expect(throws: ConfigurationError.self) {
-            _ = try TLSReloader(certificate: pki.path("one-leaf.pem"), privateKey: pki.path("two-leaf.key"), logger: .init(label: "test"))
+            _ = try TLSReloader(
+                certificate: pki.path("one-leaf.pem"), privateKey: pki.path("two-leaf.key"),
+                logger: .init(label: "test"))
         }
         do {
-            _ = try TLSReloader(certificate: pki.path("one-leaf.key"), privateKey: pki.path("one-leaf.key"), logger: .init(label: "test"))
+            _ = try TLSReloader(
+                certificate: pki.path("one-leaf.key"), privateKey: pki.path("one-leaf.key"),
+                logger: .init(label: "test"))
             Issue.record("a key file accepted as a certificate")
         } catch let error as ConfigurationError {
             #expect(error.key == "http.tls.certificate")
@@ -152,9 +182,12 @@ struct TestPKI {
             _ = try GatewayConfiguration.parse(yaml: "http: { tls: { certificate: \(pki.path("one-leaf.pem")) } }")
         }
         #expect(throws: ConfigurationError.self) {
-            _ = try GatewayConfiguration.parse(yaml: "http: { tls: { certificate: /nonexistent.pem, private_key: /nonexistent.key } }")
+            _ = try GatewayConfiguration.parse(
+                yaml: "http: { tls: { certificate: /nonexistent.pem, private_key: /nonexistent.key } }")
         }
-        let (parsed, _) = try GatewayConfiguration.parse(yaml: "http: { tls: { certificate: \(pki.path("one-leaf.pem")), private_key: \(pki.path("one-leaf.key")) } }")
+        let (parsed, _) = try GatewayConfiguration.parse(
+            yaml:
+                "http: { tls: { certificate: \(pki.path("one-leaf.pem")), private_key: \(pki.path("one-leaf.key")) } }")
         #expect(parsed.http.servesTLS)
     }
 }

@@ -18,9 +18,15 @@ struct TestGateway {
     let keyRing: KeyRingManager
     let clock: ManualClock
 
-    static func make(directory existing: String? = nil, clock: ManualClock = ManualClock(Date()), configure: (inout GatewayConfiguration) -> Void = { _ in }) async throws -> TestGateway {
-        let directory = existing ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("iam-gateway-http-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    static func make(
+        directory existing: String? = nil, clock: ManualClock = ManualClock(Date()),
+        configure: (inout GatewayConfiguration) -> Void = { _ in }
+    ) async throws -> TestGateway {
+        let directory =
+            existing
+            ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("iam-gateway-http-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var configuration = GatewayConfiguration()
         configuration.keys.directory = directory + "/Keys"
         configuration.storage.url = "sqlite://\(directory)/gateway.sqlite"
@@ -29,19 +35,28 @@ struct TestGateway {
         // Access lines are tested where they are looked at (ObservabilityTests), not printed by every test.
         configuration.log.access = false
         configuration.routes = [
-            .init(name: "integrations", prefix: "/api/integrations", upstream: "http://127.0.0.1:9", audience: "integrations"),
-            .init(name: "connections", prefix: "/api/connections", upstream: "http://127.0.0.1:9", audience: "connections"),
+            .init(
+                name: "integrations", prefix: "/api/integrations", upstream: "http://127.0.0.1:9",
+                audience: "integrations"),
+            .init(
+                name: "connections", prefix: "/api/connections", upstream: "http://127.0.0.1:9", audience: "connections"
+            ),
         ]
         configure(&configuration)
         let logger = Logger(label: "test")
         let store = try await SQLiteStore.open(path: directory + "/gateway.sqlite", logger: logger)
-        let keyRing = try await KeyRingManager.open(store: FileKeyStore(directory: configuration.keys.directory), configuration: configuration, clock: clock, logger: logger)
-        _ = try await Bootstrapper(store: store, hasher: configuration.passwords.hasher, clock: clock).run(username: "admin", password: adminPassword)
-        return TestGateway(directory: directory, configuration: configuration, store: store, keyRing: keyRing, clock: clock)
+        let keyRing = try await KeyRingManager.open(
+            store: FileKeyStore(directory: configuration.keys.directory), configuration: configuration, clock: clock,
+            logger: logger)
+        _ = try await Bootstrapper(store: store, hasher: configuration.passwords.hasher, clock: clock).run(
+            username: "admin", password: adminPassword)
+        return TestGateway(
+            directory: directory, configuration: configuration, store: store, keyRing: keyRing, clock: clock)
     }
 
     func application() async throws -> some ApplicationProtocol {
-        try await buildApplication(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: Logger(label: "test"))
+        try await buildApplication(
+            configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: Logger(label: "test"))
     }
 
     /// The application and the gateway behind it.
@@ -49,13 +64,18 @@ struct TestGateway {
         accessLog: Logger? = nil, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> (some ApplicationProtocol, Gateway) {
         let logger = Logger(label: "test")
-        let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger, accessLog: accessLog)
+        let gateway = try await Gateway(
+            configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger,
+            accessLog: accessLog)
         return (buildApplication(gateway: gateway, logger: logger, onServerRunning: onServerRunning), gateway)
     }
 
     /// Runs `body` against this gateway's application under `setup` (the router, or live HTTP on loopback) with
     /// the wired parts, then removes the gateway's files, also when `body` fails.
-    func test(_ setup: TestingSetup, accessLog: Logger? = nil, _ body: @Sendable (Gateway, any TestClientProtocol) async throws -> Void) async throws {
+    func test(
+        _ setup: TestingSetup, accessLog: Logger? = nil,
+        _ body: @Sendable (Gateway, any TestClientProtocol) async throws -> Void
+    ) async throws {
         do {
             let (application, wired) = try await wiredApplication(accessLog: accessLog)
             try await application.test(setup) { client in try await body(wired, client) }
@@ -72,12 +92,19 @@ struct TestGateway {
     }
 
     /// Adds a user with a role in a workspace directly in the store (assignments have their own API tests).
-    func addUser(tenantID: String, username: String, password: String, roles: [String], workspaceID: String = "default") async throws -> String {
+    func addUser(tenantID: String, username: String, password: String, roles: [String], workspaceID: String = "default")
+        async throws -> String
+    {
         let userID = SecretToken.identifier(prefix: "u-")
         let hash = try configuration.passwords.hasher.hash(password)
-        try await store.createUser(UserRecord(tenantID: tenantID, userID: userID, username: username, passwordHash: hash, createdAt: clock.now()))
+        try await store.createUser(
+            UserRecord(
+                tenantID: tenantID, userID: userID, username: username, passwordHash: hash, createdAt: clock.now()))
         for role in roles {
-            try await store.createAssignment(Assignment(assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: tenantID, workspaceID: workspaceID, principalID: userID, roleID: role, createdAt: clock.now()))
+            try await store.createAssignment(
+                Assignment(
+                    assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: tenantID, workspaceID: workspaceID,
+                    principalID: userID, roleID: role, createdAt: clock.now()))
         }
         return userID
     }
@@ -96,7 +123,10 @@ struct JSONReply {
 
 extension TestClientProtocol {
     /// Sends a request with an optional JSON body and returns the parsed reply.
-    func send(_ method: HTTPRequest.Method, _ uri: String, json: [String: Any]? = nil, raw: String? = nil, headers: HTTPFields = [:], bearer: String? = nil) async throws -> JSONReply {
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, json: [String: Any]? = nil, raw: String? = nil,
+        headers: HTTPFields = [:], bearer: String? = nil
+    ) async throws -> JSONReply {
         var headers = headers
         if let bearer { headers[.authorization] = "Bearer \(bearer)" }
         var body: ByteBuffer?
@@ -114,14 +144,22 @@ extension TestClientProtocol {
     }
 
     /// Logs in and returns the reply (access_token, refresh_token...).
-    func login(tenant: String = "platform", workspace: String = "default", username: String = "admin", password: String = TestGateway.adminPassword, cookie: Bool = false) async throws -> JSONReply {
-        var body: [String: Any] = ["tenant_id": tenant, "workspace_id": workspace, "username": username, "password": password]
+    func login(
+        tenant: String = "platform", workspace: String = "default", username: String = "admin",
+        password: String = TestGateway.adminPassword, cookie: Bool = false
+    ) async throws -> JSONReply {
+        var body: [String: Any] = [
+            "tenant_id": tenant, "workspace_id": workspace, "username": username, "password": password,
+        ]
         if cookie { body["session_cookie"] = true }
         return try await send(.post, "/v1/auth/login", json: body)
     }
 
     /// The access token of a successful login.
-    func token(tenant: String = "platform", workspace: String = "default", username: String = "admin", password: String = TestGateway.adminPassword) async throws -> String {
+    func token(
+        tenant: String = "platform", workspace: String = "default", username: String = "admin",
+        password: String = TestGateway.adminPassword
+    ) async throws -> String {
         let reply = try await login(tenant: tenant, workspace: workspace, username: username, password: password)
         guard reply.status == .ok, let token = reply.string("access_token") else {
             throw TestFailure("login of \(username) failed: \(reply.status) \(reply.text)")

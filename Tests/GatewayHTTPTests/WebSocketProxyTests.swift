@@ -65,17 +65,22 @@ final class EchoWebSocketUpstream: Sendable {
     /// 502 problem on the upgrade itself (it used to be a 101 followed by a 1011 close).
     @Test func anUnreachableUpstreamIsA502BeforeAny101() async throws {
         let gateway = try await TestGateway.make { configuration in
-            configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:1", audience: "chat")]
+            configuration.routes = [
+                .init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:1", audience: "chat")
+            ]
         }
         try await gateway.test(.live) { _, client in
             let port = try #require(client.port)
             let token = try await client.token()
-            let request = "GET /api/ws/room HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            let request =
+                "GET /api/ws/room HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer \(token)\r\n\r\n"
             let (text, closed) = try await ProxyTests.rawExchange(port: port, bytes: request)
             #expect(text.hasPrefix("HTTP/1.1 502 "), "\(text.prefix(60))")
             #expect(text.contains(#""code":"upstream_unavailable""#))
-            #expect(!text.contains("HTTP/1.1 101"), "no switching-protocols status line (a request id may well contain 101)")
+            #expect(
+                !text.contains("HTTP/1.1 101"), "no switching-protocols status line (a request id may well contain 101)"
+            )
             #expect(closed)
         }
     }
@@ -86,7 +91,10 @@ final class EchoWebSocketUpstream: Sendable {
         let upstream = EchoWebSocketUpstream()
         try await upstream.run {
             let gateway = try await TestGateway.make { configuration in
-                configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")]
+                configuration.routes = [
+                    .init(
+                        name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")
+                ]
                 configuration.http.allowedOrigins = ["https://app.example"]
             }
             try await gateway.test(.live) { _, client in
@@ -96,11 +104,20 @@ final class EchoWebSocketUpstream: Sendable {
                 let cookie = String(try #require(login.headers[.setCookie]).split(separator: ";")[0])
                 func upgrade(method: String = "GET", _ extra: String) -> String {
                     "\(method) /api/ws/room HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extra
+                        + "\r\n"
                 }
                 for (name, request, status) in [
-                    ("POST upgrade", upgrade(method: "POST", "Authorization: Bearer \(token)\r\nContent-Length: 0\r\n"), "400"),
-                    ("two Origins", upgrade("Authorization: Bearer \(token)\r\nOrigin: https://app.example\r\nOrigin: https://evil.example\r\n"), "400"),
+                    (
+                        "POST upgrade",
+                        upgrade(method: "POST", "Authorization: Bearer \(token)\r\nContent-Length: 0\r\n"), "400"
+                    ),
+                    (
+                        "two Origins",
+                        upgrade(
+                            "Authorization: Bearer \(token)\r\nOrigin: https://app.example\r\nOrigin: https://evil.example\r\n"
+                        ), "400"
+                    ),
                     ("cookie, no Origin", upgrade("Cookie: \(cookie)\r\n"), "403"),
                     ("cookie, foreign Origin", upgrade("Cookie: \(cookie)\r\nOrigin: https://evil.example\r\n"), "403"),
                 ] {
@@ -111,7 +128,8 @@ final class EchoWebSocketUpstream: Sendable {
                 #expect(upstream.handshakeCount == 0, "no refused upgrade reached the upstream")
                 // The listed origin with the cookie is let through (swift-websocket's client always sends its own
                 // Origin, so the handshake is written by hand).
-                let allowed = try await ProxyTests.rawExchange(port: port, bytes: upgrade("Cookie: \(cookie)\r\nOrigin: https://app.example\r\n"))
+                let allowed = try await ProxyTests.rawExchange(
+                    port: port, bytes: upgrade("Cookie: \(cookie)\r\nOrigin: https://app.example\r\n"))
                 #expect(allowed.text.hasPrefix("HTTP/1.1 101"), "\(allowed.text.prefix(300))")
                 #expect(upstream.handshakeCount == 1)
             }
@@ -125,37 +143,55 @@ final class EchoWebSocketUpstream: Sendable {
         let upstream = EchoWebSocketUpstream()
         try await upstream.run {
             let gateway = try await TestGateway.make { configuration in
-                configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")]
+                configuration.routes = [
+                    .init(
+                        name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")
+                ]
             }
             try await gateway.test(.live) { _, client in
                 let port = try #require(client.port)
                 let admin = try await client.token()
                 let credential: HTTPFields
                 if how == "key deleted" {
-                    let key = try await client.send(.post, "/v1/api-keys", json: ["name": "ws", "workspace_id": "default"], bearer: admin)
+                    let key = try await client.send(
+                        .post, "/v1/api-keys", json: ["name": "ws", "workspace_id": "default"], bearer: admin)
                     let keyID = try #require(key.string("key_id"))
-                    _ = try await client.send(.post, "/v1/assignments", json: ["user_id": keyID, "role_id": "viewer", "workspace_id": "default"], bearer: admin)
+                    _ = try await client.send(
+                        .post, "/v1/assignments",
+                        json: ["user_id": keyID, "role_id": "viewer", "workspace_id": "default"], bearer: admin)
                     credential = [HTTPField.Name("X-API-Key")!: try #require(key.string("api_key"))]
                 } else {
-                    _ = try await gateway.addUser(tenantID: "platform", username: "chatter", password: "chatter-password", roles: ["viewer"])
-                    credential = [.authorization: "Bearer \(try await client.token(username: "chatter", password: "chatter-password"))"]
+                    _ = try await gateway.addUser(
+                        tenantID: "platform", username: "chatter", password: "chatter-password", roles: ["viewer"])
+                    credential = [
+                        .authorization:
+                            "Bearer \(try await client.token(username: "chatter", password: "chatter-password"))"
+                    ]
                 }
                 let revoke: @Sendable () async throws -> Void = {
                     let revoker = client
                     if how == "key deleted" {
                         let keys = try await revoker.send(.get, "/v1/api-keys", bearer: admin)
                         let id = try #require((keys["api_keys"] as? [[String: Any]])?.first?["key_id"] as? String)
-                        #expect(try await revoker.send(.delete, "/v1/api-keys/\(id)", bearer: admin).status == .noContent)
+                        #expect(
+                            try await revoker.send(.delete, "/v1/api-keys/\(id)", bearer: admin).status == .noContent)
                     } else {
                         let users = try await revoker.send(.get, "/v1/users", bearer: admin)
-                        let id = try #require((users["users"] as? [[String: Any]])?.first { $0["username"] as? String == "chatter" }?["user_id"] as? String)
-                        #expect(try await revoker.send(.put, "/v1/users/\(id)/password", json: ["password": "chatter-password-2"], bearer: admin).status == .noContent)
+                        let id = try #require(
+                            (users["users"] as? [[String: Any]])?.first { $0["username"] as? String == "chatter" }?[
+                                "user_id"] as? String)
+                        #expect(
+                            try await revoker.send(
+                                .put, "/v1/users/\(id)/password", json: ["password": "chatter-password-2"],
+                                bearer: admin
+                            ).status == .noContent)
                     }
                 }
                 let revokedAt = Mutex<ContinuousClock.Instant?>(nil)
                 let closedAt = Mutex<ContinuousClock.Instant?>(nil)
                 let frame = try await WebSocketClient.connect(
-                    url: "ws://127.0.0.1:\(port)/api/ws/room", configuration: .init(additionalHeaders: credential), logger: Logger(label: "ws-client")
+                    url: "ws://127.0.0.1:\(port)/api/ws/room", configuration: .init(additionalHeaders: credential),
+                    logger: Logger(label: "ws-client")
                 ) { inbound, outbound, _ in
                     try await outbound.write(.text("before"))
                     var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
@@ -176,7 +212,10 @@ final class EchoWebSocketUpstream: Sendable {
         let upstream = EchoWebSocketUpstream()
         try await upstream.run {
             let gateway = try await TestGateway.make { configuration in
-                configuration.routes = [.init(name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")]
+                configuration.routes = [
+                    .init(
+                        name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")
+                ]
                 // Short, so the pause below outlasts it: an upgraded connection is not subject to the HTTP deadlines.
                 configuration.http.idleTimeout = 1
             }
@@ -206,14 +245,17 @@ final class EchoWebSocketUpstream: Sendable {
                 #expect(forwarded != "Bearer \(token)", "the client's token is replaced")
                 let downstream = String(forwarded.dropFirst("Bearer ".count))
                 let keys = gateway.keyRing.snapshot.publicKeys
-                let claims = try TokenVerifierForTests.verify(downstream, issuer: gateway.configuration.issuer, audience: "chat", keys: keys)
+                let claims = try TokenVerifierForTests.verify(
+                    downstream, issuer: gateway.configuration.issuer, audience: "chat", keys: keys)
                 #expect(claims.sub == subject)
                 #expect(handshake[HTTPField.Name("X-Tenant-Id")!] == "platform")
                 #expect(handshake[.cookie] == "theme=dark")
 
                 // Without credentials the upgrade is refused (the HTTP path answers 401).
                 await #expect(throws: (any Error).self) {
-                    try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/api/ws/room", logger: Logger(label: "ws-client")) { _, outbound, _ in
+                    try await WebSocketClient.connect(
+                        url: "ws://127.0.0.1:\(port)/api/ws/room", logger: Logger(label: "ws-client")
+                    ) { _, outbound, _ in
                         try await outbound.close(.normalClosure, reason: nil)
                     }
                 }
@@ -230,7 +272,8 @@ final class EchoWebSocketUpstream: Sendable {
                 // On the wire, each refusal is the problem the HTTP path would give, and the connection closes.
                 func upgrade(_ path: String, _ authorization: String?) -> String {
                     "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                        + "Sec-WebSocket-Version: 13\r\nX-Request-Id: ws-refused-1\r\n" + (authorization.map { "Authorization: \($0)\r\n" } ?? "") + "\r\n"
+                        + "Sec-WebSocket-Version: 13\r\nX-Request-Id: ws-refused-1\r\n"
+                        + (authorization.map { "Authorization: \($0)\r\n" } ?? "") + "\r\n"
                 }
                 for (request, status, code) in [
                     (upgrade("/api/ws/room", nil), "401", "invalid_token"),
@@ -252,7 +295,9 @@ final class EchoWebSocketUpstream: Sendable {
 }
 
 enum TokenVerifierForTests {
-    static func verify(_ token: String, issuer: String, audience: String, keys: [String: _RSA.Signing.PublicKey]) throws -> AccessTokenClaims {
+    static func verify(_ token: String, issuer: String, audience: String, keys: [String: _RSA.Signing.PublicKey]) throws
+        -> AccessTokenClaims
+    {
         try TokenVerifier(issuer: issuer, audience: audience, leeway: 30).verify(token, now: Date(), key: { keys[$0] })
     }
 }

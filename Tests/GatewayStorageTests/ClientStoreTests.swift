@@ -5,10 +5,14 @@ import Testing
 
 /// OAuth clients in every store: round trip, ids unique across tenants and kinds, deletion takes assignments.
 extension StoreConformanceTests {
-    static func client(_ id: String, tenant: String = "acme", type: OAuthClientRecord.ClientType = .confidential) -> OAuthClientRecord {
+    static func client(_ id: String, tenant: String = "acme", type: OAuthClientRecord.ClientType = .confidential)
+        -> OAuthClientRecord
+    {
         OAuthClientRecord(
-            tenantID: tenant, clientID: id, name: "client \(id)", workspaceID: "default", type: type, secretHash: type == .confidential ? "sha256-of-\(id)" : nil,
-            redirectURIs: ["https://app.example/cb", "http://127.0.0.1/cb"], postLogoutRedirectURIs: ["https://app.example/bye"],
+            tenantID: tenant, clientID: id, name: "client \(id)", workspaceID: "default", type: type,
+            secretHash: type == .confidential ? "sha256-of-\(id)" : nil,
+            redirectURIs: ["https://app.example/cb", "http://127.0.0.1/cb"],
+            postLogoutRedirectURIs: ["https://app.example/bye"],
             grantTypes: ["client_credentials"], createdAt: at(5)
         )
     }
@@ -33,7 +37,9 @@ extension StoreConformanceTests {
             await expectCode(.conflict) { try await store.createClient(Self.client("u-1")) }
 
             try await store.createAssignment(Self.assignment("as-1", tenant: "acme", principal: "cl-a", role: "viewer"))
-            #expect(try await store.deleteClient(tenantID: "other", clientID: "cl-a", now: Self.at(20)) == nil, "not another tenant's")
+            #expect(
+                try await store.deleteClient(tenantID: "other", clientID: "cl-a", now: Self.at(20)) == nil,
+                "not another tenant's")
             let deleted = try await store.deleteClient(tenantID: "acme", clientID: "cl-a", now: Self.at(20))
             #expect(deleted?.bumpedWorkspaces == ["default"])
             #expect(try await store.client(clientID: "cl-a") == nil)
@@ -47,27 +53,36 @@ extension StoreConformanceTests {
         try await withStore(backend) { store in
             try await seed(store)
             let code = AuthorizationCodeRecord(
-                codeHash: "hash-of-code", tenantID: "acme", workspaceID: "default", principalID: "u-1", clientID: "cl-a",
-                redirectURI: "https://app.example/cb", codeChallenge: "challenge", scope: "openid profile", nonce: "n-1", authTime: Self.at(10),
+                codeHash: "hash-of-code", tenantID: "acme", workspaceID: "default", principalID: "u-1",
+                clientID: "cl-a",
+                redirectURI: "https://app.example/cb", codeChallenge: "challenge", scope: "openid profile",
+                nonce: "n-1", authTime: Self.at(10),
                 expiresAt: Self.at(70)
             )
             try await store.createAuthorizationCode(code)
             func redeem(_ hash: String, at seconds: TimeInterval, sid: String) async throws -> CodeRedemption {
-                try await store.redeemAuthorizationCode(hash: hash, now: Self.at(seconds), sessionID: sid, sessionExpiresAt: Self.at(3600), refreshTokenHash: "refresh-\(sid)")
+                try await store.redeemAuthorizationCode(
+                    hash: hash, now: Self.at(seconds), sessionID: sid, sessionExpiresAt: Self.at(3600),
+                    refreshTokenHash: "refresh-\(sid)")
             }
             var spent = code
             spent.sessionID = "s-1"
             let session = SessionRecord(
-                sessionID: "s-1", tenantID: "acme", workspaceID: "default", principalID: "u-1", createdAt: Self.at(20), expiresAt: Self.at(3600), clientID: "cl-a",
+                sessionID: "s-1", tenantID: "acme", workspaceID: "default", principalID: "u-1", createdAt: Self.at(20),
+                expiresAt: Self.at(3600), clientID: "cl-a",
                 scope: "openid profile"
             )
             #expect(try await redeem("hash-of-code", at: 20, sid: "s-1") == .redeemed(spent, session))
             #expect(try await store.session("s-1") == session, "the session exists, bound to the client")
-            #expect(try await redeem("hash-of-code", at: 21, sid: "s-2") == .reused(spent), "single use; names the session to revoke")
+            #expect(
+                try await redeem("hash-of-code", at: 21, sid: "s-2") == .reused(spent),
+                "single use; names the session to revoke")
             #expect(try await store.session("s-2") == nil)
             #expect(try await redeem("nope", at: 21, sid: "s-3") == .invalid)
             // The refresh token created with the session rotates like any.
-            if case .rotated(let rotated) = try await store.rotateRefreshToken(presentedHash: "refresh-s-1", successorHash: "refresh-s-1b", now: Self.at(30)) {
+            if case .rotated(let rotated) = try await store.rotateRefreshToken(
+                presentedHash: "refresh-s-1", successorHash: "refresh-s-1b", now: Self.at(30))
+            {
                 #expect(rotated.clientID == "cl-a")
             } else {
                 Issue.record("the code's refresh token did not rotate")
@@ -81,7 +96,9 @@ extension StoreConformanceTests {
             raced.codeHash = "hash-of-raced"
             try await store.createAuthorizationCode(raced)
             let outcomes = try await withThrowingTaskGroup(of: CodeRedemption.self) { group in
-                for index in 0..<8 { group.addTask { try await redeem("hash-of-raced", at: 30, sid: "s-race-\(index)") } }
+                for index in 0..<8 {
+                    group.addTask { try await redeem("hash-of-raced", at: 30, sid: "s-race-\(index)") }
+                }
                 return try await group.reduce(into: [CodeRedemption]()) { $0.append($1) }
             }
             #expect(outcomes.filter { if case .redeemed = $0 { true } else { false } }.count == 1)

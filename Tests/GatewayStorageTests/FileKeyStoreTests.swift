@@ -16,14 +16,18 @@ import Testing
     }
 
     static func open(_ directory: String, clock: any GatewayClock = ManualClock()) async throws -> KeyRingManager {
-        try await KeyRingManager.open(store: FileKeyStore(directory: directory), configuration: configuration(directory), clock: clock, logger: Logger(label: "test"))
+        try await KeyRingManager.open(
+            store: FileKeyStore(directory: directory), configuration: configuration(directory), clock: clock,
+            logger: Logger(label: "test"))
     }
 
     func mode(_ path: String) throws -> Int {
         (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
 
-    func expectStartupError(_ directory: String, naming file: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation) async {
+    func expectStartupError(
+        _ directory: String, naming file: String, _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) async {
         do {
             _ = try await Self.open(directory)
             Issue.record("opened a broken key store", sourceLocation: sourceLocation)
@@ -62,7 +66,8 @@ import Testing
         let reopened = try await Self.open(temp.path)
         #expect(reopened.snapshot.records == first.snapshot.records)
         #expect(reopened.snapshot.jwks == first.snapshot.jwks)
-        #expect(reopened.snapshot.active.privateKey.derRepresentation == first.snapshot.active.privateKey.derRepresentation)
+        #expect(
+            reopened.snapshot.active.privateKey.derRepresentation == first.snapshot.active.privateKey.derRepresentation)
         #expect(reopened.snapshot.jwksJSON == first.snapshot.jwksJSON)
     }
 
@@ -104,7 +109,8 @@ import Testing
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         let server = try await KeyRingManager.open(
-            store: FileKeyStore(directory: temp.path), configuration: Self.configuration(temp.path), clock: SystemClock(),
+            store: FileKeyStore(directory: temp.path), configuration: Self.configuration(temp.path),
+            clock: SystemClock(),
             logger: Logger(label: "test"), pollInterval: .milliseconds(200)
         )
         let cli = try await Self.open(temp.path)
@@ -127,8 +133,12 @@ import Testing
         let manager = try await Self.open(temp.path)
         // A crash between writing a new key file and the metadata leaves a file the metadata does not name.
         let orphan = try SigningKey.generate(bits: 2048)
-        _ = FileManager.default.createFile(atPath: temp.appending("\(orphan.kid).pem"), contents: Data(orphan.pem.utf8), attributes: [.posixPermissions: 0o600])
-        _ = FileManager.default.createFile(atPath: temp.appending("keyring.json.tmp-123"), contents: Data("{".utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: temp.appending("\(orphan.kid).pem"), contents: Data(orphan.pem.utf8),
+            attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: temp.appending("keyring.json.tmp-123"), contents: Data("{".utf8),
+            attributes: [.posixPermissions: 0o600])
         let reopened = try await Self.open(temp.path)
         #expect(reopened.snapshot.records == manager.snapshot.records)
         #expect(reopened.snapshot.publicKeys[orphan.kid] == nil)
@@ -144,7 +154,9 @@ import Testing
         await expectStartupError(temp.path, naming: file, "not a valid RSA private key PEM")
         let before = try FileManager.default.contentsOfDirectory(atPath: temp.path).sorted()
         await expectStartupError(temp.path, naming: file, "not a valid RSA private key PEM")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: temp.path).sorted() == before, "no new ring was created")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: temp.path).sorted() == before, "no new ring was created"
+        )
     }
 
     @Test func truncatedMetadataNamesTheFile() async throws {
@@ -171,7 +183,8 @@ import Testing
         _ = try await Self.open(temp.path)
         let metadata = temp.appending("keyring.json")
         let text = try String(contentsOfFile: metadata, encoding: .utf8)
-        try text.replacingOccurrences(of: "\"next\"", with: "\"active\"").write(toFile: metadata, atomically: false, encoding: .utf8)
+        try text.replacingOccurrences(of: "\"next\"", with: "\"active\"").write(
+            toFile: metadata, atomically: false, encoding: .utf8)
         await expectStartupError(temp.path, naming: metadata, "2 keys claim to be active")
     }
 

@@ -17,7 +17,9 @@ enum KeyStoreBackend: String, Sendable, CaseIterable, CustomTestStringConvertibl
 
 /// Runs `body` with `count` key stores over one shared ring, as separate replicas (or a server and the CLI) see it:
 /// separate `FileKeyStore`s on one directory, or separate PostgreSQL stores (each with its own pool) on one schema.
-func withSharedKeyStores(_ backend: KeyStoreBackend, count: Int = 2, _ body: ([any KeyStore]) async throws -> Void) async throws {
+func withSharedKeyStores(_ backend: KeyStoreBackend, count: Int = 2, _ body: ([any KeyStore]) async throws -> Void)
+    async throws
+{
     switch backend {
     case .file:
         let temp = try TemporaryDirectory()
@@ -53,8 +55,12 @@ func withSharedKeyStores(_ backend: KeyStoreBackend, count: Int = 2, _ body: ([a
         return configuration
     }
 
-    static func open(_ store: any KeyStore, clock: any GatewayClock = ManualClock(), rotationInterval: Int = 0) async throws -> KeyRingManager {
-        try await KeyRingManager.open(store: store, configuration: configuration(rotationInterval: rotationInterval), clock: clock, logger: Logger(label: "test"))
+    static func open(_ store: any KeyStore, clock: any GatewayClock = ManualClock(), rotationInterval: Int = 0)
+        async throws -> KeyRingManager
+    {
+        try await KeyRingManager.open(
+            store: store, configuration: configuration(rotationInterval: rotationInterval), clock: clock,
+            logger: Logger(label: "test"))
     }
 
     @Test(arguments: KeyStoreBackend.configured)
@@ -68,7 +74,9 @@ func withSharedKeyStores(_ backend: KeyStoreBackend, count: Int = 2, _ body: ([a
             #expect(loaded.revision == first.snapshot.revision)
             let reopened = try await Self.open(stores[1])
             #expect(reopened.snapshot.active.kid == first.snapshot.active.kid)
-            #expect(reopened.snapshot.active.privateKey.derRepresentation == first.snapshot.active.privateKey.derRepresentation)
+            #expect(
+                reopened.snapshot.active.privateKey.derRepresentation
+                    == first.snapshot.active.privateKey.derRepresentation)
             #expect(reopened.snapshot.jwksJSON == first.snapshot.jwksJSON)
         }
     }

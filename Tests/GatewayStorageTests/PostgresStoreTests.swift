@@ -1,15 +1,17 @@
 import CryptoExtras
 import Foundation
 import GatewayCore
-@testable import GatewayStorage
 import Logging
 import PostgresNIO
 import Testing
 
+@testable import GatewayStorage
+
 /// PostgreSQL specifics beyond the shared contract: URL handling, start-up failures, migrations, encryption at rest.
 @Suite struct PostgresStoreTests {
     @Test func urlIsParsedAndItsDescriptionHasNoPassword() throws {
-        let configuration = try PostgresStoreConfiguration(url: "postgres://gw%40user:s3cr%2Ft@db.example:6543/iam?sslmode=require&schema=gw")
+        let configuration = try PostgresStoreConfiguration(
+            url: "postgres://gw%40user:s3cr%2Ft@db.example:6543/iam?sslmode=require&schema=gw")
         #expect(configuration.host == "db.example")
         #expect(configuration.port == 6543)
         #expect(configuration.username == "gw@user")
@@ -43,18 +45,23 @@ import Testing
 
     @Test func unreachableDatabaseFailsOpenWithAClearMessage() async throws {
         // Port 1 on loopback: nothing listens there, the connection is refused at once.
-        let configuration = PostgresStoreConfiguration(host: "127.0.0.1", port: 1, username: "gateway", password: "hunter2", database: "iam", tlsMode: .disable)
+        let configuration = PostgresStoreConfiguration(
+            host: "127.0.0.1", port: 1, username: "gateway", password: "hunter2", database: "iam", tlsMode: .disable)
         do {
             _ = try await PostgresStore.open(configuration: configuration, logger: Logger(label: "test"))
             Issue.record("opened a store on a closed port")
         } catch let error as StoreError {
             #expect(error.message.contains("cannot connect to postgres://gateway@127.0.0.1:1/iam"), "\(error.message)")
-            #expect(error.message.contains("connection refused: is the database server running"), "in words, \(error.message)")
+            #expect(
+                error.message.contains("connection refused: is the database server running"),
+                "in words, \(error.message)")
             #expect(!error.message.contains("SingleConnectionFailure"), "not NIO's dump of every address tried")
             #expect(!error.message.contains("hunter2"))
         }
         // A host name that does not resolve.
-        let unresolved = PostgresStoreConfiguration(host: "no-such-host.invalid", port: 5432, username: "gateway", password: "hunter2", database: "iam", tlsMode: .disable)
+        let unresolved = PostgresStoreConfiguration(
+            host: "no-such-host.invalid", port: 5432, username: "gateway", password: "hunter2", database: "iam",
+            tlsMode: .disable)
         do {
             _ = try await PostgresStore.open(configuration: unresolved, logger: Logger(label: "test"))
             Issue.record("opened a store on a host that does not exist")
@@ -69,7 +76,9 @@ import Testing
         defer { Task { await TestPostgres.drop(configuration) } }
         let stores = try await withThrowingTaskGroup(of: PostgresStore.self) { group in
             for _ in 0..<4 {
-                group.addTask { try await PostgresStore.open(configuration: configuration, logger: TestPostgres.logger) }
+                group.addTask {
+                    try await PostgresStore.open(configuration: configuration, logger: TestPostgres.logger)
+                }
             }
             return try await group.reduce(into: []) { $0.append($1) }
         }
@@ -80,7 +89,9 @@ import Testing
             #expect(try await store.schemaVersion() == PostgresMigrations.all.count)
             #expect(try await store.migrationCount() == PostgresMigrations.all.count)
             // The audit log is append-only in the database itself.
-            try await store.appendAudit(AuditEvent(at: Date(), actor: "a", tenantID: "t", workspaceID: nil, action: "x", target: nil, requestID: nil))
+            try await store.appendAudit(
+                AuditEvent(
+                    at: Date(), actor: "a", tenantID: "t", workspaceID: nil, action: "x", target: nil, requestID: nil))
             await #expect(throws: (any Error).self) { try await store.query("DELETE FROM audit_events") }
             await #expect(throws: (any Error).self) { try await store.query("UPDATE audit_events SET actor = 'b'") }
         }
@@ -93,7 +104,9 @@ import Testing
         do {
             try await TestPostgres.withStore(configuration) { store in
                 let kek = KeyEncryptionKey.random()
-                let manager = try await KeyRingManager.open(store: PostgresKeyStore(store: store, encryptionKey: kek), configuration: GatewayConfiguration(), clock: ManualClock(), logger: Logger(label: "test"))
+                let manager = try await KeyRingManager.open(
+                    store: PostgresKeyStore(store: store, encryptionKey: kek), configuration: GatewayConfiguration(),
+                    clock: ManualClock(), logger: Logger(label: "test"))
                 let rows = try await store.query("SELECT kid, sealed_private_key, kek_id FROM signing_keys")
                 #expect(rows.count == 2)
                 for row in rows {
@@ -135,13 +148,20 @@ import Testing
                     var iterator = seen.stream.makeAsyncIterator()
                     // After connecting, every kind is reported once (catch-up).
                     var initial: Set<StoreChange> = []
-                    while initial.count < StoreChange.allCases.count, let change = await iterator.next() { initial.insert(change) }
+                    while initial.count < StoreChange.allCases.count, let change = await iterator.next() {
+                        initial.insert(change)
+                    }
                     try await store.createTenant(Tenant(tenantID: "acme", name: "Acme", createdAt: Date()))
                     #expect(await iterator.next() == .policy)
-                    try await store.createSession(SessionRecord(sessionID: "s", tenantID: "acme", workspaceID: "default", principalID: "u", createdAt: Date(), expiresAt: Date().addingTimeInterval(60)), refreshTokenHash: "h")
+                    try await store.createSession(
+                        SessionRecord(
+                            sessionID: "s", tenantID: "acme", workspaceID: "default", principalID: "u",
+                            createdAt: Date(), expiresAt: Date().addingTimeInterval(60)), refreshTokenHash: "h")
                     _ = try await store.revokeSession("s", now: Date())
                     #expect(await iterator.next() == .sessions)
-                    _ = try await KeyRingManager.open(store: PostgresKeyStore(store: store, encryptionKey: .random()), configuration: GatewayConfiguration(), clock: ManualClock(), logger: Logger(label: "test"))
+                    _ = try await KeyRingManager.open(
+                        store: PostgresKeyStore(store: store, encryptionKey: .random()),
+                        configuration: GatewayConfiguration(), clock: ManualClock(), logger: Logger(label: "test"))
                     #expect(await iterator.next() == .keys)
                 }
             }
@@ -168,9 +188,11 @@ import Testing
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         let path = temp.appending("kek")
-        _ = FileManager.default.createFile(atPath: path, contents: Data((Self.valid + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: path, contents: Data((Self.valid + "\n").utf8), attributes: [.posixPermissions: 0o600])
         let fromFile = try KeyEncryptionKey.load(configuration: configuration(file: path), environment: [:])
-        let fromEnvironment = try KeyEncryptionKey.load(configuration: configuration(env: "GATEWAY_KEK"), environment: ["GATEWAY_KEK": Self.valid])
+        let fromEnvironment = try KeyEncryptionKey.load(
+            configuration: configuration(env: "GATEWAY_KEK"), environment: ["GATEWAY_KEK": Self.valid])
         #expect(fromFile.id == fromEnvironment.id)
         #expect(fromFile.id.count == 16)
         #expect(KeyEncryptionKey.random().id != fromFile.id)
@@ -180,16 +202,22 @@ import Testing
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         let open = temp.appending("kek-open")
-        _ = FileManager.default.createFile(atPath: open, contents: Data(Self.valid.utf8), attributes: [.posixPermissions: 0o644])
+        _ = FileManager.default.createFile(
+            atPath: open, contents: Data(Self.valid.utf8), attributes: [.posixPermissions: 0o644])
         let short = temp.appending("kek-short")
-        _ = FileManager.default.createFile(atPath: short, contents: Data(Data(count: 16).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: short, contents: Data(Data(count: 16).base64EncodedString().utf8),
+            attributes: [.posixPermissions: 0o600])
         let cases: [(GatewayConfiguration, [String: String], String, String)] = [
             (configuration(), [:], "keys.encryption_key_file", "needs a key-encryption key"),
             (configuration(file: temp.appending("missing")), [:], "keys.encryption_key_file", "does not exist"),
             (configuration(file: open), [:], "keys.encryption_key_file", "chmod 600"),
             (configuration(file: short), [:], "keys.encryption_key_file", "must be 32 bytes"),
             (configuration(env: "GATEWAY_KEK"), [:], "keys.encryption_key_env", "not set"),
-            (configuration(env: "GATEWAY_KEK"), ["GATEWAY_KEK": "not base64!"], "keys.encryption_key_env (GATEWAY_KEK)", "not valid base64"),
+            (
+                configuration(env: "GATEWAY_KEK"), ["GATEWAY_KEK": "not base64!"],
+                "keys.encryption_key_env (GATEWAY_KEK)", "not valid base64"
+            ),
         ]
         for (configuration, environment, key, fragment) in cases {
             do {

@@ -1,8 +1,9 @@
 import Foundation
 import GatewayCore
-@testable import GatewayStorage
 import Logging
 import Testing
+
+@testable import GatewayStorage
 
 @Suite struct SQLiteStoreTests {
     @Test func createsFileAppliesMigrationsOnceAndUsesWAL() async throws {
@@ -35,7 +36,9 @@ import Testing
         let outcomes = await withTaskGroup(of: (String, Bool).self) { tasks in
             for index in 0..<200 {
                 tasks.addTask {
-                    let user = UserRecord(tenantID: "acme", userID: "u-\(index)", username: "name-\(index % 100)", passwordHash: "x", createdAt: Date())
+                    let user = UserRecord(
+                        tenantID: "acme", userID: "u-\(index)", username: "name-\(index % 100)", passwordHash: "x",
+                        createdAt: Date())
                     do {
                         try await store.createUser(user)
                         return (user.userID, true)
@@ -80,7 +83,10 @@ import Testing
         let created = await withTaskGroup(of: Bool.self) { tasks in
             for index in 0..<40 {
                 tasks.addTask {
-                    (try? await store.createUser(UserRecord(tenantID: "acme", userID: "v-\(index)", username: "other", passwordHash: "x", createdAt: Date()))) != nil
+                    (try? await store.createUser(
+                        UserRecord(
+                            tenantID: "acme", userID: "v-\(index)", username: "other", passwordHash: "x",
+                            createdAt: Date()))) != nil
                 }
             }
             return await tasks.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -107,7 +113,10 @@ import Testing
         defer { temp.remove() }
         let store = try await SQLiteStore.open(path: temp.appending("gateway.sqlite"), logger: Logger(label: "test"))
         defer { Task { try? await store.close() } }
-        let good = try #require(try await store.query("SELECT 't' AS tenant_id, 'u' AS user_id, 'name' AS username, 'h' AS password_hash, 12.5 AS created_at").first)
+        let good = try #require(
+            try await store.query(
+                "SELECT 't' AS tenant_id, 'u' AS user_id, 'name' AS username, 'h' AS password_hash, 12.5 AS created_at"
+            ).first)
         #expect(try SQLiteStore.user(good).createdAt == Date(timeIntervalSince1970: 12.5))
         for select in [
             "SELECT 't' AS tenant_id, 'u' AS user_id, 'name' AS username, 'h' AS password_hash",  // created_at missing
@@ -118,9 +127,10 @@ import Testing
             let row = try #require(try await store.query(select).first)
             #expect(throws: StoreError.self, "\(select)") { _ = try SQLiteStore.user(row) }
         }
-        let role = try #require(try await store.query(
-            "SELECT 'r' AS role_id, 't' AS tenant_id, 'n' AS name, NULL AS description, NULL AS workspace_id, '{not json' AS permissions, 1.0 AS created_at, 1.0 AS updated_at"
-        ).first)
+        let role = try #require(
+            try await store.query(
+                "SELECT 'r' AS role_id, 't' AS tenant_id, 'n' AS name, NULL AS description, NULL AS workspace_id, '{not json' AS permissions, 1.0 AS created_at, 1.0 AS updated_at"
+            ).first)
         #expect(throws: StoreError.self) { _ = try SQLiteStore.role(role) }
     }
 }

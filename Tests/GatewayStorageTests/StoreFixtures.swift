@@ -31,7 +31,9 @@ enum TestPostgres {
     }()
     static let skipNote = "\(variable) is not set: the PostgreSQL cases of the conformance suites are skipped"
 
-    static func configuration(schema: String = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")) throws -> PostgresStoreConfiguration {
+    static func configuration(
+        schema: String = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    ) throws -> PostgresStoreConfiguration {
         guard let url else { throw TestSetupError("\(variable) is not set") }
         var configuration = try PostgresStoreConfiguration(url: url)
         configuration.schema = schema
@@ -49,13 +51,16 @@ enum TestPostgres {
         plain.schema = nil
         do {
             var connectionConfiguration = PostgresConnection.Configuration(
-                host: plain.host, port: plain.port, username: plain.username, password: plain.password, database: plain.database, tls: .disable
+                host: plain.host, port: plain.port, username: plain.username, password: plain.password,
+                database: plain.database, tls: .disable
             )
             connectionConfiguration.options.connectTimeout = .seconds(5)
             let connection = try await PostgresConnection.connect(
-                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: connectionConfiguration, id: 99, logger: Logger(label: "test")
+                on: PostgresConnection.defaultEventLoopGroup.any(), configuration: connectionConfiguration, id: 99,
+                logger: Logger(label: "test")
             )
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "test"))
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"), logger: Logger(label: "test"))
             try await connection.close()
         } catch {
             print("note: could not drop test schema \(schema): \(error)")
@@ -63,7 +68,9 @@ enum TestPostgres {
     }
 
     /// Opens a PostgreSQL store in `configuration`'s schema, runs its pool around `body`.
-    static func withStore(_ configuration: PostgresStoreConfiguration, _ body: (PostgresStore) async throws -> Void) async throws {
+    static func withStore(_ configuration: PostgresStoreConfiguration, _ body: (PostgresStore) async throws -> Void)
+        async throws
+    {
         let store = try await PostgresStore.open(configuration: configuration, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await store.run() }
@@ -106,7 +113,10 @@ struct TestSetupError: Error, CustomStringConvertible {
 
 /// Records in the test output whether the PostgreSQL cases run; skipped (with the reason) when no database is set.
 @Suite struct PostgresAvailability {
-    @Test(.enabled(if: TestPostgres.url != nil, "set IAM_GATEWAY_TEST_POSTGRES_URL to run the conformance suites against PostgreSQL too"))
+    @Test(
+        .enabled(
+            if: TestPostgres.url != nil,
+            "set IAM_GATEWAY_TEST_POSTGRES_URL to run the conformance suites against PostgreSQL too"))
     func postgresConformanceCasesRun() async throws {
         try await withStore(.postgres) { store in
             try await store.ping()

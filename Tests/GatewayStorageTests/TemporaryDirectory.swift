@@ -6,7 +6,8 @@ struct TemporaryDirectory {
 
     init() throws {
         path = (NSTemporaryDirectory() as NSString).appendingPathComponent("iam-gateway-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
 
     func appending(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }

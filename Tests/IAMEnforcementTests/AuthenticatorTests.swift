@@ -44,15 +44,21 @@ import Testing
 
     @Test func namesTheFailedCheck() async throws {
         let now = clock.now()
-        #expect(await refusal("Bearer \(try key.sign(TestTokens.claims(now: now, audience: "other-service")))") == .audienceMismatch)
-        #expect(await refusal("Bearer \(try key.sign(TestTokens.claims(now: now.addingTimeInterval(-400))))") == .expired)
-        #expect(await refusal("Bearer \(try key.sign(TestTokens.claims(now: now.addingTimeInterval(120))))") == .notYetValid)
+        #expect(
+            await refusal("Bearer \(try key.sign(TestTokens.claims(now: now, audience: "other-service")))")
+                == .audienceMismatch)
+        #expect(
+            await refusal("Bearer \(try key.sign(TestTokens.claims(now: now.addingTimeInterval(-400))))") == .expired)
+        #expect(
+            await refusal("Bearer \(try key.sign(TestTokens.claims(now: now.addingTimeInterval(120))))") == .notYetValid
+        )
         // Within the leeway.
         #expect(await refusal("Bearer \(try key.sign(TestTokens.claims(now: now.addingTimeInterval(20))))") == nil)
 
         let token = try key.sign(TestTokens.claims(now: now))
         let parts = token.split(separator: ".").map(String.init)
-        let forgedClaims = Base64URL.encode(try JSONEncoder().encode(TestTokens.claims(now: now, permissions: ["everything"])))
+        let forgedClaims = Base64URL.encode(
+            try JSONEncoder().encode(TestTokens.claims(now: now, permissions: ["everything"])))
         #expect(await refusal("Bearer \(parts[0]).\(forgedClaims).\(parts[2])") == .badSignature)
         let none = Base64URL.encode(Data(#"{"alg":"none","kid":"k1","typ":"at+jwt"}"#.utf8))
         #expect(await refusal("Bearer \(none).\(parts[1]).\(parts[2])") == .unsupportedAlgorithm)
@@ -76,10 +82,16 @@ import Testing
     @Test func decidesOnPermissions() async throws {
         let claims = TestTokens.claims(now: clock.now(), permissions: ["connections.read"])
         let header = "Bearer \(try key.sign(claims))"
-        #expect(await authenticator.requirePermission("connections.read", authorizationHeader: header) == .allowed(claims))
-        #expect(await authenticator.requirePermission("connections.create", authorizationHeader: header) == .forbidden(claims))
-        #expect(await authenticator.authorize(authorizationHeader: header, requirement: .authenticated).claims == claims)
-        #expect(await authenticator.requirePermission("connections.read", authorizationHeader: nil) == .unauthorized(.missingToken))
+        #expect(
+            await authenticator.requirePermission("connections.read", authorizationHeader: header) == .allowed(claims))
+        #expect(
+            await authenticator.requirePermission("connections.create", authorizationHeader: header)
+                == .forbidden(claims))
+        #expect(
+            await authenticator.authorize(authorizationHeader: header, requirement: .authenticated).claims == claims)
+        #expect(
+            await authenticator.requirePermission("connections.read", authorizationHeader: nil)
+                == .unauthorized(.missingToken))
     }
 
     @Test func requirementsCompose() {
@@ -91,6 +103,8 @@ import Testing
         #expect(!PermissionRequirement.allOf([.permission("a"), .permission("c")]).isSatisfied(by: claims))
         #expect(PermissionRequirement.anyOf([.permission("c"), .permission("b")]).isSatisfied(by: claims))
         #expect(!PermissionRequirement.anyOf([]).isSatisfied(by: claims))
-        #expect(PermissionRequirement.allOf([.permission("a"), .anyOf([.permission("x"), .permission("b")])]).description == "allOf(a, anyOf(x, b))")
+        #expect(
+            PermissionRequirement.allOf([.permission("a"), .anyOf([.permission("x"), .permission("b")])]).description
+                == "allOf(a, anyOf(x, b))")
     }
 }

@@ -91,17 +91,23 @@ final class FakeGateway: Sendable {
         router.post("/v1/permissions/register") { request, _ in
             let body = try await request.body.collect(upTo: 64 * 1024)
             self.record(request, body: String(buffer: body))
-            let status = self.state.withLock { state in state.registerStatuses.isEmpty ? 200 : state.registerStatuses.removeFirst() }
-            return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+            let status = self.state.withLock { state in
+                state.registerStatuses.isEmpty ? 200 : state.registerStatuses.removeFirst()
+            }
+            return Response(
+                status: .init(code: status), headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: "{}")))
         }
         var logger = Logger(label: "fake-gateway")
         logger.logLevel = .warning
-        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
+        return Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
     }
 
     private func record(_ request: Request, body: String) {
         let received = ReceivedRequest(
-            path: request.uri.path, query: request.uri.query ?? "", authorization: request.headers[.authorization], body: body
+            path: request.uri.path, query: request.uri.query ?? "", authorization: request.headers[.authorization],
+            body: body
         )
         state.withLock { $0.requests.append(received) }
     }
@@ -119,14 +125,20 @@ final class FakeGateway: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: body))
             )
         case .garbage:
-            return Response(status: .ok, headers: [.contentType: "text/html"], body: .init(byteBuffer: ByteBuffer(string: "<html>not a key set</html>")))
+            return Response(
+                status: .ok, headers: [.contentType: "text/html"],
+                body: .init(byteBuffer: ByteBuffer(string: "<html>not a key set</html>")))
         case .emptySet:
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"keys":[]}"#)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"keys":[]}"#)))
         case .serverError:
             return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "oops")))
         case .oversized:
             let padding = String(repeating: "a", count: 300 * 1024)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"keys":[],"x":""# + padding + #""}"#)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: #"{"keys":[],"x":""# + padding + #""}"#)))
         case .hang:
             for _ in 0..<500 {
                 if state.withLock({ $0.released }) { break }
@@ -140,15 +152,21 @@ final class FakeGateway: Sendable {
         let (status, page) = state.withLock { state in (state.policyStatus, state.policyPages[since ?? ""]) }
         guard status == 200 else { return Response(status: .init(code: status)) }
         let answered = page ?? PolicyPage(versions: [], cursor: since ?? "")
-        let versions = answered.versions.map { ["tenant_id": $0.tenant, "workspace_id": $0.workspace, "policy_version": $0.version] as [String: Any] }
-        let body = (try? JSONSerialization.data(withJSONObject: ["versions": versions, "cursor": answered.cursor])) ?? Data()
-        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        let versions = answered.versions.map {
+            ["tenant_id": $0.tenant, "workspace_id": $0.workspace, "policy_version": $0.version] as [String: Any]
+        }
+        let body =
+            (try? JSONSerialization.data(withJSONObject: ["versions": versions, "cursor": answered.cursor])) ?? Data()
+        return Response(
+            status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
 
 extension FakeGateway {
     /// Runs the fake gateway live for the duration of `body`, passing its base URL.
-    func run<Value: Sendable>(_ body: @escaping @Sendable (_ baseURL: String) async throws -> Value) async throws -> Value {
+    func run<Value: Sendable>(_ body: @escaping @Sendable (_ baseURL: String) async throws -> Value) async throws
+        -> Value
+    {
         try await application().test(.live) { client in
             let port = try #require(client.port)
             return try await body("http://127.0.0.1:\(port)")

@@ -11,9 +11,11 @@ import Testing
 
     /// The standard claims with `field` replaced by a raw JSON number.
     func payload(_ field: String, _ number: String) throws -> Data {
-        var object = try #require(try JSONSerialization.jsonObject(with: try JSONEncoder().encode(TestTokens.claims())) as? [String: Any])
+        var object = try #require(
+            try JSONSerialization.jsonObject(with: try JSONEncoder().encode(TestTokens.claims())) as? [String: Any])
         object[field] = 0
-        let text = try #require(String(data: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), encoding: .utf8))
+        let text = try #require(
+            String(data: try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), encoding: .utf8))
         return Data(text.replacingOccurrences(of: "\"\(field)\":0", with: "\"\(field)\":\(number)").utf8)
     }
 

@@ -7,14 +7,16 @@ import Testing
     /// A cache on the fake gateway's JWKS with a hand-moved clock.
     static func makeCache(_ baseURL: String, clock: TestClock, timeout: Duration = .seconds(5)) -> JWKSCache {
         JWKSCache(
-            configuration: .init(url: baseURL + "/.well-known/jwks.json", timeout: timeout, minimumRefetchInterval: .seconds(10)),
+            configuration: .init(
+                url: baseURL + "/.well-known/jwks.json", timeout: timeout, minimumRefetchInterval: .seconds(10)),
             clock: { clock.now() }
         )
     }
 
     static func authenticator(_ keys: JWKSCache, clock: TestClock) -> GatewayTokenAuthenticator {
         GatewayTokenAuthenticator(
-            issuer: TestTokens.issuer, audience: TestTokens.audience, keys: keys, policyVersions: PolicyVersionCache(), clock: { clock.now() }
+            issuer: TestTokens.issuer, audience: TestTokens.audience, keys: keys, policyVersions: PolicyVersionCache(),
+            clock: { clock.now() }
         )
     }
 
@@ -45,11 +47,13 @@ import Testing
         try await gateway.run { baseURL in
             let cache = Self.makeCache(baseURL, clock: clock)
             let authenticator = Self.authenticator(cache, clock: clock)
-            _ = try await authenticator.authenticate(authorizationHeader: "Bearer \(try active.sign(TestTokens.claims(now: clock.now())))")
+            _ = try await authenticator.authenticate(
+                authorizationHeader: "Bearer \(try active.sign(TestTokens.claims(now: clock.now())))")
             #expect(gateway.jwksRequests == 1)
             // Rotation: next becomes active. Its tokens verify at once, within the rate limit, with no refetch.
             clock.advance(seconds: 1)
-            let claims = try await authenticator.authenticate(authorizationHeader: "Bearer \(try next.sign(TestTokens.claims(now: clock.now())))")
+            let claims = try await authenticator.authenticate(
+                authorizationHeader: "Bearer \(try next.sign(TestTokens.claims(now: clock.now())))")
             #expect(claims.iss == TestTokens.issuer)
             #expect(gateway.jwksRequests == 1)
         }
@@ -77,7 +81,8 @@ import Testing
 
             // Past max-age: a lookup starts a background refresh; once it lands the removed key is gone.
             clock.advance(seconds: 31)
-            _ = try await authenticator.authenticate(authorizationHeader: "Bearer \(try keep.sign(TestTokens.claims(now: clock.now())))")
+            _ = try await authenticator.authenticate(
+                authorizationHeader: "Bearer \(try keep.sign(TestTokens.claims(now: clock.now())))")
             await cache.waitForPendingFetch()
             #expect(gateway.jwksRequests == 2)
             #expect(cache.keyIDs == ["keep"])
@@ -103,11 +108,15 @@ import Testing
             /// 50 tokens with made-up kids, all at once; answers how many verified.
             func flood(_ round: Int) async throws -> Int {
                 let tokens = try (0..<50).map { index in
-                    try forger.sign(TestTokens.claims(now: clock.now()), header: ["alg": "RS256", "kid": "made-up-\(round)-\(index)", "typ": "at+jwt"])
+                    try forger.sign(
+                        TestTokens.claims(now: clock.now()),
+                        header: ["alg": "RS256", "kid": "made-up-\(round)-\(index)", "typ": "at+jwt"])
                 }
                 return await withTaskGroup(of: Bool.self) { group in
                     for token in tokens {
-                        group.addTask { (try? await authenticator.authenticate(authorizationHeader: "Bearer \(token)")) != nil }
+                        group.addTask {
+                            (try? await authenticator.authenticate(authorizationHeader: "Bearer \(token)")) != nil
+                        }
                     }
                     return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
                 }
@@ -161,7 +170,8 @@ import Testing
         clock.advance(seconds: 11)
         let unknown = try TestSigningKey(kid: "unknown")
         await #expect(throws: VerificationError.unknownKey) {
-            try await authenticator.authenticate(authorizationHeader: "Bearer \(try unknown.sign(TestTokens.claims(now: clock.now())))")
+            try await authenticator.authenticate(
+                authorizationHeader: "Bearer \(try unknown.sign(TestTokens.claims(now: clock.now())))")
         }
     }
 
@@ -186,12 +196,14 @@ import Testing
             gateway.setJWKSMode(mode)
             clock.advance(seconds: 11)
             await #expect(throws: VerificationError.unknownKey) {
-                try await authenticator.authenticate(authorizationHeader: "Bearer \(try rogue.sign(TestTokens.claims(now: clock.now())))")
+                try await authenticator.authenticate(
+                    authorizationHeader: "Bearer \(try rogue.sign(TestTokens.claims(now: clock.now())))")
             }
             #expect(gateway.jwksRequests == 2)
             await #expect(throws: expected) { try await cache.refresh() }
             #expect(cache.keyIDs == ["active"])
-            _ = try await authenticator.authenticate(authorizationHeader: "Bearer \(try active.sign(TestTokens.claims(now: clock.now())))")
+            _ = try await authenticator.authenticate(
+                authorizationHeader: "Bearer \(try active.sign(TestTokens.claims(now: clock.now())))")
         }
     }
 
@@ -209,11 +221,13 @@ import Testing
             gateway.setJWKSMode(.hang)
             clock.advance(seconds: 11)
             await #expect(throws: VerificationError.unknownKey) {
-                try await authenticator.authenticate(authorizationHeader: "Bearer \(try rogue.sign(TestTokens.claims(now: clock.now())))")
+                try await authenticator.authenticate(
+                    authorizationHeader: "Bearer \(try rogue.sign(TestTokens.claims(now: clock.now())))")
             }
             await #expect(throws: GatewayFetchError.timedOut) { try await cache.refresh() }
             #expect(cache.keyIDs == ["active"])
-            _ = try await authenticator.authenticate(authorizationHeader: "Bearer \(try active.sign(TestTokens.claims(now: clock.now())))")
+            _ = try await authenticator.authenticate(
+                authorizationHeader: "Bearer \(try active.sign(TestTokens.claims(now: clock.now())))")
         }
     }
 
@@ -229,13 +243,18 @@ import Testing
             let jwk = try attacker.jwk
             let embedded = try JSONEncoder().encode(jwk)
             // A header naming the attacker's own key by jku and jwk, and the active kid: the signature fails.
-            var token = try attacker.sign(TestTokens.claims(now: clock.now()), header: [
-                "alg": "RS256", "kid": "active", "typ": "at+jwt", "jku": baseURL + "/evil", "jwk": String(decoding: embedded, as: UTF8.self),
-            ])
+            var token = try attacker.sign(
+                TestTokens.claims(now: clock.now()),
+                header: [
+                    "alg": "RS256", "kid": "active", "typ": "at+jwt", "jku": baseURL + "/evil",
+                    "jwk": String(decoding: embedded, as: UTF8.self),
+                ])
             await #expect(throws: VerificationError.badSignature) {
                 try await authenticator.authenticate(authorizationHeader: "Bearer \(token)")
             }
-            token = try attacker.sign(TestTokens.claims(now: clock.now()), header: ["alg": "RS256", "kid": "attacker", "typ": "at+jwt", "jku": baseURL + "/evil"])
+            token = try attacker.sign(
+                TestTokens.claims(now: clock.now()),
+                header: ["alg": "RS256", "kid": "attacker", "typ": "at+jwt", "jku": baseURL + "/evil"])
             await #expect(throws: VerificationError.unknownKey) {
                 try await authenticator.authenticate(authorizationHeader: "Bearer \(token)")
             }

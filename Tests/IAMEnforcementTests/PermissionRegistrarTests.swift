@@ -7,12 +7,13 @@ import Testing
 
 @Suite struct PermissionRegistrarTests {
     static func registrar(_ baseURL: String, timeout: Duration = .seconds(5)) -> PermissionRegistrar {
-        PermissionRegistrar(configuration: .init(
-            gatewayURL: baseURL, apiKey: "key_secret", service: "connections-service",
-            permissions: ["connections.read", "connections.create"],
-            labels: ["connections.read": "Read connections", "connections.create": "Create connections"],
-            initialBackoff: .milliseconds(5), maximumBackoff: .milliseconds(20), timeout: timeout
-        ))
+        PermissionRegistrar(
+            configuration: .init(
+                gatewayURL: baseURL, apiKey: "key_secret", service: "connections-service",
+                permissions: ["connections.read", "connections.create"],
+                labels: ["connections.read": "Read connections", "connections.create": "Create connections"],
+                initialBackoff: .milliseconds(5), maximumBackoff: .milliseconds(20), timeout: timeout
+            ))
     }
 
     @Test func retriesWhileTheGatewayAnswers5xxThenStops() async throws {

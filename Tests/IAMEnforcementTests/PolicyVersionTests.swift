@@ -1,7 +1,7 @@
 import Foundation
 import IAMEnforcement
-import ServiceLifecycle
 import Logging
+import ServiceLifecycle
 import Testing
 
 @Suite struct PolicyVersionTests {
@@ -43,19 +43,27 @@ import Testing
     @Test func theAuthenticatorRefusesAStaleToken() async throws {
         let key = try TestSigningKey(kid: "k")
         let authenticator = GatewayTokenAuthenticator(
-            issuer: TestTokens.issuer, audience: TestTokens.audience, keys: StaticKeys([key]), policyVersions: PolicyVersionCache()
+            issuer: TestTokens.issuer, audience: TestTokens.audience, keys: StaticKeys([key]),
+            policyVersions: PolicyVersionCache()
         )
-        _ = try await authenticator.authenticate(authorizationHeader: "Bearer \(try key.sign(TestTokens.claims(policyVersion: 5)))")
+        _ = try await authenticator.authenticate(
+            authorizationHeader: "Bearer \(try key.sign(TestTokens.claims(policyVersion: 5)))")
         let old = try key.sign(TestTokens.claims(policyVersion: 4))
         await #expect(throws: VerificationError.stalePolicy) {
             try await authenticator.authenticate(authorizationHeader: "Bearer \(old)")
         }
-        #expect(await authenticator.requirePermission("connections.read", authorizationHeader: "Bearer \(old)") == .stalePolicy)
+        #expect(
+            await authenticator.requirePermission("connections.read", authorizationHeader: "Bearer \(old)")
+                == .stalePolicy)
     }
 
-    static func poller(_ baseURL: String, cache: PolicyVersionCache, interval: Duration = .seconds(5)) -> PolicyVersionPoller {
+    static func poller(_ baseURL: String, cache: PolicyVersionCache, interval: Duration = .seconds(5))
+        -> PolicyVersionPoller
+    {
         PolicyVersionPoller(
-            configuration: .init(gatewayURL: baseURL + "/", apiKey: "key_secret", interval: interval, initialBackoff: .milliseconds(10), maximumBackoff: .milliseconds(50)),
+            configuration: .init(
+                gatewayURL: baseURL + "/", apiKey: "key_secret", interval: interval, initialBackoff: .milliseconds(10),
+                maximumBackoff: .milliseconds(50)),
             cache: cache
         )
     }

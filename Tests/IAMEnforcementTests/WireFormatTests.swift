@@ -22,7 +22,10 @@ import Testing
         #expect(jwk.kty == "RSA" && jwk.alg == "RS256" && jwk.use == "sig" && jwk.e == "AQAB")
         let parsed = try #require(jwk.rs256PublicKey())
         #expect(parsed.derRepresentation == key.publicKey.derRepresentation)
-        let set = JSONWebKeySet(keys: [jwk, JSONWebKey(kty: "EC", kid: "ec", n: nil, e: nil), JSONWebKey(alg: "RS512", kid: "other", n: jwk.n, e: jwk.e)])
+        let set = JSONWebKeySet(keys: [
+            jwk, JSONWebKey(kty: "EC", kid: "ec", n: nil, e: nil),
+            JSONWebKey(alg: "RS512", kid: "other", n: jwk.n, e: jwk.e),
+        ])
         #expect(Array(set.rs256KeysByID().keys) == ["k1"])
     }
 
@@ -33,7 +36,8 @@ import Testing
     }
 
     @Test func claimsReadAudienceAsStringOrArray() throws {
-        let base = #""iss":"i","sub":"s","exp":2,"iat":1,"nbf":1,"jti":"j","tenant_id":"t","workspace_id":"w","roles":[],"policy_version":3,"service":"a","permissions":["x.y"]"#
+        let base =
+            #""iss":"i","sub":"s","exp":2,"iat":1,"nbf":1,"jti":"j","tenant_id":"t","workspace_id":"w","roles":[],"policy_version":3,"service":"a","permissions":["x.y"]"#
         let single = try JSONDecoder().decode(AccessTokenClaims.self, from: Data("{\(base),\"aud\":\"a\"}".utf8))
         #expect(single.aud == ["a"])
         #expect(single.sid == nil)

@@ -26,7 +26,9 @@ struct CacheKeyDigest: Hashable, Sendable {
 
         func finish() -> CacheKeyDigest {
             sha.finalize().withUnsafeBytes { bytes in
-                CacheKeyDigest(high: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), low: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+                CacheKeyDigest(
+                    high: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                    low: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
             }
         }
     }

@@ -89,7 +89,9 @@ public final class LoginThrottle: Sendable {
     }
 
     /// ``reserve(_:shared:)`` for the keys of `account` and `address`.
-    public func reserve(account: String, address: String, shared: [String: LoginFailures] = [:]) -> Result<Reservation, RetryAfter> {
+    public func reserve(account: String, address: String, shared: [String: LoginFailures] = [:]) -> Result<
+        Reservation, RetryAfter
+    > {
         reserve(keys(account: account, address: address), shared: shared)
     }
 
@@ -109,11 +111,14 @@ public final class LoginThrottle: Sendable {
                 // Other replicas' failures: taken for this decision, not kept (they are read again next time).
                 if let remote = shared[key.shared], remote.count > entry.failures {
                     entry.failures = remote.count
-                    entry.lockedUntil = max(entry.lockedUntil, lock(failures: remote.count, allowed: key.allowed, last: remote.last))
+                    entry.lockedUntil = max(
+                        entry.lockedUntil, lock(failures: remote.count, allowed: key.allowed, last: remote.last))
                 }
                 if entry.lockedUntil > now {
                     wait = max(wait, entry.lockedUntil.timeIntervalSince(now))
-                } else if entry.failures >= key.allowed ? entry.inFlight > 0 : entry.failures + entry.inFlight >= key.allowed {
+                } else if entry.failures >= key.allowed
+                    ? entry.inFlight > 0 : entry.failures + entry.inFlight >= key.allowed
+                {
                     // Below the bound, failures plus checks in flight count; past it, once the back-off has passed,
                     // one check at a time.
                     wait = max(wait, limits.baseDelay)
@@ -137,12 +142,16 @@ public final class LoginThrottle: Sendable {
                 guard var entry = entries[key.name] else { continue }
                 entry.inFlight = max(0, entry.inFlight - 1)
                 if succeeded {
-                    if key.name.hasPrefix("aa|") { entry.failures = 0; entry.lockedUntil = .distantPast }
+                    if key.name.hasPrefix("aa|") {
+                        entry.failures = 0
+                        entry.lockedUntil = .distantPast
+                    }
                 } else {
                     if now.timeIntervalSince(entry.lastFailure) > limits.window { entry.failures = 0 }
                     entry.failures += 1
                     entry.lastFailure = now
-                    entry.lockedUntil = max(entry.lockedUntil, lock(failures: entry.failures, allowed: key.allowed, last: now))
+                    entry.lockedUntil = max(
+                        entry.lockedUntil, lock(failures: entry.failures, allowed: key.allowed, last: now))
                 }
                 entries[key.name] = entry.failures == 0 && entry.inFlight == 0 ? nil : entry
             }
@@ -152,9 +161,14 @@ public final class LoginThrottle: Sendable {
     /// Drops keys idle past the window (never one with a check in flight), then the oldest if still full.
     private func evict(_ entries: inout [String: Entry], now: Date) {
         let cutoff = now.addingTimeInterval(-limits.window)
-        entries = entries.filter { $0.value.inFlight > 0 || $0.value.lastFailure > cutoff || $0.value.lockedUntil > now }
+        entries = entries.filter {
+            $0.value.inFlight > 0 || $0.value.lastFailure > cutoff || $0.value.lockedUntil > now
+        }
         while entries.count >= limits.maximumEntries,
-            let oldest = entries.filter({ $0.value.inFlight == 0 }).min(by: { $0.value.lastFailure < $1.value.lastFailure })?.key {
+            let oldest = entries.filter({ $0.value.inFlight == 0 }).min(by: {
+                $0.value.lastFailure < $1.value.lastFailure
+            })?.key
+        {
             entries[oldest] = nil
         }
     }

@@ -14,7 +14,10 @@ public final class RevocationList: Service, Sendable {
     let logger: Logger
     private let revoked = Mutex<[String: Date]>([:])
 
-    public init(store: any GatewayStore, clock: any GatewayClock, horizon: TimeInterval, pollInterval: Duration = .seconds(1), logger: Logger) {
+    public init(
+        store: any GatewayStore, clock: any GatewayClock, horizon: TimeInterval, pollInterval: Duration = .seconds(1),
+        logger: Logger
+    ) {
         self.store = store
         self.clock = clock
         self.horizon = horizon
@@ -54,7 +57,9 @@ public final class RevocationList: Service, Sendable {
                 } catch is CancellationError {
                     return
                 } catch {
-                    self.logger.warning("revocation list refresh failed; keeping the current list", metadata: ["error_type": "\(type(of: error))"])
+                    self.logger.warning(
+                        "revocation list refresh failed; keeping the current list",
+                        metadata: ["error_type": "\(type(of: error))"])
                 }
             }
         }

@@ -25,8 +25,10 @@ public final class VerifiedTokenCache: Sendable {
             let digest = token.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
             (a, b, c, d) = digest.withUnsafeBytes { bytes in
                 (
-                    bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
-                    bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+                    bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                    bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                    bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                    bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
                 )
             }
         }
@@ -44,7 +46,9 @@ public final class VerifiedTokenCache: Sendable {
     }
 
     /// The cached claims of `token` when its key `isPublished` and `now` is inside its validity (with `leeway`).
-    public func claims(for token: String, now: Int64, leeway: Int64, isPublished: (String) -> Bool) -> AccessTokenClaims? {
+    public func claims(for token: String, now: Int64, leeway: Int64, isPublished: (String) -> Bool)
+        -> AccessTokenClaims?
+    {
         guard capacity > 0 else { return nil }
         let key = Digest(token)
         guard let entry = entries.withLock({ $0[key] }) else { return nil }

@@ -43,7 +43,10 @@ public final class AccessResolver: Service, Sendable {
     let logger: Logger
     private let state = Mutex(State())
 
-    public init(store: any GatewayStore, pollInterval: Duration = .seconds(1), maximumEntries: Int = 100_000, logger: Logger = Logger(label: "iam-gateway.access")) {
+    public init(
+        store: any GatewayStore, pollInterval: Duration = .seconds(1), maximumEntries: Int = 100_000,
+        logger: Logger = Logger(label: "iam-gateway.access")
+    ) {
         self.store = store
         self.pollInterval = pollInterval
         self.maximumEntries = maximumEntries
@@ -75,7 +78,9 @@ public final class AccessResolver: Service, Sendable {
         let digest = Key(tenantID: tenantID, workspaceID: workspaceID, principalID: principalID).digest
         let workspace = Workspace(tenantID: tenantID, workspaceID: workspaceID)
         return state.withLock { state -> ResolvedAccess? in
-            guard let entry = state.entries[digest], let version = state.versions[workspace], entry.policyVersion == version else { return nil }
+            guard let entry = state.entries[digest], let version = state.versions[workspace],
+                entry.policyVersion == version
+            else { return nil }
             return entry
         }
     }
@@ -140,8 +145,10 @@ public final class AccessResolver: Service, Sendable {
     func resolveFromStore(_ key: Key) async throws -> ResolvedAccess {
         let version = try await store.policyVersion(tenantID: key.tenantID, workspaceID: key.workspaceID)
         // Assigned in this workspace or tenant-wide (`*`).
-        let assignments = try await store.assignments(tenantID: key.tenantID, principalID: key.principalID, workspaceID: nil)
-            .filter { $0.workspaceID == key.workspaceID || $0.workspaceID == WorkspaceScope.tenantWideID }
+        let assignments = try await store.assignments(
+            tenantID: key.tenantID, principalID: key.principalID, workspaceID: nil
+        )
+        .filter { $0.workspaceID == key.workspaceID || $0.workspaceID == WorkspaceScope.tenantWideID }
         let roleIDs = Array(Set(assignments.map(\.roleID))).sorted()
         guard !roleIDs.isEmpty else {
             return ResolvedAccess(roles: [], permissions: [], policyVersion: version, isPlatformAdmin: false)
@@ -150,20 +157,26 @@ public final class AccessResolver: Service, Sendable {
         var permissions: Set<String> = []
         var roles: [String] = []
         for roleID in roleIDs {
-            if let granted = try await rolePermissions(roleID, tenantID: key.tenantID, in: .workspace(key.workspaceID), registered: registered) {
+            if let granted = try await rolePermissions(
+                roleID, tenantID: key.tenantID, in: .workspace(key.workspaceID), registered: registered)
+            {
                 permissions.formUnion(granted)
                 roles.append(roleID)
             }
         }
         let isPlatformAdmin = key.tenantID == Tenant.platformID && roles.contains(PermissionCatalog.platformAdminRole)
-        return ResolvedAccess(roles: roles, permissions: permissions, policyVersion: version, isPlatformAdmin: isPlatformAdmin)
+        return ResolvedAccess(
+            roles: roles, permissions: permissions, policyVersion: version, isPlatformAdmin: isPlatformAdmin)
     }
 
     /// The permissions role `roleID` grants where it is assigned in `scope`: a system role's, or a custom role's when
     /// it is tenant-wide or limited to that very workspace; `nil` when it grants nothing there (unknown, or limited
     /// to another workspace).
-    func rolePermissions(_ roleID: String, tenantID: String, in scope: WorkspaceScope, registered: [String]) async throws -> Set<String>? {
-        if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: registered) {
+    func rolePermissions(_ roleID: String, tenantID: String, in scope: WorkspaceScope, registered: [String])
+        async throws -> Set<String>?
+    {
+        if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: registered)
+        {
             return granted
         }
         guard let role = try await store.role(tenantID: tenantID, roleID: roleID) else { return nil }
@@ -179,10 +192,15 @@ public final class AccessResolver: Service, Sendable {
         for assignment in try await store.assignments(tenantID: tenantID, principalID: principalID, workspaceID: nil) {
             let scope = WorkspaceScope(assignment.workspaceID)
             access.assignedScopes.insert(scope)
-            if tenantID == Tenant.platformID, assignment.roleID == PermissionCatalog.platformAdminRole, scope == .tenantWide {
+            if tenantID == Tenant.platformID, assignment.roleID == PermissionCatalog.platformAdminRole,
+                scope == .tenantWide
+            {
                 access.isPlatformAdmin = true
             }
-            guard let granted = try await rolePermissions(assignment.roleID, tenantID: tenantID, in: scope, registered: registered) else { continue }
+            guard
+                let granted = try await rolePermissions(
+                    assignment.roleID, tenantID: tenantID, in: scope, registered: registered)
+            else { continue }
             switch scope {
             case .tenantWide: access.tenantWide.formUnion(granted)
             case .workspace(let id): access.perWorkspace[id, default: []].formUnion(granted)
@@ -193,8 +211,12 @@ public final class AccessResolver: Service, Sendable {
 
     /// The permissions of role `roleID` of `tenantID` (system or custom) and the workspace it is limited to;
     /// `nil` when the tenant has no such role.
-    public func role(_ roleID: String, tenantID: String) async throws -> (permissions: Set<String>, limitedTo: String?, isSystem: Bool)? {
-        if let granted = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: try await registeredPermissions()) {
+    public func role(_ roleID: String, tenantID: String) async throws -> (
+        permissions: Set<String>, limitedTo: String?, isSystem: Bool
+    )? {
+        if let granted = PermissionCatalog.permissions(
+            ofSystemRole: roleID, tenantID: tenantID, registered: try await registeredPermissions())
+        {
             return (granted, nil, true)
         }
         guard let role = try await store.role(tenantID: tenantID, roleID: roleID) else { return nil }

@@ -32,7 +32,9 @@ public enum AuthorizationPolicy {
         case createRole(permissions: Set<String>, limitedTo: String?, callerWorkspace: String)
         /// Update (`.rolesUpdate`) or delete (`.rolesDelete`) a custom role. `permissions` is every permission it had
         /// or will have; `assignedScopes` where it is assigned now.
-        case changeRole(Permission, permissions: Set<String>, limitedTo: String?, assignedScopes: Set<WorkspaceScope>, callerWorkspace: String)
+        case changeRole(
+            Permission, permissions: Set<String>, limitedTo: String?, assignedScopes: Set<WorkspaceScope>,
+            callerWorkspace: String)
         /// Act on an existing principal (password reset, delete, session revocation) with `management`
         /// (`users.manage`, `apikeys.manage`, `clients.manage`): `target` is what it holds; `unassignedScope` where
         /// the management permission is needed when it has no assignment (tenant-wide for a user, its own workspace
@@ -54,13 +56,17 @@ public enum AuthorizationPolicy {
         case .createRole(let permissions, let limitedTo, let callerWorkspace):
             return require(caller, .rolesCreate, and: permissions, in: [.workspace(limitedTo ?? callerWorkspace)])
         case .changeRole(let verb, let permissions, let limitedTo, let assignedScopes, let callerWorkspace):
-            let scopes: Set<WorkspaceScope> = limitedTo.map { [.workspace($0)] } ?? assignedScopes.union([.workspace(callerWorkspace)])
+            let scopes: Set<WorkspaceScope> =
+                limitedTo.map { [.workspace($0)] } ?? assignedScopes.union([.workspace(callerWorkspace)])
             return require(caller, verb, and: permissions, in: scopes)
         case .actOnPrincipal(let management, let target, let unassignedScope):
-            guard !target.assignedScopes.isEmpty else { return require(caller, management, and: [], in: [unassignedScope]) }
-            return .all(target.assignedScopes.sorted(by: { $0.workspaceID < $1.workspaceID }).map { scope in
-                require(caller, management, and: target.permissions(in: scope), in: [scope], what: "it holds")
-            })
+            guard !target.assignedScopes.isEmpty else {
+                return require(caller, management, and: [], in: [unassignedScope])
+            }
+            return .all(
+                target.assignedScopes.sorted(by: { $0.workspaceID < $1.workspaceID }).map { scope in
+                    require(caller, management, and: target.permissions(in: scope), in: [scope], what: "it holds")
+                })
         case .createPrincipal(let management, let workspace):
             return require(caller, management, and: [], in: [.workspace(workspace)])
         case .manageWorkspaces:
@@ -71,7 +77,10 @@ public enum AuthorizationPolicy {
     }
 
     /// Allows when the caller holds `management` and every one of `permissions` in each of `scopes`.
-    static func require(_ caller: EffectiveAccess, _ management: Permission, and permissions: Set<String>, in scopes: Set<WorkspaceScope>, what: String = "concerned") -> AuthorizationDecision {
+    static func require(
+        _ caller: EffectiveAccess, _ management: Permission, and permissions: Set<String>,
+        in scopes: Set<WorkspaceScope>, what: String = "concerned"
+    ) -> AuthorizationDecision {
         for scope in scopes.sorted(by: { $0.workspaceID < $1.workspaceID }) {
             guard caller.holds(management, in: scope) else {
                 return .deny("This needs the permission \(management) \(phrase(scope)).")
@@ -79,7 +88,9 @@ public enum AuthorizationPolicy {
             let missing = caller.missing(permissions, in: scope)
             if !missing.isEmpty {
                 let listed = missing.prefix(5).joined(separator: ", ") + (missing.count > 5 ? ", ..." : "")
-                return .deny("You can only grant or act on permissions you hold yourself; missing \(phrase(scope)) (\(what)): \(listed).")
+                return .deny(
+                    "You can only grant or act on permissions you hold yourself; missing \(phrase(scope)) (\(what)): \(listed)."
+                )
             }
         }
         return .allow

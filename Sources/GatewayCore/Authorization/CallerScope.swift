@@ -9,7 +9,8 @@ public struct CallerScope: Sendable {
     /// The id the gateway answers with (validated or generated), for the audit log.
     public var requestID: String?
 
-    public init(principal: Principal, access: ResolvedAccess, tenantID: String, workspaceID: String, requestID: String?) {
+    public init(principal: Principal, access: ResolvedAccess, tenantID: String, workspaceID: String, requestID: String?)
+    {
         self.principal = principal
         self.access = access
         self.tenantID = tenantID

@@ -38,7 +38,10 @@ public struct EffectiveAccess: Sendable, Equatable {
     /// Every scope where the principal has at least one assignment.
     public var assignedScopes: Set<WorkspaceScope>
 
-    public init(isPlatformAdmin: Bool = false, tenantWide: Set<String> = [], perWorkspace: [String: Set<String>] = [:], assignedScopes: Set<WorkspaceScope> = []) {
+    public init(
+        isPlatformAdmin: Bool = false, tenantWide: Set<String> = [], perWorkspace: [String: Set<String>] = [:],
+        assignedScopes: Set<WorkspaceScope> = []
+    ) {
         self.isPlatformAdmin = isPlatformAdmin
         self.tenantWide = tenantWide
         self.perWorkspace = perWorkspace

@@ -35,12 +35,15 @@ public struct Permission: Hashable, Sendable, CustomStringConvertible {
     ]
 
     /// Permissions no custom role outside tenant `platform` may contain.
-    public static let platformOnly: [Permission] = [.tenantsManage, .keysRead, .keysRotate, .permissionsRegister, .policyRead]
+    public static let platformOnly: [Permission] = [
+        .tenantsManage, .keysRead, .keysRotate, .permissionsRegister, .policyRead,
+    ]
 
     /// The first segments of the IAM vocabulary: names under them belong to the gateway and no service may register
     /// them (SPEC 4, reserved permission names).
     public static let reservedNamespaces: Set<String> = [
-        "permissions", "roles", "assignments", "users", "apikeys", "clients", "workspaces", "tenants", "keys", "audit", "policy",
+        "permissions", "roles", "assignments", "users", "apikeys", "clients", "workspaces", "tenants", "keys", "audit",
+        "policy",
     ]
 
     /// True when the name is in the gateway's reserved IAM vocabulary.

@@ -8,7 +8,9 @@ extension GatewayConfiguration {
     /// Reads a YAML file, applies `IAM_GATEWAY_*` overrides from `environment` and validates the result.
     /// - Returns: the configuration and warnings to print (none today; an unrecognised `IAM_GATEWAY_*` variable is an
     ///   error).
-    public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> (GatewayConfiguration, [String]) {
+    public static func load(path: String, environment: [String: String]) throws(ConfigurationError) -> (
+        GatewayConfiguration, [String]
+    ) {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -19,7 +21,9 @@ extension GatewayConfiguration {
     }
 
     /// Parses YAML text (see ``load(path:environment:)``).
-    public static func parse(yaml text: String, environment: [String: String] = [:], source: String = "config") throws(ConfigurationError) -> (GatewayConfiguration, [String]) {
+    public static func parse(yaml text: String, environment: [String: String] = [:], source: String = "config")
+        throws(ConfigurationError) -> (GatewayConfiguration, [String])
+    {
         let document: Any?
         do {
             document = try Yams.load(yaml: text)
@@ -45,14 +49,16 @@ extension GatewayConfiguration {
                 // with a setting the operator believes changed. `IAM_GATEWAY_TEST_*` belong to the test suite.
                 let near = scalarKeyByEnvironmentName.keys.min { editDistance($0, name) < editDistance($1, name) }
                 let hint = near.map { editDistance($0, name) <= 3 ? "; did you mean \($0)?" : "" } ?? ""
-                throw ConfigurationError(key: name, problem: "this environment variable does not name a configuration key\(hint)")
+                throw ConfigurationError(
+                    key: name, problem: "this environment variable does not name a configuration key\(hint)")
             }
         }
         if let environmentRoutes {
             do {
                 let parsed = try Yams.load(yaml: environmentRoutes)
                 guard let list = parsed as? [Any] else {
-                    throw ConfigurationError(key: "routes", problem: "\(environmentPrefix)ROUTES must hold a list of routes")
+                    throw ConfigurationError(
+                        key: "routes", problem: "\(environmentPrefix)ROUTES must hold a list of routes")
                 }
                 routeNodes = list
             } catch let error as ConfigurationError {
@@ -73,7 +79,8 @@ extension GatewayConfiguration {
         try reader.read("tokens.downstream_ttl", into: &configuration.tokens.downstreamTTL, range: 1...86_400)
         try reader.read("tokens.refresh_ttl", into: &configuration.tokens.refreshTTL, range: 1...31_536_000)
         try reader.read("tokens.leeway", into: &configuration.tokens.leeway, range: 0...300)
-        try reader.read("tokens.downstream_cache_size", into: &configuration.tokens.downstreamCacheSize, range: 0...10_000_000)
+        try reader.read(
+            "tokens.downstream_cache_size", into: &configuration.tokens.downstreamCacheSize, range: 0...10_000_000)
         try reader.read("keys.directory", into: &configuration.keys.directory, .nonEmpty)
         try reader.read("keys.rsa_bits", into: &configuration.keys.rsaBits, range: 0...Int.max)
         try reader.read("keys.rotation_interval", into: &configuration.keys.rotationInterval, range: 0...Int.max)
@@ -88,14 +95,26 @@ extension GatewayConfiguration {
         try reader.read("http.tls.certificate", into: &configuration.http.tlsCertificate, .any)
         try reader.read("http.tls.private_key", into: &configuration.http.tlsPrivateKey, .any)
         if configuration.http.tlsCertificate.isEmpty != configuration.http.tlsPrivateKey.isEmpty {
-            throw ConfigurationError(key: configuration.http.tlsCertificate.isEmpty ? "http.tls.certificate" : "http.tls.private_key", problem: "set both http.tls.certificate and http.tls.private_key, or neither")
+            throw ConfigurationError(
+                key: configuration.http.tlsCertificate.isEmpty ? "http.tls.certificate" : "http.tls.private_key",
+                problem: "set both http.tls.certificate and http.tls.private_key, or neither")
         }
-        for (key, path) in [("http.tls.certificate", configuration.http.tlsCertificate), ("http.tls.private_key", configuration.http.tlsPrivateKey)] where !path.isEmpty {
-            guard FileManager.default.isReadableFile(atPath: path) else { throw ConfigurationError(key: key, problem: "\(path) is not a readable file") }
+        for (key, path) in [
+            ("http.tls.certificate", configuration.http.tlsCertificate),
+            ("http.tls.private_key", configuration.http.tlsPrivateKey),
+        ] where !path.isEmpty {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw ConfigurationError(key: key, problem: "\(path) is not a readable file")
+            }
         }
         try reader.read("log.level", into: &configuration.log.level, .nonEmpty)
-        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(configuration.log.level) else {
-            throw ConfigurationError(key: "log.level", problem: "must be one of trace, debug, info, notice, warning, error, critical (got \"\(configuration.log.level)\")")
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(configuration.log.level)
+        else {
+            throw ConfigurationError(
+                key: "log.level",
+                problem:
+                    "must be one of trace, debug, info, notice, warning, error, critical (got \"\(configuration.log.level)\")"
+            )
         }
         var format = configuration.log.format.rawValue
         try reader.read("log.format", into: &format, .nonEmpty)
@@ -105,18 +124,28 @@ extension GatewayConfiguration {
         configuration.log.format = parsedFormat
         var access = configuration.log.access ? "true" : "false"
         try reader.read("log.access", into: &access, .nonEmpty)
-        guard let parsedAccess = Bool(access.lowercased()) else { throw ConfigurationError(key: "log.access", problem: "must be true or false (got \"\(access)\")") }
+        guard let parsedAccess = Bool(access.lowercased()) else {
+            throw ConfigurationError(key: "log.access", problem: "must be true or false (got \"\(access)\")")
+        }
         configuration.log.access = parsedAccess
         try reader.read("metrics.listen", into: &configuration.metrics.listen, .any)
         if !configuration.metrics.listen.isEmpty {
             guard let address = configuration.metrics.address, (0...65535).contains(address.port) else {
-                throw ConfigurationError(key: "metrics.listen", problem: "must be host:port, like 127.0.0.1:9464 (got \"\(configuration.metrics.listen)\")")
+                throw ConfigurationError(
+                    key: "metrics.listen",
+                    problem: "must be host:port, like 127.0.0.1:9464 (got \"\(configuration.metrics.listen)\")")
             }
         }
         try reader.read("tracing.otlp_endpoint", into: &configuration.tracing.otlpEndpoint, .any)
         if !configuration.tracing.otlpEndpoint.isEmpty {
-            guard let url = URL(string: configuration.tracing.otlpEndpoint), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else {
-                throw ConfigurationError(key: "tracing.otlp_endpoint", problem: "must be an http(s) URL like http://127.0.0.1:4318 (got \"\(configuration.tracing.otlpEndpoint)\")")
+            guard let url = URL(string: configuration.tracing.otlpEndpoint),
+                ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false
+            else {
+                throw ConfigurationError(
+                    key: "tracing.otlp_endpoint",
+                    problem:
+                        "must be an http(s) URL like http://127.0.0.1:4318 (got \"\(configuration.tracing.otlpEndpoint)\")"
+                )
             }
         }
         var stripHeaders = ""
@@ -128,17 +157,23 @@ extension GatewayConfiguration {
         var trustedProxies = ""
         try reader.read("http.trusted_proxies", into: &trustedProxies, .any)
         do {
-            let entries = trustedProxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let entries = trustedProxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty
+            }
             configuration.http.trustedProxies = try TrustedProxies(entries)
         } catch {
-            throw ConfigurationError(key: "http.trusted_proxies", problem: "\(error.entry) is not an IP address or CIDR block like 10.0.0.0/8")
+            throw ConfigurationError(
+                key: "http.trusted_proxies",
+                problem: "\(error.entry) is not an IP address or CIDR block like 10.0.0.0/8")
         }
 
         if configuration.keys.rsaBits < 2048 {
-            throw ConfigurationError(key: "keys.rsa_bits", problem: "must be at least 2048 (got \(configuration.keys.rsaBits))")
+            throw ConfigurationError(
+                key: "keys.rsa_bits", problem: "must be at least 2048 (got \(configuration.keys.rsaBits))")
         }
         if ![2048, 3072, 4096].contains(configuration.keys.rsaBits) {
-            throw ConfigurationError(key: "keys.rsa_bits", problem: "must be 2048, 3072 or 4096 (got \(configuration.keys.rsaBits))")
+            throw ConfigurationError(
+                key: "keys.rsa_bits", problem: "must be 2048, 3072 or 4096 (got \(configuration.keys.rsaBits))")
         }
         if configuration.tokens.refreshTTL < configuration.tokens.accessTTL {
             throw ConfigurationError(key: "tokens.refresh_ttl", problem: "must not be shorter than tokens.access_ttl")
@@ -148,12 +183,15 @@ extension GatewayConfiguration {
             if keys.encryptionKeyFile.isEmpty && keys.encryptionKeyEnv.isEmpty {
                 throw ConfigurationError(
                     key: "keys.encryption_key_file",
-                    problem: "storage.url is PostgreSQL, whose shared key store keeps private keys encrypted: set keys.encryption_key_file (or keys.encryption_key_env) to a 32-byte base64 key-encryption key"
+                    problem:
+                        "storage.url is PostgreSQL, whose shared key store keeps private keys encrypted: set keys.encryption_key_file (or keys.encryption_key_env) to a 32-byte base64 key-encryption key"
                 )
             }
         }
         if !configuration.keys.encryptionKeyFile.isEmpty && !configuration.keys.encryptionKeyEnv.isEmpty {
-            throw ConfigurationError(key: "keys.encryption_key_env", problem: "set keys.encryption_key_file or keys.encryption_key_env, not both")
+            throw ConfigurationError(
+                key: "keys.encryption_key_env",
+                problem: "set keys.encryption_key_file or keys.encryption_key_env, not both")
         }
         configuration.routes = try parseRoutes(routeNodes ?? [], gatewayAudience: configuration.gatewayAudience)
         return (configuration, warnings.sorted())
@@ -167,10 +205,14 @@ extension GatewayConfiguration {
 
     static let scalarKeys: [String] = [
         "http.host", "http.port", "http.idle_timeout", "issuer", "gateway_audience",
-        "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway", "tokens.downstream_cache_size",
-        "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file", "keys.encryption_key_env",
-        "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username", "bootstrap.admin_password",
-        "proxy.strip_headers", "http.allowed_origins", "http.tls.certificate", "http.tls.private_key", "http.trusted_proxies",
+        "tokens.access_ttl", "tokens.downstream_ttl", "tokens.refresh_ttl", "tokens.leeway",
+        "tokens.downstream_cache_size",
+        "keys.directory", "keys.rsa_bits", "keys.rotation_interval", "keys.encryption_key_file",
+        "keys.encryption_key_env",
+        "storage.url", "passwords.scrypt_log_n", "passwords.scrypt_r", "passwords.scrypt_p", "bootstrap.admin_username",
+        "bootstrap.admin_password",
+        "proxy.strip_headers", "http.allowed_origins", "http.tls.certificate", "http.tls.private_key",
+        "http.trusted_proxies",
         "log.level", "log.format", "log.access", "metrics.listen", "tracing.otlp_endpoint",
     ]
 
@@ -183,7 +225,8 @@ extension GatewayConfiguration {
         for part in text.split(separator: ",") {
             let name = part.trimmingCharacters(in: .whitespaces)
             guard !name.isEmpty else { continue }
-            guard name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains($0) }) else {
+            guard name.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !Array("()<>@,;:\\\"/[]?={}".utf8).contains($0) })
+            else {
                 throw ConfigurationError(key: key, problem: "\(name) is not a header name")
             }
             names.append(name)
@@ -197,7 +240,9 @@ extension GatewayConfiguration {
         for part in text.split(separator: ",") {
             let origin = part.trimmingCharacters(in: .whitespaces)
             guard !origin.isEmpty else { continue }
-            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil, url.path.isEmpty, url.query == nil else {
+            guard let url = URL(string: origin), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                url.host != nil, url.path.isEmpty, url.query == nil
+            else {
                 throw ConfigurationError(key: key, problem: "\(origin) is not an origin like https://app.example.com")
             }
             origins.append(origin.lowercased())
@@ -214,13 +259,20 @@ extension GatewayConfiguration {
         environmentPrefix + key.uppercased().replacingOccurrences(of: ".", with: "_")
     }
 
-    static let routeKeys: Set<String> = ["name", "prefix", "upstream", "audience", "strip_prefix", "permission", "timeout"]
+    static let routeKeys: Set<String> = [
+        "name", "prefix", "upstream", "audience", "strip_prefix", "permission", "timeout",
+    ]
 
-    static func flatten(_ map: [String: Any], prefix: String, into values: inout [String: String], routes: inout [Any]?) throws(ConfigurationError) {
+    static func flatten(_ map: [String: Any], prefix: String, into values: inout [String: String], routes: inout [Any]?)
+        throws(ConfigurationError)
+    {
         for (name, value) in map {
             let key = prefix.isEmpty ? name : "\(prefix).\(name)"
             if key == "routes" {
-                if value is NSNull { routes = []; continue }
+                if value is NSNull {
+                    routes = []
+                    continue
+                }
                 guard let list = value as? [Any] else {
                     throw ConfigurationError(key: key, problem: "must be a list of routes")
                 }
@@ -232,7 +284,9 @@ extension GatewayConfiguration {
                 try flatten(nested, prefix: key, into: &values, routes: &routes)
             } else if listKeys.contains(key), let list = value as? [Any] {
                 let items = list.compactMap(scalarText)
-                guard items.count == list.count else { throw ConfigurationError(key: key, problem: "must be a list of strings") }
+                guard items.count == list.count else {
+                    throw ConfigurationError(key: key, problem: "must be a list of strings")
+                }
                 values[key] = items.joined(separator: ",")
             } else {
                 guard scalarKeys.contains(key) else {
@@ -275,7 +329,10 @@ extension GatewayConfiguration {
                 }
             case .httpURL:
                 guard GatewayConfiguration.isHTTPURL(text, allowPath: true) else {
-                    throw ConfigurationError(key: key, problem: "must be an absolute http:// or https:// URL without query or fragment (got \"\(text)\")")
+                    throw ConfigurationError(
+                        key: key,
+                        problem:
+                            "must be an absolute http:// or https:// URL without query or fragment (got \"\(text)\")")
                 }
             }
             target = text
@@ -288,7 +345,11 @@ extension GatewayConfiguration {
             }
             guard range.contains(value) else {
                 let upper = range.upperBound == Int.max ? "" : " and \(range.upperBound)"
-                throw ConfigurationError(key: key, problem: "must be \(upper.isEmpty ? "at least \(range.lowerBound)" : "between \(range.lowerBound)\(upper)") (got \(value))")
+                throw ConfigurationError(
+                    key: key,
+                    problem:
+                        "must be \(upper.isEmpty ? "at least \(range.lowerBound)" : "between \(range.lowerBound)\(upper)") (got \(value))"
+                )
             }
             target = value
         }
@@ -307,7 +368,8 @@ extension GatewayConfiguration {
     static func yamlErrorSummary(_ error: any Error) -> String {
         if let yamlError = error as? YamlError {
             switch yamlError {
-            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                .composer(_, let problem, let mark, _):
                 return "\(problem) at line \(mark.line), column \(mark.column)"
             default:
                 return "syntax error"
@@ -325,7 +387,8 @@ extension GatewayConfiguration {
         for (index, node) in nodes.enumerated() {
             let base = "routes[\(index)]"
             guard let map = node as? [String: Any] else {
-                throw ConfigurationError(key: base, problem: "must be a mapping with name, prefix, upstream and audience")
+                throw ConfigurationError(
+                    key: base, problem: "must be a mapping with name, prefix, upstream and audience")
             }
             for key in map.keys where !routeKeys.contains(key) {
                 throw ConfigurationError(key: "\(base).\(key)", problem: "unknown key")
@@ -342,32 +405,44 @@ extension GatewayConfiguration {
             }
             let name = try text("name", required: true) ?? ""
             guard Identifier.isValid(name) else {
-                throw ConfigurationError(key: "\(base).name", problem: "must match ^[a-z0-9][a-z0-9_-]{0,62}$ (got \"\(name)\")")
+                throw ConfigurationError(
+                    key: "\(base).name", problem: "must match ^[a-z0-9][a-z0-9_-]{0,62}$ (got \"\(name)\")")
             }
             guard names.insert(name).inserted else {
                 throw ConfigurationError(key: "\(base).name", problem: "duplicate route name \"\(name)\"")
             }
             let prefix = try text("prefix", required: true) ?? ""
             guard RoutePath.isValidPrefix(prefix) else {
-                throw ConfigurationError(key: "\(base).prefix", problem: "must start with / and have no empty, . or .. segments and no trailing / (got \"\(prefix)\")")
+                throw ConfigurationError(
+                    key: "\(base).prefix",
+                    problem:
+                        "must start with / and have no empty, . or .. segments and no trailing / (got \"\(prefix)\")")
             }
             guard !RoutePath.reservedPrefixes.contains(where: { RoutePath.prefix(prefix, overlaps: $0) }) else {
-                throw ConfigurationError(key: "\(base).prefix", problem: "overlaps the gateway's own endpoints (/v1, /.well-known, /oauth, /console)")
+                throw ConfigurationError(
+                    key: "\(base).prefix",
+                    problem: "overlaps the gateway's own endpoints (/v1, /.well-known, /oauth, /console)")
             }
             if let other = prefixes[prefix] {
-                throw ConfigurationError(key: "\(base).prefix", problem: "duplicate route prefix \"\(prefix)\" (also routes[\(other)])")
+                throw ConfigurationError(
+                    key: "\(base).prefix", problem: "duplicate route prefix \"\(prefix)\" (also routes[\(other)])")
             }
             prefixes[prefix] = index
             let upstream = try text("upstream", required: true) ?? ""
             guard isHTTPURL(upstream, allowPath: true) else {
-                throw ConfigurationError(key: "\(base).upstream", problem: "must be an absolute http:// or https:// URL without query or fragment (got \"\(upstream)\")")
+                throw ConfigurationError(
+                    key: "\(base).upstream",
+                    problem:
+                        "must be an absolute http:// or https:// URL without query or fragment (got \"\(upstream)\")")
             }
             let audience = try text("audience", required: true) ?? ""
             guard !audience.isEmpty, !audience.contains(where: { $0.isWhitespace }) else {
                 throw ConfigurationError(key: "\(base).audience", problem: "must be a non-empty string without spaces")
             }
             guard audience != gatewayAudience else {
-                throw ConfigurationError(key: "\(base).audience", problem: "must differ from gateway_audience, or downstream tokens would be accepted by the gateway")
+                throw ConfigurationError(
+                    key: "\(base).audience",
+                    problem: "must differ from gateway_audience, or downstream tokens would be accepted by the gateway")
             }
             var route = Route(name: name, prefix: prefix, upstream: upstream, audience: audience)
             if let strip = try text("strip_prefix", required: false) {
@@ -378,7 +453,9 @@ extension GatewayConfiguration {
             }
             if let permission = try text("permission", required: false), !permission.isEmpty {
                 guard PermissionName.isValid(permission) else {
-                    throw ConfigurationError(key: "\(base).permission", problem: "must be a dotted lower-case permission name (got \"\(permission)\")")
+                    throw ConfigurationError(
+                        key: "\(base).permission",
+                        problem: "must be a dotted lower-case permission name (got \"\(permission)\")")
                 }
                 route.permission = permission
             }
@@ -405,7 +482,8 @@ public enum StorageLocation: Sendable, Equatable {
         if url.hasPrefix("sqlite://") {
             let path = String(url.dropFirst("sqlite://".count))
             guard !path.isEmpty, !path.hasSuffix("/") else {
-                throw ConfigurationError(key: "storage.url", problem: "sqlite:// needs a file path, e.g. sqlite://data/gateway.sqlite")
+                throw ConfigurationError(
+                    key: "storage.url", problem: "sqlite:// needs a file path, e.g. sqlite://data/gateway.sqlite")
             }
             self = .sqlite(path: path)
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
@@ -422,7 +500,8 @@ public enum StorageLocation: Sendable, Equatable {
 extension GatewayConfiguration {
     /// Levenshtein distance, for the "did you mean" of a misspelled variable (names are short).
     static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.utf8), b = Array(b.utf8)
+        let a = Array(a.utf8)
+        let b = Array(b.utf8)
         var previous = Array(0...b.count)
         for (i, x) in a.enumerated() {
             var current = [i + 1] + Array(repeating: 0, count: b.count)

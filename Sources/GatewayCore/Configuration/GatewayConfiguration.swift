@@ -100,7 +100,9 @@ public struct GatewayConfiguration: Sendable, Equatable {
         public var listen: String = ""
         /// `listen` split into host and port (validated at load).
         public var address: (host: String, port: Int)? {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else { return nil }
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+                return nil
+            }
             var host = String(listen[..<colon])
             if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
             return (host.isEmpty ? "0.0.0.0" : host, port)
@@ -132,7 +134,10 @@ public struct GatewayConfiguration: Sendable, Equatable {
         /// Seconds to wait for the upstream's answer.
         public var timeout: Int
 
-        public init(name: String, prefix: String, upstream: String, audience: String, stripPrefix: Bool = true, permission: String? = nil, timeout: Int = 30) {
+        public init(
+            name: String, prefix: String, upstream: String, audience: String, stripPrefix: Bool = true,
+            permission: String? = nil, timeout: Int = 30
+        ) {
             self.name = name
             self.prefix = prefix
             self.upstream = upstream

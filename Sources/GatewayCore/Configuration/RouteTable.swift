@@ -69,9 +69,13 @@ public enum PathSafety {
             // Path parameters (`;`, RFC 3986 3.3) are refused: servers disagree on them (`/a/..;/b`).
             if byte == UInt8(ascii: "\\") || byte == 0 || byte == UInt8(ascii: ";") { return true }
             if byte == UInt8(ascii: "%") {
-                guard index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) else { return true }
+                guard index + 2 < bytes.count, let high = hex(bytes[index + 1]), let low = hex(bytes[index + 2]) else {
+                    return true
+                }
                 byte = high << 4 | low
-                if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "\\") || byte == 0 || byte == UInt8(ascii: "%") || byte == UInt8(ascii: ";") {
+                if byte == UInt8(ascii: "/") || byte == UInt8(ascii: "\\") || byte == 0 || byte == UInt8(ascii: "%")
+                    || byte == UInt8(ascii: ";")
+                {
                     return true
                 }
                 index += 3

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `http.trusted_proxies`: the addresses (single IPs or CIDR blocks, IPv4 or IPv6) of load balancers in front of
@@ -41,7 +41,9 @@ public struct TrustedProxies: Sendable, Equatable {
             guard parts.count <= 2, let bytes = Self.parse(String(parts[0])) else { throw InvalidEntry(entry: entry) }
             var prefix = bytes.count * 8
             if parts.count == 2 {
-                guard let bits = Int(parts[1]), (0...prefix).contains(bits), parts[1].allSatisfy(\.isASCII) else { throw InvalidEntry(entry: entry) }
+                guard let bits = Int(parts[1]), (0...prefix).contains(bits), parts[1].allSatisfy(\.isASCII) else {
+                    throw InvalidEntry(entry: entry)
+                }
                 prefix = bits
             }
             blocks.append(Block(bytes: bytes, prefix: prefix))
@@ -67,7 +69,9 @@ public struct TrustedProxies: Sendable, Equatable {
     public func clientAddress(peer: String, forwardedFor: [String]) -> String {
         guard contains(peer) else { return peer }
         var client = peer
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { String($0.filter { $0 != " " && $0 != "\t" }) }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map {
+            String($0.filter { $0 != " " && $0 != "\t" })
+        }
         for hop in hops.reversed() {
             guard Self.parse(hop) != nil else { break }
             client = hop

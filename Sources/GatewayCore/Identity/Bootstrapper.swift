@@ -32,12 +32,19 @@ public struct Bootstrapper: Sendable {
             return nil
         }
         let userID = SecretToken.identifier(prefix: "u-")
-        try await store.createUser(UserRecord(tenantID: Tenant.platformID, userID: userID, username: username, passwordHash: hash, createdAt: now))
-        try await store.createAssignment(Assignment(
-            assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: Tenant.platformID, workspaceID: WorkspaceScope.tenantWideID,
-            principalID: userID, roleID: PermissionCatalog.platformAdminRole, createdAt: now
-        ))
-        try await store.appendAudit(AuditEvent(at: now, actor: "system", tenantID: Tenant.platformID, workspaceID: Tenant.defaultWorkspaceID, action: "bootstrap", target: "user:\(userID)", requestID: nil))
+        try await store.createUser(
+            UserRecord(
+                tenantID: Tenant.platformID, userID: userID, username: username, passwordHash: hash, createdAt: now))
+        try await store.createAssignment(
+            Assignment(
+                assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: Tenant.platformID,
+                workspaceID: WorkspaceScope.tenantWideID,
+                principalID: userID, roleID: PermissionCatalog.platformAdminRole, createdAt: now
+            ))
+        try await store.appendAudit(
+            AuditEvent(
+                at: now, actor: "system", tenantID: Tenant.platformID, workspaceID: Tenant.defaultWorkspaceID,
+                action: "bootstrap", target: "user:\(userID)", requestID: nil))
         return generated
     }
 }

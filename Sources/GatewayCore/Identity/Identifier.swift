@@ -3,11 +3,14 @@ public enum Identifier {
     public static func isValid(_ text: some StringProtocol) -> Bool {
         let bytes = text.utf8
         guard let first = bytes.first, bytes.count <= 63, isLowerAlphanumeric(first) else { return false }
-        return bytes.dropFirst().allSatisfy { isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
+        return bytes.dropFirst().allSatisfy {
+            isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
     }
 
     static func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
     }
 }
 
@@ -18,7 +21,9 @@ public enum PermissionName {
         let segments = text.split(separator: ".", omittingEmptySubsequences: false)
         guard segments.count >= 2 else { return false }
         return segments.allSatisfy { segment in
-            guard let first = segment.utf8.first, first >= UInt8(ascii: "a"), first <= UInt8(ascii: "z") else { return false }
+            guard let first = segment.utf8.first, first >= UInt8(ascii: "a"), first <= UInt8(ascii: "z") else {
+                return false
+            }
             return segment.utf8.allSatisfy { Identifier.isLowerAlphanumeric($0) || $0 == UInt8(ascii: "_") }
         }
     }
@@ -31,7 +36,9 @@ public enum RoutePath {
 
     /// `/a/b`: starts with `/`, no empty, `.` or `..` segments, no trailing `/`, no percent-encoding.
     public static func isValidPrefix(_ prefix: String) -> Bool {
-        guard prefix.hasPrefix("/"), prefix.count > 1, !prefix.hasSuffix("/"), !prefix.contains("%"), !prefix.contains("?"), !prefix.contains("#") else {
+        guard prefix.hasPrefix("/"), prefix.count > 1, !prefix.hasSuffix("/"), !prefix.contains("%"),
+            !prefix.contains("?"), !prefix.contains("#")
+        else {
             return false
         }
         let segments = prefix.dropFirst().split(separator: "/", omittingEmptySubsequences: false)

@@ -62,7 +62,10 @@ public struct APIKeyRecord: Sendable, Equatable {
     /// The one service name this key may register permissions under (SPEC 4.1); `nil` until set or first used.
     public var service: String?
 
-    public init(tenantID: String, keyID: String, name: String, workspaceID: String, secretHash: String, createdAt: Date, expiresAt: Date?, service: String? = nil) {
+    public init(
+        tenantID: String, keyID: String, name: String, workspaceID: String, secretHash: String, createdAt: Date,
+        expiresAt: Date?, service: String? = nil
+    ) {
         self.service = service
         self.tenantID = tenantID
         self.keyID = keyID
@@ -95,7 +98,8 @@ public struct OAuthClientRecord: Sendable, Equatable {
     public var createdAt: Date
 
     public init(
-        tenantID: String, clientID: String, name: String, workspaceID: String, type: ClientType, secretHash: String?, redirectURIs: [String],
+        tenantID: String, clientID: String, name: String, workspaceID: String, type: ClientType, secretHash: String?,
+        redirectURIs: [String],
         postLogoutRedirectURIs: [String], grantTypes: [String], createdAt: Date
     ) {
         self.tenantID = tenantID
@@ -128,7 +132,8 @@ public struct SessionRecord: Sendable, Equatable {
     public var scope: String?
 
     public init(
-        sessionID: String, tenantID: String, workspaceID: String, principalID: String, createdAt: Date, expiresAt: Date, revokedAt: Date? = nil,
+        sessionID: String, tenantID: String, workspaceID: String, principalID: String, createdAt: Date, expiresAt: Date,
+        revokedAt: Date? = nil,
         clientID: String? = nil, scope: String? = nil
     ) {
         self.clientID = clientID
@@ -163,7 +168,8 @@ public struct AuthorizationCodeRecord: Sendable, Equatable {
     public var sessionID: String?
 
     public init(
-        codeHash: String, tenantID: String, workspaceID: String, principalID: String, clientID: String, redirectURI: String, codeChallenge: String?,
+        codeHash: String, tenantID: String, workspaceID: String, principalID: String, clientID: String,
+        redirectURI: String, codeChallenge: String?,
         scope: String, nonce: String?, authTime: Date, expiresAt: Date, sessionID: String? = nil
     ) {
         self.codeHash = codeHash
@@ -210,7 +216,10 @@ public struct Assignment: Codable, Sendable, Equatable {
     public var roleID: String
     public var createdAt: Date
 
-    public init(assignmentID: String, tenantID: String, workspaceID: String, principalID: String, roleID: String, createdAt: Date) {
+    public init(
+        assignmentID: String, tenantID: String, workspaceID: String, principalID: String, roleID: String,
+        createdAt: Date
+    ) {
         self.assignmentID = assignmentID
         self.tenantID = tenantID
         self.workspaceID = workspaceID
@@ -233,7 +242,10 @@ public struct AuditEvent: Codable, Sendable, Equatable {
     /// For a cross-workspace operation, the caller's own workspace (`workspaceID` is the one acted on).
     public var originWorkspaceID: String?
 
-    public init(id: Int64 = 0, at: Date, actor: String, tenantID: String, workspaceID: String?, action: String, target: String?, requestID: String?, originWorkspaceID: String? = nil) {
+    public init(
+        id: Int64 = 0, at: Date, actor: String, tenantID: String, workspaceID: String?, action: String, target: String?,
+        requestID: String?, originWorkspaceID: String? = nil
+    ) {
         self.originWorkspaceID = originWorkspaceID
         self.id = id
         self.at = at
@@ -260,7 +272,10 @@ public struct AuditQuery: Sendable, Equatable {
     public var before: Int64?
     public var limit: Int
 
-    public init(tenantID: String?, workspaceID: String? = nil, action: String? = nil, actor: String? = nil, since: Date? = nil, until: Date? = nil, before: Int64? = nil, limit: Int = 100) {
+    public init(
+        tenantID: String?, workspaceID: String? = nil, action: String? = nil, actor: String? = nil, since: Date? = nil,
+        until: Date? = nil, before: Int64? = nil, limit: Int = 100
+    ) {
         self.tenantID = tenantID
         self.workspaceID = workspaceID
         self.action = action

@@ -24,14 +24,19 @@ public struct PasswordHasher: Sendable {
     /// Checks the length rules; the message is safe to show.
     public static func validate(_ password: String) throws(GatewayError) {
         let length = password.utf8.count
-        guard length >= minimumLength else { throw .invalidRequest("The password must have at least \(minimumLength) characters.") }
-        guard length <= maximumLength else { throw .invalidRequest("The password must have at most \(maximumLength) bytes.") }
+        guard length >= minimumLength else {
+            throw .invalidRequest("The password must have at least \(minimumLength) characters.")
+        }
+        guard length <= maximumLength else {
+            throw .invalidRequest("The password must have at most \(maximumLength) bytes.")
+        }
     }
 
     public func hash(_ password: String) throws -> String {
         let salt = SecretToken.randomBytes(16)
         let derived = try Self.derive(password, salt: salt, logN: logN, r: blockSize, p: parallelism)
-        return "$scrypt$ln=\(logN),r=\(blockSize),p=\(parallelism)$\(Base64URL.encode(salt))$\(Base64URL.encode(derived))"
+        return
+            "$scrypt$ln=\(logN),r=\(blockSize),p=\(parallelism)$\(Base64URL.encode(salt))$\(Base64URL.encode(derived))"
     }
 
     /// True when `password` matches `stored`; false for any malformed stored value.
@@ -46,17 +51,23 @@ public struct PasswordHasher: Sendable {
             guard pair.count == 2, let value = Int(pair[1]) else { return false }
             parameters[String(pair[0])] = value
         }
-        guard let ln = parameters["ln"], let r = parameters["r"], let p = parameters["p"], (1...20).contains(ln), (1...32).contains(r), (1...16).contains(p) else {
+        guard let ln = parameters["ln"], let r = parameters["r"], let p = parameters["p"], (1...20).contains(ln),
+            (1...32).contains(r), (1...16).contains(p)
+        else {
             return false
         }
-        guard password.utf8.count <= Self.maximumLength, let derived = try? Self.derive(password, salt: Array(salt), logN: ln, r: r, p: p) else {
+        guard password.utf8.count <= Self.maximumLength,
+            let derived = try? Self.derive(password, salt: Array(salt), logN: ln, r: r, p: p)
+        else {
             return false
         }
         return SecretToken.constantTimeEquals(derived, Array(expected))
     }
 
     static func derive(_ password: String, salt: [UInt8], logN: Int, r: Int, p: Int) throws -> [UInt8] {
-        let key = try KDF.Scrypt.deriveKey(from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << logN, blockSize: r, parallelism: p)
+        let key = try KDF.Scrypt.deriveKey(
+            from: Array(password.utf8), salt: salt, outputByteCount: 32, rounds: 1 << logN, blockSize: r, parallelism: p
+        )
         return key.withUnsafeBytes { Array($0) }
     }
 }

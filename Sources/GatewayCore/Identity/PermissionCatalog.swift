@@ -16,18 +16,19 @@ public enum PermissionCatalog {
     }
 
     /// Permissions that exist from the first start: the seed's inventory and the IAM's own.
-    public static let seed: [Entry] = [
-        Entry(name: "integrations.read", service: "integrations", label: "View integrations"),
-        Entry(name: "connections.read", service: "connections", label: "View connections"),
-        Entry(name: "connections.create", service: "connections", label: "Create connections"),
-        Entry(name: "connections.update", service: "connections", label: "Update connections"),
-        Entry(name: "connections.delete", service: "connections", label: "Delete connections"),
-        Entry(name: "discovery.run", service: "discovery", label: "Run discovery"),
-        Entry(name: "discovery.read", service: "discovery", label: "View discovery results"),
-        Entry(name: "discovery.history.read", service: "discovery", label: "View discovery history"),
-        Entry(name: "explorer.read", service: "explorer", label: "Use the explorer"),
-        Entry(name: "export.generate", service: "export", label: "Generate exports"),
-    ] + tenantIAM.map { Entry(name: $0, service: "iam", label: label(for: $0)) }
+    public static let seed: [Entry] =
+        [
+            Entry(name: "integrations.read", service: "integrations", label: "View integrations"),
+            Entry(name: "connections.read", service: "connections", label: "View connections"),
+            Entry(name: "connections.create", service: "connections", label: "Create connections"),
+            Entry(name: "connections.update", service: "connections", label: "Update connections"),
+            Entry(name: "connections.delete", service: "connections", label: "Delete connections"),
+            Entry(name: "discovery.run", service: "discovery", label: "Run discovery"),
+            Entry(name: "discovery.read", service: "discovery", label: "View discovery results"),
+            Entry(name: "discovery.history.read", service: "discovery", label: "View discovery history"),
+            Entry(name: "explorer.read", service: "explorer", label: "Use the explorer"),
+            Entry(name: "export.generate", service: "export", label: "Generate exports"),
+        ] + tenantIAM.map { Entry(name: $0, service: "iam", label: label(for: $0)) }
         + platformOnly.map { Entry(name: $0, service: "iam", label: label(for: $0)) }
 
     /// IAM permissions that apply within a tenant.
@@ -63,24 +64,32 @@ public enum PermissionCatalog {
         tenantID == Tenant.platformID ? tenantSystemRoles + platformSystemRoles : tenantSystemRoles
     }
 
-    static let viewer = ["integrations.read", "connections.read", "discovery.read", "discovery.history.read", "explorer.read"]
+    static let viewer = [
+        "integrations.read", "connections.read", "discovery.read", "discovery.history.read", "explorer.read",
+    ]
 
     /// The permissions of a system role, resolved against the registered names (so `admin` and
     /// `connector_builder`'s `connections.*` include permissions services register later). `nil` for a
     /// non-system role.
-    public static func permissions(ofSystemRole roleID: String, tenantID: String, registered: some Sequence<String>) -> Set<String>? {
+    public static func permissions(ofSystemRole roleID: String, tenantID: String, registered: some Sequence<String>)
+        -> Set<String>?
+    {
         guard isSystemRole(roleID, tenantID: tenantID) else { return nil }
         let platform = Set(platformOnly)
         switch roleID {
         case "admin":
             return Set(registered.filter { !platform.contains($0) })
         case "connector_builder":
-            return Set(["integrations.read", "discovery.run", "discovery.read", "discovery.history.read", "explorer.read"])
-                .union(registered.filter { $0.hasPrefix("connections.") })
+            return Set([
+                "integrations.read", "discovery.run", "discovery.read", "discovery.history.read", "explorer.read",
+            ])
+            .union(registered.filter { $0.hasPrefix("connections.") })
         case "viewer":
             return Set(viewer)
         case "auditor":
-            return Set(viewer + ["export.generate"] + [Permission.auditRead, .rolesRead, .permissionsRead, .assignmentsRead].map(\.name))
+            return Set(
+                viewer + ["export.generate"]
+                    + [Permission.auditRead, .rolesRead, .permissionsRead, .assignmentsRead].map(\.name))
         case "platform_admin":
             return Set(registered)
         case "service":

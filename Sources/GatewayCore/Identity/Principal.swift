@@ -22,7 +22,10 @@ public struct Principal: Sendable, Equatable {
     /// The OAuth client the caller's token was obtained by (RFC 9068 `client_id`).
     public var clientID: String
 
-    public init(kind: Kind, subject: String, tenantID: String, workspaceID: String, sessionID: String?, clientID: String = Principal.firstParty) {
+    public init(
+        kind: Kind, subject: String, tenantID: String, workspaceID: String, sessionID: String?,
+        clientID: String = Principal.firstParty
+    ) {
         self.kind = kind
         self.clientID = clientID
         self.subject = subject

@@ -11,7 +11,10 @@ public struct RoleRecord: Codable, Sendable, Equatable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    public init(roleID: String, tenantID: String, name: String, description: String?, workspaceID: String?, permissions: [String], createdAt: Date, updatedAt: Date) {
+    public init(
+        roleID: String, tenantID: String, name: String, description: String?, workspaceID: String?,
+        permissions: [String], createdAt: Date, updatedAt: Date
+    ) {
         self.roleID = roleID
         self.tenantID = tenantID
         self.name = name

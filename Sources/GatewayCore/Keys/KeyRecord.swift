@@ -19,7 +19,10 @@ public struct KeyRecord: Codable, Sendable, Equatable {
     public var activatedAt: Date?
     public var retireAt: Date?
 
-    public init(kid: String, status: KeyStatus, alg: String = "RS256", createdAt: Date, activatedAt: Date? = nil, retireAt: Date? = nil) {
+    public init(
+        kid: String, status: KeyStatus, alg: String = "RS256", createdAt: Date, activatedAt: Date? = nil,
+        retireAt: Date? = nil
+    ) {
         self.kid = kid
         self.status = status
         self.alg = alg

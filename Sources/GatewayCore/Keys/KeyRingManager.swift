@@ -27,7 +27,9 @@ public final class KeyRingManager: Service, Sendable {
                 throw KeyRingError.inconsistent("no key is active")
             }
             let order: [KeyStatus: Int] = [.active: 0, .next: 1, .retiring: 2]
-            let published = state.records.sorted { (order[$0.status] ?? 3, $0.createdAt) < (order[$1.status] ?? 3, $1.createdAt) }
+            let published = state.records.sorted {
+                (order[$0.status] ?? 3, $0.createdAt) < (order[$1.status] ?? 3, $1.createdAt)
+            }
             var jwks: [JSONWebKey] = []
             var publicKeys: [String: _RSA.Signing.PublicKey] = [:]
             for record in published {
@@ -74,7 +76,10 @@ public final class KeyRingManager: Service, Sendable {
 
     /// Loads the ring from `store`, creating an active and a next key when the store is empty, and applies any
     /// retirement or rotation already due.
-    public static func open(store: any KeyStore, configuration: GatewayConfiguration, clock: any GatewayClock, logger: Logger, pollInterval: Duration = .seconds(1)) async throws -> KeyRingManager {
+    public static func open(
+        store: any KeyStore, configuration: GatewayConfiguration, clock: any GatewayClock, logger: Logger,
+        pollInterval: Duration = .seconds(1)
+    ) async throws -> KeyRingManager {
         let policy = KeyRingPolicy(configuration: configuration)
         let bits = configuration.keys.rsaBits
         let stored = try await store.update { stored in
@@ -82,12 +87,17 @@ public final class KeyRingManager: Service, Sendable {
             return try policy.initial(now: clock.now(), generate: { try SigningKey.generate(bits: bits) })
         }
         let snapshot = try Snapshot(state: stored.state, revision: stored.revision)
-        let manager = KeyRingManager(store: store, policy: policy, clock: clock, rsaBits: bits, logger: logger, pollInterval: pollInterval, snapshot: snapshot)
+        let manager = KeyRingManager(
+            store: store, policy: policy, clock: clock, rsaBits: bits, logger: logger, pollInterval: pollInterval,
+            snapshot: snapshot)
         try await manager.maintain()
         return manager
     }
 
-    init(store: any KeyStore, policy: KeyRingPolicy, clock: any GatewayClock, rsaBits: Int, logger: Logger, pollInterval: Duration, snapshot: Snapshot) {
+    init(
+        store: any KeyStore, policy: KeyRingPolicy, clock: any GatewayClock, rsaBits: Int, logger: Logger,
+        pollInterval: Duration, snapshot: Snapshot
+    ) {
         self.store = store
         self.policy = policy
         self.clock = clock
@@ -111,24 +121,33 @@ public final class KeyRingManager: Service, Sendable {
     /// - Parameter force: rotate even while the next key is younger than the JWKS `max-age` (audited as
     ///   `keys.rotate_forced`).
     /// - Throws: ``KeyRingError/publishedTooRecently(kid:wait:)`` when that is so and `force` is not set.
-    public func rotate(by actor: Actor = .system, force: Bool = false) async throws -> (activeKid: String, previousKid: String?) {
-        let policy = self.policy, now = clock.now(), bits = rsaBits
+    public func rotate(by actor: Actor = .system, force: Bool = false) async throws -> (
+        activeKid: String, previousKid: String?
+    ) {
+        let policy = self.policy
+        let now = clock.now()
+        let bits = rsaBits
         let kids = Mutex<(String, String?)>(("", nil))
         try await apply { state in
             guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
-            let (rotated, active, previous) = try policy.rotate(state, now: now, force: force, generate: { try SigningKey.generate(bits: bits) })
+            let (rotated, active, previous) = try policy.rotate(
+                state, now: now, force: force, generate: { try SigningKey.generate(bits: bits) })
             kids.withLock { $0 = (active, previous) }
             return rotated
         }
         let (active, previous) = kids.withLock { $0 }
-        logger.info("signing key rotated", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")", "forced": "\(force)"])
+        logger.info(
+            "signing key rotated",
+            metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")", "forced": "\(force)"])
         await notify(force ? "keys.rotate_forced" : "keys.rotate", active, actor)
         return (active, previous)
     }
 
     /// Removes a key from the ring and the JWKS at once (rotating first when it is active).
     public func revoke(kid: String, by actor: Actor = .system) async throws {
-        let policy = self.policy, now = clock.now(), bits = rsaBits
+        let policy = self.policy
+        let now = clock.now()
+        let bits = rsaBits
         try await apply { state in
             guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
             return try policy.revoke(state, kid: kid, now: now, generate: { try SigningKey.generate(bits: bits) })
@@ -141,7 +160,9 @@ public final class KeyRingManager: Service, Sendable {
     public func maintain() async throws {
         let revision = try await store.revision()
         if revision != snapshot.revision {
-            guard let stored = try await store.load() else { throw KeyRingError.inconsistent("the key store became empty") }
+            guard let stored = try await store.load() else {
+                throw KeyRingError.inconsistent("the key store became empty")
+            }
             try install(stored)
             logger.info("key ring reloaded from \(store.location)", metadata: ["active_kid": "\(snapshot.active.kid)"])
         }
@@ -164,16 +185,20 @@ public final class KeyRingManager: Service, Sendable {
     /// Rotates when rotation is still due in the ring as stored: the check runs under the store's lock, so of several
     /// processes that find the same rotation due, one rotates and the others pick its result up.
     func rotateIfDue(now: Date) async throws {
-        let policy = self.policy, bits = rsaBits
+        let policy = self.policy
+        let bits = rsaBits
         let kids = Mutex<(String, String?)?>(nil)
         try await apply { state in
             guard let state, policy.rotationDue(state, now: now) else { return nil }
-            let (rotated, active, previous) = try policy.rotate(state, now: now, generate: { try SigningKey.generate(bits: bits) })
+            let (rotated, active, previous) = try policy.rotate(
+                state, now: now, generate: { try SigningKey.generate(bits: bits) })
             kids.withLock { $0 = (active, previous) }
             return rotated
         }
         guard let (active, previous) = kids.withLock({ $0 }) else { return }
-        logger.info("signing key rotated (interval)", metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
+        logger.info(
+            "signing key rotated (interval)",
+            metadata: ["active_kid": "\(active)", "previous_kid": "\(previous ?? "-")"])
         await notify("keys.rotate", active, .system)
     }
 
@@ -189,7 +214,8 @@ public final class KeyRingManager: Service, Sendable {
                 do {
                     try await self.maintain()
                 } catch {
-                    self.logger.error("key ring maintenance failed; keeping the current keys", metadata: ["error": "\(error)"])
+                    self.logger.error(
+                        "key ring maintenance failed; keeping the current keys", metadata: ["error": "\(error)"])
                 }
             }
         }

@@ -25,7 +25,8 @@ public struct KeyRingPolicy: Sendable {
 
     public init(configuration: GatewayConfiguration) {
         self.init(
-            retention: TimeInterval(configuration.tokens.keyRetention), rotationInterval: TimeInterval(configuration.keys.rotationInterval),
+            retention: TimeInterval(configuration.tokens.keyRetention),
+            rotationInterval: TimeInterval(configuration.keys.rotationInterval),
             minimumPublication: TimeInterval(configuration.jwksMaxAge)
         )
     }
@@ -70,11 +71,15 @@ public struct KeyRingPolicy: Sendable {
     /// Refused with ``KeyRingError/publishedTooRecently(kid:wait:)`` while `next` is younger than
     /// `minimumPublication` (or missing), unless `force` (an emergency: verifiers that cached the JWKS just before may
     /// reject new tokens until they refetch).
-    public func rotate(_ state: KeyRingState, now: Date, force: Bool = false, generate: () throws -> SigningKey) throws -> (KeyRingState, activeKid: String, previousKid: String?) {
+    public func rotate(_ state: KeyRingState, now: Date, force: Bool = false, generate: () throws -> SigningKey) throws
+        -> (KeyRingState, activeKid: String, previousKid: String?)
+    {
         if !force {
             let next = state.records.first(where: { $0.status == .next })
             let wait = publicationWait(state, now: now) ?? minimumPublication
-            guard wait <= 0 else { throw KeyRingError.publishedTooRecently(kid: next?.kid ?? "-", wait: Int(wait.rounded(.up))) }
+            guard wait <= 0 else {
+                throw KeyRingError.publishedTooRecently(kid: next?.kid ?? "-", wait: Int(wait.rounded(.up)))
+            }
         }
         var state = state
         let previous = state.active?.kid
@@ -100,7 +105,9 @@ public struct KeyRingPolicy: Sendable {
     }
 
     /// Removes a key at once. Revoking the active key rotates first; revoking `next` creates a new one.
-    public func revoke(_ state: KeyRingState, kid: String, now: Date, generate: () throws -> SigningKey) throws -> KeyRingState {
+    public func revoke(_ state: KeyRingState, kid: String, now: Date, generate: () throws -> SigningKey) throws
+        -> KeyRingState
+    {
         guard let record = state.records.first(where: { $0.kid == kid }) else { throw KeyRingError.unknownKey(kid) }
         var state = state
         switch record.status {
@@ -133,7 +140,9 @@ public struct KeyRingPolicy: Sendable {
 
     /// True when automatic rotation is due and the next key has been published long enough (it waits otherwise).
     public func rotationDue(_ state: KeyRingState, now: Date) -> Bool {
-        guard rotationInterval > 0, let active = state.active, publicationWait(state, now: now) == 0 else { return false }
+        guard rotationInterval > 0, let active = state.active, publicationWait(state, now: now) == 0 else {
+            return false
+        }
         return now >= (active.activatedAt ?? active.createdAt).addingTimeInterval(rotationInterval)
     }
 }

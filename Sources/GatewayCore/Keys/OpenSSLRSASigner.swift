@@ -41,7 +41,9 @@ public final class OpenSSLRSASigner: Sendable {
     public func sign(_ message: [UInt8]) throws -> [UInt8] {
         let start = next.wrappingAdd(1, ordering: .relaxed).oldValue
         for offset in 0..<keys.count {
-            if let signature = try keys[(start &+ offset) % keys.count].key.withLockIfAvailable({ try Self.sign(message, with: $0) }) {
+            if let signature = try keys[(start &+ offset) % keys.count].key.withLockIfAvailable({
+                try Self.sign(message, with: $0)
+            }) {
                 return signature
             }
         }

@@ -21,7 +21,8 @@ public struct SigningKey: Sendable {
         self.openSSL = OpenSSLRSASigner(pem: privateKey.pkcs8PEMRepresentation)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        self.jwsHeaderSegment = Base64URL.encode(try encoder.encode(JWSHeader(alg: "RS256", kid: kid, typ: JWSHeader.accessTokenType)))
+        self.jwsHeaderSegment = Base64URL.encode(
+            try encoder.encode(JWSHeader(alg: "RS256", kid: kid, typ: JWSHeader.accessTokenType)))
     }
 
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` (RS256): through OpenSSL when loaded, else swift-crypto.

@@ -121,8 +121,11 @@ public struct GatewayLogHandler: LogHandler {
     }
 
     /// The handler for `label` on the process's standard streams.
-    public static func standard(label: String, level: Logger.Level, format: GatewayConfiguration.Log.Format) -> GatewayLogHandler {
-        GatewayLogHandler(label: label, level: level, format: format, sink: label == accessLabel ? .standardOutput : .standardError)
+    public static func standard(label: String, level: Logger.Level, format: GatewayConfiguration.Log.Format)
+        -> GatewayLogHandler
+    {
+        GatewayLogHandler(
+            label: label, level: level, format: format, sink: label == accessLabel ? .standardOutput : .standardError)
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -131,7 +134,10 @@ public struct GatewayLogHandler: LogHandler {
     }
 
     /// Access fields first, in the order SPEC 10 lists them; other keys sorted.
-    static let fieldOrder = ["request_id", "method", "route", "path", "status", "duration_ms", "upstream_ms", "bytes", "tenant_id", "workspace_id", "principal"]
+    static let fieldOrder = [
+        "request_id", "method", "route", "path", "status", "duration_ms", "upstream_ms", "bytes", "tenant_id",
+        "workspace_id", "principal",
+    ]
 
     public func log(event: LogEvent) {
         // An access line arrives rendered whole (GatewayHTTP's RequestObserver), in this handler's format.
@@ -142,7 +148,8 @@ public struct GatewayLogHandler: LogHandler {
         var fields = metadata
         if let provided = metadataProvider?.get() { fields.merge(provided) { _, new in new } }
         if let own = event.metadata { fields.merge(own) { _, new in new } }
-        let keys = Self.fieldOrder.filter { fields[$0] != nil } + fields.keys.filter { !Self.fieldOrder.contains($0) }.sorted()
+        let keys =
+            Self.fieldOrder.filter { fields[$0] != nil } + fields.keys.filter { !Self.fieldOrder.contains($0) }.sorted()
         let ts = Self.timestamp(Date())
         var line: String
         switch format {
@@ -150,7 +157,8 @@ public struct GatewayLogHandler: LogHandler {
             line = "\(ts) \(event.level) \(label): \(event.message)"
             for key in keys { line += " \(key)=\(Self.text(fields[key]!))" }
         case .json:
-            line = "{\"ts\":\(Self.quoted(ts)),\"level\":\"\(event.level)\",\"logger\":\(Self.quoted(label)),\"msg\":\(Self.quoted(event.message.description))"
+            line =
+                "{\"ts\":\(Self.quoted(ts)),\"level\":\"\(event.level)\",\"logger\":\(Self.quoted(label)),\"msg\":\(Self.quoted(event.message.description))"
             for key in keys { line += ",\(Self.quoted(key)):\(Self.json(fields[key]!))" }
             line += "}"
         }
@@ -179,13 +187,16 @@ public struct GatewayLogHandler: LogHandler {
             default: return quoted(convertible.description)
             }
         case .array(let values): return "[" + values.map(json).joined(separator: ",") + "]"
-        case .dictionary(let values): return "{" + values.keys.sorted().map { quoted($0) + ":" + json(values[$0]!) }.joined(separator: ",") + "}"
+        case .dictionary(let values):
+            return "{" + values.keys.sorted().map { quoted($0) + ":" + json(values[$0]!) }.joined(separator: ",") + "}"
         }
     }
 
     /// A JSON string literal (also used for quoted text values).
     public static func quoted(_ text: String) -> String {
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) { return "\"" + text + "\"" }
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0x7F }) {
+            return "\"" + text + "\""
+        }
         var out = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -10,7 +10,11 @@ import Synchronization
 /// are the fixed enumerations below. No label ever carries a tenant, user or token.
 public final class GatewayMetrics: Sendable {
     public enum TokenKind: String, CaseIterable, Sendable { case access, downstream, refresh, id }
-    public enum LoginResult: String, CaseIterable, Sendable { case success, invalidCredentials = "invalid_credentials", throttled, denied }
+    public enum LoginResult: String, CaseIterable, Sendable {
+        case success
+        case invalidCredentials = "invalid_credentials"
+        case throttled, denied
+    }
 
     public let factory: any MetricsFactory
     let minted: [TokenKind: Counter]
@@ -33,8 +37,10 @@ public final class GatewayMetrics: Sendable {
     /// Latency buckets for this gateway: a cached proxy decision takes tens of microseconds, a password check tens of
     /// milliseconds, an upstream call up to its timeout.
     public static let durationBuckets: [Duration] = [
-        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
-        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+        .milliseconds(2.5), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1),
         .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
     ]
 
@@ -45,12 +51,21 @@ public final class GatewayMetrics: Sendable {
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
-        minted = Dictionary(uniqueKeysWithValues: TokenKind.allCases.map {
-            ($0, Counter(label: "iam_gateway_tokens_minted_total", dimensions: [("kind", $0.rawValue)], factory: factory))
-        })
-        logins = Dictionary(uniqueKeysWithValues: LoginResult.allCases.map {
-            ($0, Counter(label: "iam_gateway_logins_total", dimensions: [("result", $0.rawValue)], factory: factory))
-        })
+        minted = Dictionary(
+            uniqueKeysWithValues: TokenKind.allCases.map {
+                (
+                    $0,
+                    Counter(
+                        label: "iam_gateway_tokens_minted_total", dimensions: [("kind", $0.rawValue)], factory: factory)
+                )
+            })
+        logins = Dictionary(
+            uniqueKeysWithValues: LoginResult.allCases.map {
+                (
+                    $0,
+                    Counter(label: "iam_gateway_logins_total", dimensions: [("result", $0.rawValue)], factory: factory)
+                )
+            })
         downstreamCacheHits = Counter(label: "iam_gateway_downstream_token_cache_hits_total", factory: factory)
         downstreamCacheMisses = Counter(label: "iam_gateway_downstream_token_cache_misses_total", factory: factory)
         refreshReuse = Counter(label: "iam_gateway_refresh_reuse_detected_total", factory: factory)
@@ -88,16 +103,24 @@ public final class GatewayMetrics: Sendable {
     public func request(route: String, method: String, status: Int, nanoseconds: Int64) {
         let key = RequestKey(route: route, method: Self.methodLabel(method), status: status)
         let (count, duration) = handles.withLock { table in
-            let count = table.requests[key] ?? {
-                let made = Counter(label: Self.requestsTotal, dimensions: [("route", key.route), ("method", key.method), ("status", String(key.status))], factory: factory)
-                table.requests[key] = made
-                return made
-            }()
-            let duration = table.durations[key.route] ?? {
-                let made = CoreMetrics.Timer(label: Self.requestDuration, dimensions: [("route", key.route)], factory: factory)
-                table.durations[key.route] = made
-                return made
-            }()
+            let count =
+                table.requests[key]
+                ?? {
+                    let made = Counter(
+                        label: Self.requestsTotal,
+                        dimensions: [("route", key.route), ("method", key.method), ("status", String(key.status))],
+                        factory: factory)
+                    table.requests[key] = made
+                    return made
+                }()
+            let duration =
+                table.durations[key.route]
+                ?? {
+                    let made = CoreMetrics.Timer(
+                        label: Self.requestDuration, dimensions: [("route", key.route)], factory: factory)
+                    table.durations[key.route] = made
+                    return made
+                }()
             return (count, duration)
         }
         count.increment()

@@ -11,7 +11,10 @@ extension DirectoryService {
         public var postLogoutRedirectURIs: [String]
         public var grantTypes: [String]
 
-        public init(name: String, type: String, workspaceID: String, redirectURIs: [String], postLogoutRedirectURIs: [String], grantTypes: [String]) {
+        public init(
+            name: String, type: String, workspaceID: String, redirectURIs: [String], postLogoutRedirectURIs: [String],
+            grantTypes: [String]
+        ) {
             self.name = name
             self.type = type
             self.workspaceID = workspaceID
@@ -34,14 +37,17 @@ extension DirectoryService {
         if grants.contains(OAuthGrant.authorizationCode), redirects.isEmpty {
             throw GatewayError.invalidRequest("The authorization_code grant needs at least one redirect URI.")
         }
-        let logoutRedirects = try OAuthRedirect.validated(draft.postLogoutRedirectURIs, field: "post_logout_redirect_uris")
+        let logoutRedirects = try OAuthRedirect.validated(
+            draft.postLogoutRedirectURIs, field: "post_logout_redirect_uris")
         guard try await store.workspace(tenantID: scope.tenantID, workspaceID: workspaceID) != nil else {
             throw GatewayError.invalidRequest("The workspace does not exist in this tenant.")
         }
         let secret = type == .confidential ? OAuthGrant.clientSecretPrefix + SecretToken.random() : nil
         let record = OAuthClientRecord(
-            tenantID: scope.tenantID, clientID: SecretToken.identifier(prefix: "cl-"), name: name, workspaceID: workspaceID, type: type,
-            secretHash: secret.map { SecretToken.hash($0) }, redirectURIs: redirects, postLogoutRedirectURIs: logoutRedirects, grantTypes: grants,
+            tenantID: scope.tenantID, clientID: SecretToken.identifier(prefix: "cl-"), name: name,
+            workspaceID: workspaceID, type: type,
+            secretHash: secret.map { SecretToken.hash($0) }, redirectURIs: redirects,
+            postLogoutRedirectURIs: logoutRedirects, grantTypes: grants,
             createdAt: clock.now()
         )
         try await store.serializingTenant(scope.tenantID) {
@@ -59,7 +65,9 @@ extension DirectoryService {
 
     public func client(_ scope: CallerScope, clientID: String) async throws -> OAuthClientRecord {
         try scope.require(.clientsManage)
-        guard Identifier.isValid(clientID), let client = try await store.client(clientID: clientID), client.tenantID == scope.tenantID else {
+        guard Identifier.isValid(clientID), let client = try await store.client(clientID: clientID),
+            client.tenantID == scope.tenantID
+        else {
             throw GatewayError.notFound("No such client in this tenant.")
         }
         return client
@@ -69,12 +77,17 @@ extension DirectoryService {
     public func deleteClient(_ scope: CallerScope, clientID: String) async throws {
         _ = try Validation.id(clientID, field: "client_id")
         let deleted = try await store.serializingTenant(scope.tenantID) { () -> DeletedPrincipal? in
-            guard let client = try await store.client(clientID: clientID), client.tenantID == scope.tenantID else { return nil }
+            guard let client = try await store.client(clientID: clientID), client.tenantID == scope.tenantID else {
+                return nil
+            }
             let target = try await resolver.effectiveAccess(tenantID: scope.tenantID, principalID: clientID)
-            try await iam.authorize(scope, .actOnPrincipal(.clientsManage, target: target, unassignedScope: .workspace(client.workspaceID)))
+            try await iam.authorize(
+                scope, .actOnPrincipal(.clientsManage, target: target, unassignedScope: .workspace(client.workspaceID)))
             return try await store.deleteClient(tenantID: scope.tenantID, clientID: clientID, now: clock.now())
         }
-        try await settle(scope, deleted, action: "client.delete", target: "client:\(clientID)", missing: "No such client in this tenant.")
+        try await settle(
+            scope, deleted, action: "client.delete", target: "client:\(clientID)",
+            missing: "No such client in this tenant.")
     }
 }
 
@@ -90,9 +103,12 @@ public enum OAuthGrant {
     public static let clientSecretPrefix = "iamc_"
 
     static func validated(_ grants: [String], for type: OAuthClientRecord.ClientType) throws -> [String] {
-        guard !grants.isEmpty, grants.count <= 8 else { throw GatewayError.invalidRequest("grant_types must list 1 to 8 grant types.") }
+        guard !grants.isEmpty, grants.count <= 8 else {
+            throw GatewayError.invalidRequest("grant_types must list 1 to 8 grant types.")
+        }
         for grant in grants where !supported.contains(grant) {
-            throw GatewayError.invalidRequest("Unsupported grant type \(grant.prefix(80)); supported: \(supported.joined(separator: ", ")).")
+            throw GatewayError.invalidRequest(
+                "Unsupported grant type \(grant.prefix(80)); supported: \(supported.joined(separator: ", ")).")
         }
         if type == .public, grants.contains(clientCredentials) {
             throw GatewayError.invalidRequest("client_credentials needs a confidential client.")
@@ -113,14 +129,18 @@ public enum OAuthRedirect {
     static func validated(_ uris: [String], field: String) throws -> [String] {
         guard uris.count <= 10 else { throw GatewayError.invalidRequest("\(field) holds at most 10 URIs.") }
         for uri in uris {
-            guard uri.utf8.count <= 2000, let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased(),
-                let host = components.host?.lowercased(), !host.isEmpty, components.fragment == nil, components.user == nil
+            guard uri.utf8.count <= 2000, let components = URLComponents(string: uri),
+                let scheme = components.scheme?.lowercased(),
+                let host = components.host?.lowercased(), !host.isEmpty, components.fragment == nil,
+                components.user == nil
             else {
-                throw GatewayError.invalidRequest("\(field): \(uri.prefix(80)) is not an absolute URL without a fragment.")
+                throw GatewayError.invalidRequest(
+                    "\(field): \(uri.prefix(80)) is not an absolute URL without a fragment.")
             }
             let loopback = loopbackAddresses.contains(host) || host == "localhost"
             guard scheme == "https" || (scheme == "http" && loopback) else {
-                throw GatewayError.invalidRequest("\(field): \(uri.prefix(80)) must use https (http only to a loopback address).")
+                throw GatewayError.invalidRequest(
+                    "\(field): \(uri.prefix(80)) must use https (http only to a loopback address).")
             }
         }
         return uris

@@ -16,7 +16,10 @@ public struct DirectoryService: Sendable {
     let hasher: PasswordHasher
     let clock: any GatewayClock
 
-    public init(store: any GatewayStore, iam: IAMService, resolver: AccessResolver, revocations: RevocationList, audit: AuditLog, hasher: PasswordHasher, clock: any GatewayClock) {
+    public init(
+        store: any GatewayStore, iam: IAMService, resolver: AccessResolver, revocations: RevocationList,
+        audit: AuditLog, hasher: PasswordHasher, clock: any GatewayClock
+    ) {
         self.store = store
         self.iam = iam
         self.resolver = resolver
@@ -47,24 +50,36 @@ public struct DirectoryService: Sendable {
 
     /// Creates a tenant (`tenants.manage`) and, when asked, its first user with `admin` assigned tenant-wide.
     /// Everything is validated (and the password hashed) before anything is written.
-    public func createTenant(_ scope: CallerScope, tenantID: String, name: String, admin: FirstAdmin?) async throws -> (Tenant, UserRecord?) {
+    public func createTenant(_ scope: CallerScope, tenantID: String, name: String, admin: FirstAdmin?) async throws -> (
+        Tenant, UserRecord?
+    ) {
         try scope.require(.tenantsManage)
-        let tenant = Tenant(tenantID: try Validation.id(tenantID, field: "tenant_id"), name: try Validation.name(name, field: "name"), createdAt: clock.now())
+        let tenant = Tenant(
+            tenantID: try Validation.id(tenantID, field: "tenant_id"), name: try Validation.name(name, field: "name"),
+            createdAt: clock.now())
         var user: UserRecord?
         if let admin {
             let username = try Validation.name(admin.username, field: "admin.username")
-            user = UserRecord(tenantID: tenant.tenantID, userID: SecretToken.identifier(prefix: "u-"), username: username, passwordHash: try await hash(admin.password), createdAt: tenant.createdAt)
+            user = UserRecord(
+                tenantID: tenant.tenantID, userID: SecretToken.identifier(prefix: "u-"), username: username,
+                passwordHash: try await hash(admin.password), createdAt: tenant.createdAt)
         }
         try await store.createTenant(tenant)
-        await audit.record(actor: scope.actor, tenantID: tenant.tenantID, workspaceID: nil, action: "tenant.create", target: "tenant:\(tenant.tenantID)", requestID: scope.requestID)
+        await audit.record(
+            actor: scope.actor, tenantID: tenant.tenantID, workspaceID: nil, action: "tenant.create",
+            target: "tenant:\(tenant.tenantID)", requestID: scope.requestID)
         if let user {
             try await store.createUser(user)
-            try await store.createAssignment(Assignment(
-                assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: tenant.tenantID, workspaceID: WorkspaceScope.tenantWideID,
-                principalID: user.userID, roleID: PermissionCatalog.adminRole, createdAt: tenant.createdAt
-            ))
+            try await store.createAssignment(
+                Assignment(
+                    assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: tenant.tenantID,
+                    workspaceID: WorkspaceScope.tenantWideID,
+                    principalID: user.userID, roleID: PermissionCatalog.adminRole, createdAt: tenant.createdAt
+                ))
             try await resolver.refreshVersions()
-            await audit.record(actor: scope.actor, tenantID: tenant.tenantID, workspaceID: WorkspaceScope.tenantWideID, action: "tenant.admin", target: "user:\(user.userID)", requestID: scope.requestID)
+            await audit.record(
+                actor: scope.actor, tenantID: tenant.tenantID, workspaceID: WorkspaceScope.tenantWideID,
+                action: "tenant.admin", target: "user:\(user.userID)", requestID: scope.requestID)
         }
         return (tenant, user)
     }
@@ -78,13 +93,16 @@ public struct DirectoryService: Sendable {
 
     /// Creates a workspace: `workspaces.manage` tenant-wide.
     public func createWorkspace(_ scope: CallerScope, workspaceID: String, name: String) async throws -> Workspace {
-        let workspace = Workspace(tenantID: scope.tenantID, workspaceID: try Validation.id(workspaceID, field: "workspace_id"), name: try Validation.name(name, field: "name"), createdAt: clock.now())
+        let workspace = Workspace(
+            tenantID: scope.tenantID, workspaceID: try Validation.id(workspaceID, field: "workspace_id"),
+            name: try Validation.name(name, field: "name"), createdAt: clock.now())
         try await store.serializingTenant(scope.tenantID) {
             try await iam.authorize(scope, .manageWorkspaces)
             try await store.createWorkspace(workspace)
         }
         try await resolver.refreshVersions()
-        await audit.record(scope, "workspace.create", target: "workspace:\(workspace.workspaceID)", workspaceID: workspace.workspaceID)
+        await audit.record(
+            scope, "workspace.create", target: "workspace:\(workspace.workspaceID)", workspaceID: workspace.workspaceID)
         return workspace
     }
 
@@ -96,12 +114,18 @@ public struct DirectoryService: Sendable {
     // MARK: - Users
 
     /// Creates a user: `users.manage` in the caller's workspace. Ids are unique across users, keys and clients.
-    public func createUser(_ scope: CallerScope, username: String, password: String, userID: String?) async throws -> UserRecord {
+    public func createUser(_ scope: CallerScope, username: String, password: String, userID: String?) async throws
+        -> UserRecord
+    {
         let username = try Validation.name(username, field: "username")
         let userID = try userID.map { try Validation.id($0, field: "user_id") } ?? SecretToken.identifier(prefix: "u-")
-        guard !PermissionCatalog.reservedPrincipalIDs.contains(userID) else { throw GatewayError.invalidRequest("The id \(userID) is reserved.") }
+        guard !PermissionCatalog.reservedPrincipalIDs.contains(userID) else {
+            throw GatewayError.invalidRequest("The id \(userID) is reserved.")
+        }
         try await iam.authorize(scope, .createPrincipal(.usersManage, workspace: scope.workspaceID))
-        let user = UserRecord(tenantID: scope.tenantID, userID: userID, username: username, passwordHash: try await hash(password), createdAt: clock.now())
+        let user = UserRecord(
+            tenantID: scope.tenantID, userID: userID, username: username, passwordHash: try await hash(password),
+            createdAt: clock.now())
         try await store.serializingTenant(scope.tenantID) {
             try await iam.authorize(scope, .createPrincipal(.usersManage, workspace: scope.workspaceID))
             try await store.createUser(user)
@@ -117,7 +141,9 @@ public struct DirectoryService: Sendable {
 
     /// 403 unless the caller may act on user `userID` (SPEC 4.1); 404 when the tenant has no such user.
     func authorizeActing(on userID: String, _ scope: CallerScope) async throws {
-        guard try await store.user(tenantID: scope.tenantID, userID: userID) != nil else { throw GatewayError.notFound("No such user in this tenant.") }
+        guard try await store.user(tenantID: scope.tenantID, userID: userID) != nil else {
+            throw GatewayError.notFound("No such user in this tenant.")
+        }
         let target = try await resolver.effectiveAccess(tenantID: scope.tenantID, principalID: userID)
         try await iam.authorize(scope, .actOnPrincipal(.usersManage, target: target, unassignedScope: .tenantWide))
     }
@@ -128,7 +154,8 @@ public struct DirectoryService: Sendable {
             try await authorizeActing(on: userID, scope)
             return try await store.deleteUser(tenantID: scope.tenantID, userID: userID, now: clock.now())
         }
-        try await settle(scope, deleted, action: "user.delete", target: "user:\(userID)", missing: "No such user in this tenant.")
+        try await settle(
+            scope, deleted, action: "user.delete", target: "user:\(userID)", missing: "No such user in this tenant.")
     }
 
     /// Sets a user's password and revokes every session and refresh family of that user.
@@ -141,7 +168,8 @@ public struct DirectoryService: Sendable {
             guard try await store.updatePassword(tenantID: scope.tenantID, userID: userID, passwordHash: hash) else {
                 throw GatewayError.notFound("No such user in this tenant.")
             }
-            return try await store.revokeSessions(tenantID: scope.tenantID, principalID: userID, except: nil, now: clock.now())
+            return try await store.revokeSessions(
+                tenantID: scope.tenantID, principalID: userID, except: nil, now: clock.now())
         }
         revocations.add(revoked)
         await audit.record(scope, "user.password", target: "user:\(userID)")
@@ -152,7 +180,8 @@ public struct DirectoryService: Sendable {
         _ = try Validation.id(userID, field: "user_id")
         let revoked = try await store.serializingTenant(scope.tenantID) { () -> [String] in
             try await authorizeActing(on: userID, scope)
-            return try await store.revokeSessions(tenantID: scope.tenantID, principalID: userID, except: nil, now: clock.now())
+            return try await store.revokeSessions(
+                tenantID: scope.tenantID, principalID: userID, except: nil, now: clock.now())
         }
         revocations.add(revoked)
         await audit.record(scope, "user.sessions_revoke", target: "user:\(userID)")
@@ -186,7 +215,9 @@ public struct DirectoryService: Sendable {
         guard try await store.workspace(tenantID: scope.tenantID, workspaceID: workspaceID) != nil else {
             throw GatewayError.invalidRequest("The workspace does not exist in this tenant.")
         }
-        var (draftRecord, secret) = AuthService.newAPIKey(tenantID: scope.tenantID, name: name, workspaceID: workspaceID, expiresIn: draft.expiresIn, now: clock.now())
+        var (draftRecord, secret) = AuthService.newAPIKey(
+            tenantID: scope.tenantID, name: name, workspaceID: workspaceID, expiresIn: draft.expiresIn, now: clock.now()
+        )
         draftRecord.service = service
         let record = draftRecord
         try await store.serializingTenant(scope.tenantID) {
@@ -207,15 +238,20 @@ public struct DirectoryService: Sendable {
         let deleted = try await store.serializingTenant(scope.tenantID) { () -> DeletedPrincipal? in
             guard let key = try await store.apiKey(keyID: keyID), key.tenantID == scope.tenantID else { return nil }
             let target = try await resolver.effectiveAccess(tenantID: scope.tenantID, principalID: keyID)
-            try await iam.authorize(scope, .actOnPrincipal(.apiKeysManage, target: target, unassignedScope: .workspace(key.workspaceID)))
+            try await iam.authorize(
+                scope, .actOnPrincipal(.apiKeysManage, target: target, unassignedScope: .workspace(key.workspaceID)))
             return try await store.deleteAPIKey(tenantID: scope.tenantID, keyID: keyID, now: clock.now())
         }
-        try await settle(scope, deleted, action: "apikey.delete", target: "apikey:\(keyID)", missing: "No such API key in this tenant.")
+        try await settle(
+            scope, deleted, action: "apikey.delete", target: "apikey:\(keyID)",
+            missing: "No such API key in this tenant.")
     }
 
     /// After a principal was deleted: its sessions join the revocation list, the policy versions it bumped are
     /// followed at once, and the deletion is audited. `nil` (nothing deleted) is 404 with `missing`.
-    func settle(_ scope: CallerScope, _ deleted: DeletedPrincipal?, action: String, target: String, missing: String) async throws {
+    func settle(_ scope: CallerScope, _ deleted: DeletedPrincipal?, action: String, target: String, missing: String)
+        async throws
+    {
         guard let deleted else { throw GatewayError.notFound(missing) }
         revocations.add(deleted.revokedSessionIDs)
         try await resolver.refreshVersions()

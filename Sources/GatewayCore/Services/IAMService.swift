@@ -62,10 +62,14 @@ public struct IAMService: Sendable {
         var entries: [PermissionCatalog.Entry] = []
         for name in Set(registration.permissions).sorted() {
             guard PermissionName.isValid(name) else {
-                throw GatewayError.invalidRequest("Malformed permission name: \(name.prefix(128)); use lower-case dotted names like connections.create.")
+                throw GatewayError.invalidRequest(
+                    "Malformed permission name: \(name.prefix(128)); use lower-case dotted names like connections.create."
+                )
             }
             let label = registration.labels[name]?.trimmingCharacters(in: .whitespacesAndNewlines) ?? name
-            guard !label.isEmpty, label.count <= 200 else { throw GatewayError.invalidRequest("Labels must be 1 to 200 characters.") }
+            guard !label.isEmpty, label.count <= 200 else {
+                throw GatewayError.invalidRequest("Labels must be 1 to 200 characters.")
+            }
             entries.append(.init(name: name, service: service, label: label))
         }
         guard service != "iam" else { throw GatewayError.forbidden("The service name iam belongs to the gateway.") }
@@ -90,7 +94,9 @@ public struct IAMService: Sendable {
     /// The registry (`permissions.read`); platform-only permissions only for tenant `platform`.
     public func permissions(_ scope: CallerScope) async throws -> [PermissionCatalog.Entry] {
         try scope.require(.permissionsRead)
-        return try await store.permissions().filter { scope.tenantID == Tenant.platformID || !Permission($0.name).isPlatformOnly }
+        return try await store.permissions().filter {
+            scope.tenantID == Tenant.platformID || !Permission($0.name).isPlatformOnly
+        }
     }
 
     /// Known, well-formed names, and no platform-only one outside tenant `platform` (400); sorted, unique.
@@ -151,19 +157,27 @@ public struct IAMService: Sendable {
         let name = try Validation.name(draft.name, field: "name")
         let description = try draft.description.map { try Validation.name($0, field: "description") }
         if let workspaceID = draft.workspaceID {
-            guard Identifier.isValid(workspaceID), try await store.workspace(tenantID: scope.tenantID, workspaceID: workspaceID) != nil else {
+            guard Identifier.isValid(workspaceID),
+                try await store.workspace(tenantID: scope.tenantID, workspaceID: workspaceID) != nil
+            else {
                 throw GatewayError.invalidRequest("The workspace does not exist in this tenant.")
             }
         }
         let permissions = try await validatedPermissions(draft.permissions, tenantID: scope.tenantID)
         let now = clock.now()
         let role = RoleRecord(
-            roleID: SecretToken.identifier(prefix: "role-"), tenantID: scope.tenantID, name: name, description: description,
+            roleID: SecretToken.identifier(prefix: "role-"), tenantID: scope.tenantID, name: name,
+            description: description,
             workspaceID: draft.workspaceID, permissions: permissions, createdAt: now, updatedAt: now
         )
         try await store.serializingTenant(scope.tenantID) {
-            try await authorize(scope, .createRole(permissions: Set(permissions), limitedTo: role.workspaceID, callerWorkspace: scope.workspaceID))
-            guard !PermissionCatalog.systemRoles(in: scope.tenantID).contains(name) else { throw GatewayError.conflict("A system role has this name.") }
+            try await authorize(
+                scope,
+                .createRole(
+                    permissions: Set(permissions), limitedTo: role.workspaceID, callerWorkspace: scope.workspaceID))
+            guard !PermissionCatalog.systemRoles(in: scope.tenantID).contains(name) else {
+                throw GatewayError.conflict("A system role has this name.")
+            }
             try await store.createRole(role)
         }
         try await resolver.refreshVersions()
@@ -175,24 +189,35 @@ public struct IAMService: Sendable {
     public func roles(_ scope: CallerScope) async throws -> [RoleView] {
         try scope.require(.rolesRead)
         let registered = try await resolver.registeredPermissions()
-        var views = PermissionCatalog.systemRoles(in: scope.tenantID).compactMap { Self.systemRole($0, tenantID: scope.tenantID, registered: registered) }
+        var views = PermissionCatalog.systemRoles(in: scope.tenantID).compactMap {
+            Self.systemRole($0, tenantID: scope.tenantID, registered: registered)
+        }
         views += try await store.roles(tenantID: scope.tenantID).map { RoleView(role: $0, isSystem: false) }
         return views
     }
 
     public func role(_ scope: CallerScope, roleID: String) async throws -> RoleView {
         try scope.require(.rolesRead)
-        if let view = Self.systemRole(roleID, tenantID: scope.tenantID, registered: try await resolver.registeredPermissions()) { return view }
-        guard Identifier.isValid(roleID), let role = try await store.role(tenantID: scope.tenantID, roleID: roleID) else {
+        if let view = Self.systemRole(
+            roleID, tenantID: scope.tenantID, registered: try await resolver.registeredPermissions())
+        {
+            return view
+        }
+        guard Identifier.isValid(roleID), let role = try await store.role(tenantID: scope.tenantID, roleID: roleID)
+        else {
             throw GatewayError.notFound("No such role in this tenant.")
         }
         return RoleView(role: role, isSystem: false)
     }
 
     static func systemRole(_ roleID: String, tenantID: String, registered: [String]) -> RoleView? {
-        guard let permissions = PermissionCatalog.permissions(ofSystemRole: roleID, tenantID: tenantID, registered: registered) else { return nil }
+        guard
+            let permissions = PermissionCatalog.permissions(
+                ofSystemRole: roleID, tenantID: tenantID, registered: registered)
+        else { return nil }
         let role = RoleRecord(
-            roleID: roleID, tenantID: tenantID, name: roleID, description: "System role", workspaceID: nil, permissions: permissions.sorted(),
+            roleID: roleID, tenantID: tenantID, name: roleID, description: "System role", workspaceID: nil,
+            permissions: permissions.sorted(),
             createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0)
         )
         return RoleView(role: role, isSystem: true)
@@ -200,8 +225,11 @@ public struct IAMService: Sendable {
 
     /// A custom role of the tenant for a change; 403 for a system role, 404 when unknown.
     func customRole(_ scope: CallerScope, _ roleID: String) async throws -> RoleRecord {
-        guard !PermissionCatalog.isSystemRole(roleID, tenantID: scope.tenantID) else { throw GatewayError.forbidden("System roles cannot be changed or deleted.") }
-        guard Identifier.isValid(roleID), let role = try await store.role(tenantID: scope.tenantID, roleID: roleID) else {
+        guard !PermissionCatalog.isSystemRole(roleID, tenantID: scope.tenantID) else {
+            throw GatewayError.forbidden("System roles cannot be changed or deleted.")
+        }
+        guard Identifier.isValid(roleID), let role = try await store.role(tenantID: scope.tenantID, roleID: roleID)
+        else {
             throw GatewayError.notFound("No such role in this tenant.")
         }
         return role
@@ -209,7 +237,10 @@ public struct IAMService: Sendable {
 
     /// Where role `roleID` is assigned now.
     func assignedScopes(of roleID: String, tenantID: String) async throws -> Set<WorkspaceScope> {
-        Set(try await store.assignments(tenantID: tenantID, principalID: nil, workspaceID: nil).filter { $0.roleID == roleID }.map { WorkspaceScope($0.workspaceID) })
+        Set(
+            try await store.assignments(tenantID: tenantID, principalID: nil, workspaceID: nil).filter {
+                $0.roleID == roleID
+            }.map { WorkspaceScope($0.workspaceID) })
     }
 
     public func updateRole(_ scope: CallerScope, roleID: String, _ change: RoleChange) async throws -> RoleRecord {
@@ -217,16 +248,23 @@ public struct IAMService: Sendable {
         let name = try change.name.map { try Validation.name($0, field: "name") }
         let description = try change.description.map { try Validation.name($0, field: "description") }
         var permissions: [String]?
-        if let requested = change.permissions { permissions = try await validatedPermissions(requested, tenantID: scope.tenantID) }
+        if let requested = change.permissions {
+            permissions = try await validatedPermissions(requested, tenantID: scope.tenantID)
+        }
         let updated = try await store.serializingTenant(scope.tenantID) { [permissions] () -> RoleRecord in
             var role = try await customRole(scope, roleID)
             let concerned = Set(role.permissions).union(permissions ?? [])
-            try await authorize(scope, .changeRole(
-                .rolesUpdate, permissions: concerned, limitedTo: role.workspaceID,
-                assignedScopes: try await assignedScopes(of: roleID, tenantID: scope.tenantID), callerWorkspace: scope.workspaceID
-            ))
+            try await authorize(
+                scope,
+                .changeRole(
+                    .rolesUpdate, permissions: concerned, limitedTo: role.workspaceID,
+                    assignedScopes: try await assignedScopes(of: roleID, tenantID: scope.tenantID),
+                    callerWorkspace: scope.workspaceID
+                ))
             if let name {
-                guard !PermissionCatalog.systemRoles(in: scope.tenantID).contains(name) else { throw GatewayError.conflict("A system role has this name.") }
+                guard !PermissionCatalog.systemRoles(in: scope.tenantID).contains(name) else {
+                    throw GatewayError.conflict("A system role has this name.")
+                }
                 role.name = name
             }
             if let description { role.description = description }
@@ -244,11 +282,16 @@ public struct IAMService: Sendable {
         _ = try await customRole(scope, roleID)
         let deleted = try await store.serializingTenant(scope.tenantID) { () -> RoleRecord in
             let role = try await customRole(scope, roleID)
-            try await authorize(scope, .changeRole(
-                .rolesDelete, permissions: Set(role.permissions), limitedTo: role.workspaceID,
-                assignedScopes: try await assignedScopes(of: roleID, tenantID: scope.tenantID), callerWorkspace: scope.workspaceID
-            ))
-            guard try await store.deleteRole(tenantID: scope.tenantID, roleID: roleID) else { throw GatewayError.notFound("No such role in this tenant.") }
+            try await authorize(
+                scope,
+                .changeRole(
+                    .rolesDelete, permissions: Set(role.permissions), limitedTo: role.workspaceID,
+                    assignedScopes: try await assignedScopes(of: roleID, tenantID: scope.tenantID),
+                    callerWorkspace: scope.workspaceID
+                ))
+            guard try await store.deleteRole(tenantID: scope.tenantID, roleID: roleID) else {
+                throw GatewayError.notFound("No such role in this tenant.")
+            }
             return role
         }
         try await resolver.refreshVersions()
@@ -258,12 +301,15 @@ public struct IAMService: Sendable {
     // MARK: - Assignments
 
     /// Assigns `roleID` to a principal of the tenant in a workspace or tenant-wide (`*`).
-    public func assign(_ scope: CallerScope, principalID: String, roleID: String, workspaceID: String) async throws -> Assignment {
+    public func assign(_ scope: CallerScope, principalID: String, roleID: String, workspaceID: String) async throws
+        -> Assignment
+    {
         _ = try Validation.id(principalID, field: "user_id")
         _ = try Validation.id(roleID, field: "role_id")
         let target = try Validation.workspaceScope(workspaceID)
         let assignment = Assignment(
-            assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: scope.tenantID, workspaceID: target.workspaceID,
+            assignmentID: SecretToken.identifier(prefix: "as-"), tenantID: scope.tenantID,
+            workspaceID: target.workspaceID,
             principalID: principalID, roleID: roleID, createdAt: clock.now()
         )
         try await store.serializingTenant(scope.tenantID) {
@@ -281,14 +327,18 @@ public struct IAMService: Sendable {
             try await store.createAssignment(assignment)
         }
         try await resolver.refreshVersions()
-        await audit.record(scope, "assignment.create", target: "assignment:\(assignment.assignmentID)", workspaceID: assignment.workspaceID)
+        await audit.record(
+            scope, "assignment.create", target: "assignment:\(assignment.assignmentID)",
+            workspaceID: assignment.workspaceID)
         return assignment
     }
 
     /// The permissions of a role that may be assigned in `target`: 404 when the tenant has no such role, 400 for a
     /// workspace-limited role outside its workspace (tenant-wide included).
     func assignableRole(_ roleID: String, tenantID: String, in target: WorkspaceScope) async throws -> Set<String> {
-        guard let role = try await resolver.role(roleID, tenantID: tenantID) else { throw GatewayError.notFound("No such role in this tenant.") }
+        guard let role = try await resolver.role(roleID, tenantID: tenantID) else {
+            throw GatewayError.notFound("No such role in this tenant.")
+        }
         if let limited = role.limitedTo, target != .workspace(limited) {
             throw GatewayError.invalidRequest("The role is limited to workspace \(limited).")
         }
@@ -304,22 +354,30 @@ public struct IAMService: Sendable {
     public func unassign(_ scope: CallerScope, assignmentID: String) async throws {
         _ = try Validation.id(assignmentID, field: "assignment_id")
         let removed = try await store.serializingTenant(scope.tenantID) { () -> Assignment in
-            guard let assignment = try await store.assignments(tenantID: scope.tenantID, principalID: nil, workspaceID: nil).first(where: { $0.assignmentID == assignmentID }) else {
+            guard
+                let assignment = try await store.assignments(
+                    tenantID: scope.tenantID, principalID: nil, workspaceID: nil
+                ).first(where: { $0.assignmentID == assignmentID })
+            else {
                 throw GatewayError.notFound("No such assignment in this tenant.")
             }
             let permissions = try await resolver.role(assignment.roleID, tenantID: scope.tenantID)?.permissions ?? []
-            try await authorize(scope, .assign(rolePermissions: permissions, scope: WorkspaceScope(assignment.workspaceID)))
+            try await authorize(
+                scope, .assign(rolePermissions: permissions, scope: WorkspaceScope(assignment.workspaceID)))
             guard try await store.deleteAssignment(tenantID: scope.tenantID, assignmentID: assignmentID) != nil else {
                 throw GatewayError.notFound("No such assignment in this tenant.")
             }
             return assignment
         }
         try await resolver.refreshVersions()
-        await audit.record(scope, "assignment.delete", target: "assignment:\(assignmentID)", workspaceID: removed.workspaceID)
+        await audit.record(
+            scope, "assignment.delete", target: "assignment:\(assignmentID)", workspaceID: removed.workspaceID)
     }
 
     /// Assignments of the tenant (`assignments.read`), optionally of one principal and one workspace (or `*`).
-    public func assignments(_ scope: CallerScope, principalID: String?, workspaceID: String?) async throws -> [Assignment] {
+    public func assignments(_ scope: CallerScope, principalID: String?, workspaceID: String?) async throws
+        -> [Assignment]
+    {
         try scope.require(.assignmentsRead)
         if let principalID { _ = try Validation.id(principalID, field: "user_id") }
         if let workspaceID { _ = try Validation.workspaceScope(workspaceID) }

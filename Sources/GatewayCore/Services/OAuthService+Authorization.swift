@@ -33,7 +33,8 @@ extension OAuthService {
         let redirectURI: String
         if let given = parameters["redirect_uri"] {
             guard Self.redirectMatches(given, client: client) else {
-                throw AuthorizationRefusal.page("This sign-in link asks to return to an address \(client.name) did not register.")
+                throw AuthorizationRefusal.page(
+                    "This sign-in link asks to return to an address \(client.name) did not register.")
             }
             redirectURI = given
         } else if client.redirectURIs.count == 1 {
@@ -43,7 +44,13 @@ extension OAuthService {
         }
         let state = parameters["state"]
         func refuse(_ code: OAuthError.Code, _ description: String) -> AuthorizationRefusal {
-            .redirect(to: Self.redirect(redirectURI, ["error": code.rawValue, "error_description": description, "state": state, "iss": configuration.issuer]), error: OAuthError(code, description))
+            .redirect(
+                to: Self.redirect(
+                    redirectURI,
+                    [
+                        "error": code.rawValue, "error_description": description, "state": state,
+                        "iss": configuration.issuer,
+                    ]), error: OAuthError(code, description))
         }
         guard client.grantTypes.contains(OAuthGrant.authorizationCode) else {
             throw refuse(.unauthorizedClient, "This client may not use the authorization code flow.")
@@ -55,9 +62,13 @@ extension OAuthService {
         let challenge = parameters["code_challenge"]
         switch (challenge, parameters["code_challenge_method"]) {
         case (nil, nil):
-            guard client.type == .confidential else { throw refuse(.invalidRequest, "PKCE (code_challenge with S256) is required for public clients.") }
+            guard client.type == .confidential else {
+                throw refuse(.invalidRequest, "PKCE (code_challenge with S256) is required for public clients.")
+            }
         case (let challenge?, "S256"?):
-            guard Self.isPKCEValue(challenge) else { throw refuse(.invalidRequest, "code_challenge must be 43 to 128 base64url characters.") }
+            guard Self.isPKCEValue(challenge) else {
+                throw refuse(.invalidRequest, "code_challenge must be 43 to 128 base64url characters.")
+            }
         case (_?, nil):
             throw refuse(.invalidRequest, "code_challenge_method is required (S256).")
         default:
@@ -65,12 +76,15 @@ extension OAuthService {
         }
         let scopes = (parameters["scope"] ?? "").split(separator: " ").map(String.init)
         for scope in scopes where !Self.supportedScopes.contains(scope) {
-            throw refuse(.invalidScope, "Unsupported scope \(scope.prefix(40)); supported: \(Self.supportedScopes.joined(separator: " ")).")
+            throw refuse(
+                .invalidScope,
+                "Unsupported scope \(scope.prefix(40)); supported: \(Self.supportedScopes.joined(separator: " ")).")
         }
         let nonce = parameters["nonce"]
         if let nonce, nonce.utf8.count > 255 { throw refuse(.invalidRequest, "nonce is longer than 255 bytes.") }
         return AuthorizationRequest(
-            client: client, redirectURI: redirectURI, state: state, codeChallenge: challenge, scopes: Array(Set(scopes)).sorted(), nonce: nonce,
+            client: client, redirectURI: redirectURI, state: state, codeChallenge: challenge,
+            scopes: Array(Set(scopes)).sorted(), nonce: nonce,
             tenantHint: parameters["tenant_id"], workspaceHint: parameters["workspace_id"]
         )
     }
@@ -92,7 +106,8 @@ extension OAuthService {
     static func isPKCEValue(_ text: String) -> Bool {
         (43...128).contains(text.utf8.count)
             && text.utf8.allSatisfy { byte in
-                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2D || byte == 0x2E || byte == 0x5F
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2D || byte == 0x2E || byte == 0x5F
                     || byte == 0x7E
             }
     }
@@ -105,7 +120,8 @@ extension OAuthService {
             if let value { items.append(URLQueryItem(name: name, value: value)) }
         }
         components.percentEncodedQueryItems = items.map {
-            URLQueryItem(name: $0.name, value: $0.value?.addingPercentEncoding(withAllowedCharacters: Self.queryValueCharacters))
+            URLQueryItem(
+                name: $0.name, value: $0.value?.addingPercentEncoding(withAllowedCharacters: Self.queryValueCharacters))
         }
         return components.string ?? uri
     }
@@ -115,24 +131,31 @@ extension OAuthService {
     /// The sign-in of the sign-in page: the user's password (with the login throttle), then a code for the client,
     /// returned as the redirect to send the browser to. A registered client signs in only users of its tenant.
     public func signIn(
-        _ request: AuthorizationRequest, tenantID: String, workspaceID: String, username: String, password: String, clientAddress: String, requestID: String?
+        _ request: AuthorizationRequest, tenantID: String, workspaceID: String, username: String, password: String,
+        clientAddress: String, requestID: String?
     ) async throws -> String {
         // The console belongs to every tenant; a registered client to its own.
         guard request.client.clientID == Self.consoleClientID || tenantID == request.client.tenantID else {
-            throw GatewayError.forbidden("\(request.client.name) signs in users of tenant \(request.client.tenantID) only.")
+            throw GatewayError.forbidden(
+                "\(request.client.name) signs in users of tenant \(request.client.tenantID) only.")
         }
         let (user, _) = try await auth.checkPassword(
-            tenantID: tenantID, workspaceID: workspaceID, username: username, password: password, clientAddress: clientAddress, requestID: requestID
+            tenantID: tenantID, workspaceID: workspaceID, username: username, password: password,
+            clientAddress: clientAddress, requestID: requestID
         )
         let code = Self.codePrefix + SecretToken.random()
         let now = auth.clock.now()
-        try await store.createAuthorizationCode(AuthorizationCodeRecord(
-            codeHash: SecretToken.hash(code), tenantID: tenantID, workspaceID: workspaceID, principalID: user.userID, clientID: request.client.clientID,
-            redirectURI: request.redirectURI, codeChallenge: request.codeChallenge, scope: request.scopes.joined(separator: " "), nonce: request.nonce,
-            authTime: now, expiresAt: now.addingTimeInterval(60)
-        ))
+        try await store.createAuthorizationCode(
+            AuthorizationCodeRecord(
+                codeHash: SecretToken.hash(code), tenantID: tenantID, workspaceID: workspaceID,
+                principalID: user.userID, clientID: request.client.clientID,
+                redirectURI: request.redirectURI, codeChallenge: request.codeChallenge,
+                scope: request.scopes.joined(separator: " "), nonce: request.nonce,
+                authTime: now, expiresAt: now.addingTimeInterval(60)
+            ))
         await auth.audit.record(
-            actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "oauth.sign_in", target: "client:\(request.client.clientID)",
+            actor: "\(tenantID)/\(user.userID)", tenantID: tenantID, workspaceID: workspaceID, action: "oauth.sign_in",
+            target: "client:\(request.client.clientID)",
             requestID: requestID
         )
         return Self.redirect(request.redirectURI, ["code": code, "state": request.state, "iss": configuration.issuer])
@@ -140,16 +163,21 @@ extension OAuthService {
 
     /// RFC 6749 4.1.3 with PKCE: the code's session's tokens, an ID token with scope `openid`. A reused code revokes
     /// what it issued; a code of another client, another redirect URI or a wrong verifier is spent for nothing.
-    public func authorizationCode(_ client: OAuthClientRecord, form: [String: String]) async throws -> [String: any Sendable] {
+    public func authorizationCode(_ client: OAuthClientRecord, form: [String: String]) async throws -> [String:
+        any Sendable]
+    {
         guard client.grantTypes.contains(OAuthGrant.authorizationCode) else {
             throw OAuthError(.unauthorizedClient, "This client may not use the authorization_code grant.")
         }
-        guard let code = form["code"], code.hasPrefix(Self.codePrefix), code.utf8.count <= 128 else { throw OAuthError(.invalidGrant, "The code is invalid.") }
+        guard let code = form["code"], code.hasPrefix(Self.codePrefix), code.utf8.count <= 128 else {
+            throw OAuthError(.invalidGrant, "The code is invalid.")
+        }
         let now = auth.clock.now()
         let refresh = AuthService.refreshTokenPrefix + SecretToken.random()
         let outcome = try await store.redeemAuthorizationCode(
             hash: SecretToken.hash(code), now: now, sessionID: SecretToken.random(bytes: 16),
-            sessionExpiresAt: now.addingTimeInterval(TimeInterval(configuration.tokens.refreshTTL)), refreshTokenHash: SecretToken.hash(refresh)
+            sessionExpiresAt: now.addingTimeInterval(TimeInterval(configuration.tokens.refreshTTL)),
+            refreshTokenHash: SecretToken.hash(refresh)
         )
         switch outcome {
         case .invalid:
@@ -157,7 +185,8 @@ extension OAuthService {
         case .reused(let record):
             if let sessionID = record.sessionID { try await auth.revoke(sessionID: sessionID) }
             await auth.audit.record(
-                actor: "\(record.tenantID)/\(record.principalID)", tenantID: record.tenantID, workspaceID: record.workspaceID, action: "oauth.code_reuse",
+                actor: "\(record.tenantID)/\(record.principalID)", tenantID: record.tenantID,
+                workspaceID: record.workspaceID, action: "oauth.code_reuse",
                 target: "client:\(record.clientID)", requestID: nil
             )
             throw OAuthError(.invalidGrant, "The code was already used; what it issued is revoked.")
@@ -169,7 +198,9 @@ extension OAuthService {
                 refusal = "redirect_uri differs from the authorization request's."
             } else if let challenge = record.codeChallenge {
                 let verifier = form["code_verifier"] ?? ""
-                if !Self.isPKCEValue(verifier) || Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8)))) != challenge {
+                if !Self.isPKCEValue(verifier)
+                    || Base64URL.encode(Array(SHA256.hash(data: Array(verifier.utf8)))) != challenge
+                {
                     refusal = "The code_verifier does not match the code_challenge."
                 }
             } else if form["code_verifier"] != nil {
@@ -187,7 +218,8 @@ extension OAuthService {
                 throw OAuthError(.invalidGrant, "The user has no role in the workspace any more.")
             }
             var answer: [String: any Sendable] = [
-                "access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn, "refresh_token": refresh,
+                "access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn,
+                "refresh_token": refresh,
                 "scope": record.scope,
             ]
             auth.metrics.minted(.refresh)
@@ -200,11 +232,14 @@ extension OAuthService {
 
     /// The refresh_token grant: the same rotation and family revocation as `/v1/auth/refresh`, for the client the
     /// token was issued to only.
-    public func refreshToken(_ client: OAuthClientRecord, form: [String: String]) async throws -> [String: any Sendable] {
+    public func refreshToken(_ client: OAuthClientRecord, form: [String: String]) async throws -> [String: any Sendable]
+    {
         guard client.grantTypes.contains(OAuthGrant.refreshToken) else {
             throw OAuthError(.unauthorizedClient, "This client may not use the refresh_token grant.")
         }
-        guard let presented = form["refresh_token"] else { throw OAuthError(.invalidRequest, "refresh_token is required.") }
+        guard let presented = form["refresh_token"] else {
+            throw OAuthError(.invalidRequest, "refresh_token is required.")
+        }
         // RFC 6749 6: a client may repeat (a subset of) the granted scope. Scopes do not narrow permissions and a
         // refresh issues no ID token, so the parameter changes nothing; only an unknown scope is refused.
         for scope in (form["scope"] ?? "").split(separator: " ") where !Self.supportedScopes.contains(String(scope)) {
@@ -213,7 +248,8 @@ extension OAuthService {
         do {
             let issued = try await auth.refresh(presented, requestID: nil, client: client.clientID)
             return [
-                "access_token": issued.accessToken.token, "token_type": "Bearer", "expires_in": issued.accessToken.expiresIn,
+                "access_token": issued.accessToken.token, "token_type": "Bearer",
+                "expires_in": issued.accessToken.expiresIn,
                 "refresh_token": issued.refreshToken,
             ]
         } catch let error as GatewayError where error.code == .invalidToken || error.code == .forbidden {
@@ -226,12 +262,15 @@ extension OAuthService {
         let now = auth.clock.now().unixSeconds
         let digest = Array(SHA256.hash(data: Array(accessToken.utf8)))
         let claims = IDTokenClaims(
-            iss: configuration.issuer, sub: "\(session.tenantID):\(session.principalID)", aud: code.clientID, exp: now + Int64(configuration.tokens.accessTTL),
-            iat: now, authTime: code.authTime.unixSeconds, nonce: code.nonce, sid: session.sessionID, atHash: Base64URL.encode(Array(digest.prefix(16))),
+            iss: configuration.issuer, sub: "\(session.tenantID):\(session.principalID)", aud: code.clientID,
+            exp: now + Int64(configuration.tokens.accessTTL),
+            iat: now, authTime: code.authTime.unixSeconds, nonce: code.nonce, sid: session.sessionID,
+            atHash: Base64URL.encode(Array(digest.prefix(16))),
             tenantID: session.tenantID, workspaceID: session.workspaceID
         )
         let key = auth.keyRing.snapshot.active
-        let header = Base64URL.encode(try TokenMinter.encoder.encode(JWSHeader(alg: "RS256", kid: key.kid, typ: Self.idTokenType)))
+        let header = Base64URL.encode(
+            try TokenMinter.encoder.encode(JWSHeader(alg: "RS256", kid: key.kid, typ: Self.idTokenType)))
         let token = try TokenMinter.sign(claims, headerSegment: header, with: key)
         auth.metrics.minted(.id)
         return token
@@ -245,7 +284,9 @@ extension OAuthService {
     /// RFC 7009: a refresh token revokes its family (the session), an access token its session; both only for the
     /// client they were issued to. An unknown, expired or already revoked token is a success that changes nothing.
     public func revoke(_ client: OAuthClientRecord, token: String?) async throws {
-        guard let token, !token.isEmpty, token.utf8.count <= 8192 else { throw OAuthError(.invalidRequest, "token is required.") }
+        guard let token, !token.isEmpty, token.utf8.count <= 8192 else {
+            throw OAuthError(.invalidRequest, "token is required.")
+        }
         let session: SessionRecord?
         let tokenClient: String?
         if token.hasPrefix(AuthService.refreshTokenPrefix) {
@@ -266,11 +307,14 @@ extension OAuthService {
 
     /// OpenID Connect userinfo for a user's access token.
     public func userinfo(_ principal: Principal) async throws -> [String: any Sendable] {
-        guard principal.kind == .user, let user = try await store.user(tenantID: principal.tenantID, userID: principal.subject) else {
+        guard principal.kind == .user,
+            let user = try await store.user(tenantID: principal.tenantID, userID: principal.subject)
+        else {
             throw GatewayError.forbidden("Userinfo is for a user's access token.")
         }
         return [
-            "sub": "\(principal.tenantID):\(principal.subject)", "preferred_username": user.username, "tenant_id": principal.tenantID,
+            "sub": "\(principal.tenantID):\(principal.subject)", "preferred_username": user.username,
+            "tenant_id": principal.tenantID,
             "workspace_id": principal.workspaceID,
         ]
     }
@@ -287,7 +331,9 @@ extension OAuthService {
     /// logout requires), or `nil`.
     func idTokenHint(_ token: String) -> IDTokenHint? {
         let keys = auth.keyRing.snapshot.publicKeys
-        guard let payload = try? TokenVerifier.verifiedPayload(token, types: [Self.idTokenType.lowercased()], key: { keys[$0] }),
+        guard
+            let payload = try? TokenVerifier.verifiedPayload(
+                token, types: [Self.idTokenType.lowercased()], key: { keys[$0] }),
             let claims = try? JSONDecoder().decode(IDTokenHint.self, from: payload), claims.iss == configuration.issuer
         else { return nil }
         return claims
@@ -298,7 +344,8 @@ extension OAuthService {
     /// gateway's own signed-out page. A redirect that is not registered is refused on a page, never followed.
     public func logout(_ parameters: [String: String]) async throws -> String? {
         guard let hint = parameters["id_token_hint"].flatMap(idTokenHint) else {
-            throw AuthorizationRefusal.page("Signing out needs the id_token_hint of the session (an ID token this gateway issued).")
+            throw AuthorizationRefusal.page(
+                "Signing out needs the id_token_hint of the session (an ID token this gateway issued).")
         }
         if let clientID = parameters["client_id"], clientID != hint.aud {
             throw AuthorizationRefusal.page("client_id does not match the ID token.")
@@ -306,7 +353,8 @@ extension OAuthService {
         var location: String?
         if let target = parameters["post_logout_redirect_uri"] {
             guard let client = try await client(hint.aud), client.postLogoutRedirectURIs.contains(target) else {
-                throw AuthorizationRefusal.page("The address to return to after signing out is not registered for this application.")
+                throw AuthorizationRefusal.page(
+                    "The address to return to after signing out is not registered for this application.")
             }
             location = Self.redirect(target, ["state": parameters["state"]])
         }

@@ -52,7 +52,9 @@ public struct OAuthService: Sendable {
     let configuration: GatewayConfiguration
     let auth: AuthService
 
-    public init(store: any GatewayStore, resolver: AccessResolver, auth: AuthService, configuration: GatewayConfiguration) {
+    public init(
+        store: any GatewayStore, resolver: AccessResolver, auth: AuthService, configuration: GatewayConfiguration
+    ) {
         self.store = store
         self.resolver = resolver
         self.minter = auth.tokenMinter
@@ -69,9 +71,12 @@ public struct OAuthService: Sendable {
 
     public var consoleClient: OAuthClientRecord {
         OAuthClientRecord(
-            tenantID: "", clientID: Self.consoleClientID, name: "IAM Gateway console", workspaceID: "default", type: .public, secretHash: nil,
-            redirectURIs: [configuration.issuerBase + "/console/callback"], postLogoutRedirectURIs: [configuration.issuerBase + "/console/"],
-            grantTypes: [OAuthGrant.authorizationCode, OAuthGrant.refreshToken], createdAt: Date(timeIntervalSince1970: 0)
+            tenantID: "", clientID: Self.consoleClientID, name: "IAM Gateway console", workspaceID: "default",
+            type: .public, secretHash: nil,
+            redirectURIs: [configuration.issuerBase + "/console/callback"],
+            postLogoutRedirectURIs: [configuration.issuerBase + "/console/"],
+            grantTypes: [OAuthGrant.authorizationCode, OAuthGrant.refreshToken],
+            createdAt: Date(timeIntervalSince1970: 0)
         )
     }
 
@@ -106,17 +111,23 @@ public struct OAuthService: Sendable {
             throw OAuthError(.unauthorizedClient, "This client may not use the client_credentials grant.")
         }
         if let scope, !scope.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw OAuthError(.invalidScope, "The client_credentials grant takes no scope; the token carries the client's permissions.")
+            throw OAuthError(
+                .invalidScope,
+                "The client_credentials grant takes no scope; the token carries the client's permissions.")
         }
-        let access = try await resolver.resolve(tenantID: client.tenantID, workspaceID: client.workspaceID, principalID: client.clientID)
+        let access = try await resolver.resolve(
+            tenantID: client.tenantID, workspaceID: client.workspaceID, principalID: client.clientID)
         guard !access.roles.isEmpty else {
             throw OAuthError(.unauthorizedClient, "The client has no role in its workspace.")
         }
-        return try minter.mint(TokenRequest(
-            subject: client.clientID, tenantID: client.tenantID, workspaceID: client.workspaceID, roles: access.roles,
-            permissions: access.sortedPermissions, policyVersion: access.policyVersion, audience: configuration.gatewayAudience,
-            ttl: configuration.tokens.accessTTL, sessionID: nil, clientID: client.clientID
-        ))
+        return try minter.mint(
+            TokenRequest(
+                subject: client.clientID, tenantID: client.tenantID, workspaceID: client.workspaceID,
+                roles: access.roles,
+                permissions: access.sortedPermissions, policyVersion: access.policyVersion,
+                audience: configuration.gatewayAudience,
+                ttl: configuration.tokens.accessTTL, sessionID: nil, clientID: client.clientID
+            ))
     }
 
     /// RFC 8693: a downstream token for `audience` from a client access token of the client's tenant, by the same
@@ -126,18 +137,29 @@ public struct OAuthService: Sendable {
         guard client.grantTypes.contains(OAuthGrant.tokenExchange) else {
             throw OAuthError(.unauthorizedClient, "This client may not use the token-exchange grant.")
         }
-        guard let subjectToken = form["subject_token"], !subjectToken.isEmpty else { throw OAuthError(.invalidRequest, "subject_token is required.") }
+        guard let subjectToken = form["subject_token"], !subjectToken.isEmpty else {
+            throw OAuthError(.invalidRequest, "subject_token is required.")
+        }
         guard form["subject_token_type"] == OAuthGrant.accessTokenType else {
             throw OAuthError(.invalidRequest, "subject_token_type must be \(OAuthGrant.accessTokenType).")
         }
         if let requested = form["requested_token_type"], requested != OAuthGrant.accessTokenType {
-            throw OAuthError(.invalidRequest, "Only access tokens are issued (requested_token_type \(OAuthGrant.accessTokenType)).")
+            throw OAuthError(
+                .invalidRequest, "Only access tokens are issued (requested_token_type \(OAuthGrant.accessTokenType)).")
         }
-        guard form["actor_token"] == nil else { throw OAuthError(.invalidRequest, "Delegation (actor_token) is not supported.") }
-        guard form["resource"] == nil else { throw OAuthError(.invalidTarget, "Name the downstream service with audience, not resource.") }
-        guard let audience = form["audience"], !audience.isEmpty else { throw OAuthError(.invalidTarget, "audience is required.") }
+        guard form["actor_token"] == nil else {
+            throw OAuthError(.invalidRequest, "Delegation (actor_token) is not supported.")
+        }
+        guard form["resource"] == nil else {
+            throw OAuthError(.invalidTarget, "Name the downstream service with audience, not resource.")
+        }
+        guard let audience = form["audience"], !audience.isEmpty else {
+            throw OAuthError(.invalidTarget, "audience is required.")
+        }
         if let scope = form["scope"], !scope.trimmingCharacters(in: .whitespaces).isEmpty {
-            throw OAuthError(.invalidScope, "Token exchange takes no scope; the token carries the caller's permissions for the audience.")
+            throw OAuthError(
+                .invalidScope,
+                "Token exchange takes no scope; the token carries the caller's permissions for the audience.")
         }
         // A client access token (aud = gateway audience) of this client's tenant; a downstream token fails here.
         var principal: Principal
@@ -150,7 +172,8 @@ public struct OAuthService: Sendable {
             throw OAuthError(.invalidRequest, "The subject_token is not a valid, current access token of this gateway.")
         }
         principal.clientID = client.clientID
-        let access = try await resolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+        let access = try await resolver.resolve(
+            tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
         do {
             return try await auth.exchange(principal, access: access, audience: audience)
         } catch let error as GatewayError where error.code == .invalidRequest || error.code == .forbidden {
@@ -162,15 +185,21 @@ public struct OAuthService: Sendable {
     /// caller of the client's tenant; anything else (unknown, expired, revoked, another tenant, not a gateway access
     /// token) is only `active: false`.
     public func introspect(_ client: OAuthClientRecord, token: String?) async throws -> [String: any Sendable] {
-        guard client.type == .confidential else { throw OAuthError(.unauthorizedClient, "Introspection is for confidential clients.") }
+        guard client.type == .confidential else {
+            throw OAuthError(.unauthorizedClient, "Introspection is for confidential clients.")
+        }
         guard let token, !token.isEmpty else { throw OAuthError(.invalidRequest, "token is required.") }
-        guard let (principal, claims) = try? auth.authenticate(bearer: token), principal.tenantID == client.tenantID else {
+        guard let (principal, claims) = try? auth.authenticate(bearer: token), principal.tenantID == client.tenantID
+        else {
             return ["active": false]
         }
         var answer: [String: any Sendable] = [
-            "active": true, "sub": claims.sub, "client_id": claims.clientID ?? Principal.firstParty, "aud": claims.aud.count == 1 ? claims.aud[0] : claims.aud,
-            "iss": claims.iss, "exp": claims.exp, "iat": claims.iat, "nbf": claims.nbf, "jti": claims.jti, "token_type": "Bearer",
-            "tenant_id": claims.tenantID, "workspace_id": claims.workspaceID, "roles": claims.roles, "permissions": claims.permissions,
+            "active": true, "sub": claims.sub, "client_id": claims.clientID ?? Principal.firstParty,
+            "aud": claims.aud.count == 1 ? claims.aud[0] : claims.aud,
+            "iss": claims.iss, "exp": claims.exp, "iat": claims.iat, "nbf": claims.nbf, "jti": claims.jti,
+            "token_type": "Bearer",
+            "tenant_id": claims.tenantID, "workspace_id": claims.workspaceID, "roles": claims.roles,
+            "permissions": claims.permissions,
             "policy_version": claims.policyVersion,
         ]
         if let sid = claims.sid { answer["sid"] = sid }

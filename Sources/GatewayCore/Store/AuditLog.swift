@@ -13,15 +13,20 @@ public struct AuditLog: Sendable {
         self.logger = logger
     }
 
-    public func record(actor: String, tenantID: String, workspaceID: String?, action: String, target: String?, requestID: String?, originWorkspaceID: String? = nil) async {
+    public func record(
+        actor: String, tenantID: String, workspaceID: String?, action: String, target: String?, requestID: String?,
+        originWorkspaceID: String? = nil
+    ) async {
         let event = AuditEvent(
-            at: clock.now(), actor: actor, tenantID: tenantID, workspaceID: workspaceID, action: action, target: target, requestID: requestID,
+            at: clock.now(), actor: actor, tenantID: tenantID, workspaceID: workspaceID, action: action, target: target,
+            requestID: requestID,
             originWorkspaceID: originWorkspaceID
         )
         do {
             try await store.appendAudit(event)
         } catch {
-            logger.error("audit event could not be written", metadata: ["action": "\(action)", "tenant_id": "\(tenantID)"])
+            logger.error(
+                "audit event could not be written", metadata: ["action": "\(action)", "tenant_id": "\(tenantID)"])
         }
     }
 
@@ -30,7 +35,8 @@ public struct AuditLog: Sendable {
     public func record(_ scope: CallerScope, _ action: String, target: String, workspaceID: String? = nil) async {
         let acted = workspaceID ?? scope.workspaceID
         await record(
-            actor: scope.actor, tenantID: scope.tenantID, workspaceID: acted, action: action, target: target, requestID: scope.requestID,
+            actor: scope.actor, tenantID: scope.tenantID, workspaceID: acted, action: action, target: target,
+            requestID: scope.requestID,
             originWorkspaceID: acted == scope.workspaceID ? nil : scope.workspaceID
         )
     }

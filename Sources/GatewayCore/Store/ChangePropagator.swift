@@ -12,7 +12,10 @@ public struct ChangePropagator: Service {
     let resolver: AccessResolver
     let logger: Logger
 
-    public init(notifier: any ChangeNotifier, keyRing: KeyRingManager, revocations: RevocationList, resolver: AccessResolver, logger: Logger) {
+    public init(
+        notifier: any ChangeNotifier, keyRing: KeyRingManager, revocations: RevocationList, resolver: AccessResolver,
+        logger: Logger
+    ) {
         self.notifier = notifier
         self.keyRing = keyRing
         self.revocations = revocations
@@ -46,7 +49,8 @@ public struct ChangePropagator: Service {
                         }
                     } catch {
                         if !(error is CancellationError) {
-                            self.logger.error("change notifications stopped; relying on polling", metadata: ["error": "\(error)"])
+                            self.logger.error(
+                                "change notifications stopped; relying on polling", metadata: ["error": "\(error)"])
                         }
                     }
                     for continuation in inbox.values { continuation.finish() }
@@ -63,7 +67,9 @@ public struct ChangePropagator: Service {
             case .sessions: try await revocations.reload()
             }
         } catch {
-            logger.warning("reload after a change notification failed; the poll will retry", metadata: ["change": "\(change.rawValue)", "error_type": "\(type(of: error))"])
+            logger.warning(
+                "reload after a change notification failed; the poll will retry",
+                metadata: ["change": "\(change.rawValue)", "error_type": "\(type(of: error))"])
         }
     }
 }

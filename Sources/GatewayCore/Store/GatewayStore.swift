@@ -65,7 +65,9 @@ public protocol GatewayStore: Sendable {
     /// Spends a code atomically and, in the same transaction, creates its session (`sessionID`, ending at
     /// `sessionExpiresAt`, bound to the code's client) with a first refresh token: `redeemed` once, `reused` after
     /// that (until purged a day later), `invalid` for an unknown or expired code.
-    func redeemAuthorizationCode(hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String) async throws -> CodeRedemption
+    func redeemAuthorizationCode(
+        hash: String, now: Date, sessionID: String, sessionExpiresAt: Date, refreshTokenHash: String
+    ) async throws -> CodeRedemption
 
     /// Creates a client and claims its id as a principal id of its tenant (`conflict` when taken).
     func createClient(_ client: OAuthClientRecord) async throws
@@ -123,7 +125,9 @@ public protocol GatewayStore: Sendable {
 
     func policyVersion(tenantID: String, workspaceID: String) async throws -> Int64
     /// Versions changed after `sequence` (all without one), optionally of one tenant, and the new cursor.
-    func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (entries: [PolicyVersionEntry], cursor: Int64)
+    func policyVersions(after sequence: Int64?, tenantID: String?) async throws -> (
+        entries: [PolicyVersionEntry], cursor: Int64
+    )
     func appendAudit(_ event: AuditEvent) async throws
     /// Events matching `query`, newest first.
     func auditEvents(_ query: AuditQuery) async throws -> [AuditEvent]

@@ -16,7 +16,10 @@ public final class DownstreamTokenCache: Sendable {
         public var policyVersion: Int64
         public var kid: String
 
-        public init(subject: String, tenantID: String, workspaceID: String, sessionID: String?, audience: String, policyVersion: Int64, kid: String) {
+        public init(
+            subject: String, tenantID: String, workspaceID: String, sessionID: String?, audience: String,
+            policyVersion: Int64, kid: String
+        ) {
             self.subject = subject
             self.tenantID = tenantID
             self.workspaceID = workspaceID
@@ -52,8 +55,11 @@ public final class DownstreamTokenCache: Sendable {
 
         /// `nil` when a segment is not canonical base64url (re-encoding would not give the same text).
         init?(payload: Substring, signature: Substring, reuseUntil: Int64, lastUse: UInt64) {
-            guard let payloadBytes = Base64URL.decodeBytes(payload.utf8), let signatureBytes = Base64URL.decodeBytes(signature.utf8) else { return nil }
-            self.bytes = Array(unsafeUninitializedCapacity: payloadBytes.count + signatureBytes.count) { buffer, count in
+            guard let payloadBytes = Base64URL.decodeBytes(payload.utf8),
+                let signatureBytes = Base64URL.decodeBytes(signature.utf8)
+            else { return nil }
+            self.bytes = Array(unsafeUninitializedCapacity: payloadBytes.count + signatureBytes.count) {
+                buffer, count in
                 _ = buffer.initialize(fromContentsOf: payloadBytes)
                 _ = buffer[payloadBytes.count...].initialize(fromContentsOf: signatureBytes)
                 count = payloadBytes.count + signatureBytes.count
@@ -68,14 +74,19 @@ public final class DownstreamTokenCache: Sendable {
         func text(header: String) -> String {
             let payload = Int(payloadCount)
             let headerCount = header.utf8.count
-            let total = headerCount + Base64URL.encodedCount(payload) + 1 + Base64URL.encodedCount(bytes.count - payload)
+            let total =
+                headerCount + Base64URL.encodedCount(payload) + 1 + Base64URL.encodedCount(bytes.count - payload)
             return String(unsafeUninitializedCapacity: total) { output in
                 var written = output.initialize(fromContentsOf: header.utf8)
                 bytes.withUnsafeBytes { raw in
-                    written += Base64URL.encode(UnsafeRawBufferPointer(rebasing: raw[..<payload]), into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                    written += Base64URL.encode(
+                        UnsafeRawBufferPointer(rebasing: raw[..<payload]),
+                        into: UnsafeMutableBufferPointer(rebasing: output[written...]))
                     output[written] = UInt8(ascii: ".")
                     written += 1
-                    written += Base64URL.encode(UnsafeRawBufferPointer(rebasing: raw[payload...]), into: UnsafeMutableBufferPointer(rebasing: output[written...]))
+                    written += Base64URL.encode(
+                        UnsafeRawBufferPointer(rebasing: raw[payload...]),
+                        into: UnsafeMutableBufferPointer(rebasing: output[written...]))
                 }
                 return written
             }

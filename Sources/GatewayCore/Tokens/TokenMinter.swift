@@ -27,7 +27,8 @@ public struct TokenRequest: Sendable {
     public var scope: String?
 
     public init(
-        subject: String, tenantID: String, workspaceID: String, roles: [String], permissions: [String], policyVersion: Int64, audience: String, ttl: Int,
+        subject: String, tenantID: String, workspaceID: String, roles: [String], permissions: [String],
+        policyVersion: Int64, audience: String, ttl: Int,
         sessionID: String? = nil, clientID: String = Principal.firstParty, scope: String? = nil
     ) {
         self.clientID = clientID
@@ -53,7 +54,10 @@ public struct TokenMinter: Sendable {
     let gatewayAudience: String
     let metrics: GatewayMetrics
 
-    public init(keyRing: KeyRingManager, clock: any GatewayClock, issuer: String, gatewayAudience: String = "", metrics: GatewayMetrics = .disabled) {
+    public init(
+        keyRing: KeyRingManager, clock: any GatewayClock, issuer: String, gatewayAudience: String = "",
+        metrics: GatewayMetrics = .disabled
+    ) {
         self.keyRing = keyRing
         self.clock = clock
         self.issuer = issuer
@@ -68,7 +72,8 @@ public struct TokenMinter: Sendable {
             iss: issuer, sub: request.subject, aud: request.audience,
             exp: now + Int64(request.ttl), iat: now, nbf: now, jti: Self.newTokenID(),
             tenantID: request.tenantID, workspaceID: request.workspaceID, roles: request.roles,
-            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID, clientID: request.clientID,
+            policyVersion: request.policyVersion, permissions: request.permissions, sid: request.sessionID,
+            clientID: request.clientID,
             scope: request.scope
         )
         let key = keyRing.snapshot.active

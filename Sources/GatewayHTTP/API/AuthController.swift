@@ -68,32 +68,37 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             let body = try await request.decodeJSON(LoginBody.self, context: context)
             let address = Self.clientAddress(request, context: context, trusted: configuration.http.trustedProxies)
             let issued = try await auth.login(
-                tenantID: body.tenant_id, workspaceID: body.workspace_id, username: body.username, password: body.password,
+                tenantID: body.tenant_id, workspaceID: body.workspace_id, username: body.username,
+                password: body.password,
                 clientAddress: address, requestID: request.headers[.xRequestID]
             )
             var headers: HTTPFields = [:]
             if body.session_cookie == true {
-                headers[.setCookie] = "\(SessionCookie.name)=\(issued.accessToken.token); Path=/; Max-Age=\(issued.accessToken.expiresIn); HttpOnly; Secure; SameSite=Strict"
+                headers[.setCookie] =
+                    "\(SessionCookie.name)=\(issued.accessToken.token); Path=/; Max-Age=\(issued.accessToken.expiresIn); HttpOnly; Secure; SameSite=Strict"
             }
             return try JSONResponse.make(Self.pair(issued), headers: headers)
         }
         router.post("/v1/auth/refresh") { request, context -> Response in
             let body = try await request.decodeJSON(RefreshBody.self, context: context)
-            return try JSONResponse.make(Self.pair(try await auth.refresh(body.refresh_token, requestID: request.headers[.xRequestID])))
+            return try JSONResponse.make(
+                Self.pair(try await auth.refresh(body.refresh_token, requestID: request.headers[.xRequestID])))
         }
         router.post("/v1/auth/logout") { request, context -> Response in
             let principal = try await authenticator.authenticate(request, context: context)
             try await auth.logout(principal, requestID: request.headers[.xRequestID])
             var response = JSONResponse.noContent()
             if request.cookies[SessionCookie.name] != nil {
-                response.headers[.setCookie] = "\(SessionCookie.name)=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+                response.headers[.setCookie] =
+                    "\(SessionCookie.name)=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict"
             }
             return response
         }
         router.post("/v1/auth/token") { request, context -> Response in
             let principal = try await authenticator.authenticate(request, context: context)
             let body = try await request.decodeJSON(TokenBody.self, context: context)
-            let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
+            let access = try await auth.accessResolver.resolve(
+                tenantID: principal.tenantID, workspaceID: principal.workspaceID, principalID: principal.subject)
             let minted = try await auth.exchange(principal, access: access, audience: body.audience)
             return try JSONResponse.make(ExchangedToken(accessToken: minted.token, expiresIn: minted.expiresIn))
         }
@@ -101,7 +106,9 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
             let principal = try await authenticator.authenticate(request, context: context)
             let body = try await request.decodeJSON(PasswordChangeBody.self, context: context)
             try await auth.changeOwnPassword(
-                principal, current: body.current_password, new: body.new_password, clientAddress: Self.clientAddress(request, context: context, trusted: configuration.http.trustedProxies),
+                principal, current: body.current_password, new: body.new_password,
+                clientAddress: Self.clientAddress(
+                    request, context: context, trusted: configuration.http.trustedProxies),
                 requestID: request.headers[.xRequestID]
             )
             return JSONResponse.noContent()
@@ -109,16 +116,23 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
         router.get("/v1/me") { request, context -> Response in
             let principal = try await authenticator.authenticate(request, context: context)
             // What the caller holds in another workspace of its tenant, without a new token.
-            let workspaceID = try request.uri.queryParameters["workspace_id"].map { try Validation.id(String($0), field: "workspace_id") } ?? principal.workspaceID
-            let access = try await auth.accessResolver.resolve(tenantID: principal.tenantID, workspaceID: workspaceID, principalID: principal.subject)
-            return try JSONResponse.make(Me(
-                sub: principal.subject, tenantId: principal.tenantID, workspaceId: workspaceID, roles: access.roles,
-                permissions: access.sortedPermissions, policyVersion: access.policyVersion
-            ))
+            let workspaceID =
+                try request.uri.queryParameters["workspace_id"].map {
+                    try Validation.id(String($0), field: "workspace_id")
+                } ?? principal.workspaceID
+            let access = try await auth.accessResolver.resolve(
+                tenantID: principal.tenantID, workspaceID: workspaceID, principalID: principal.subject)
+            return try JSONResponse.make(
+                Me(
+                    sub: principal.subject, tenantId: principal.tenantID, workspaceId: workspaceID, roles: access.roles,
+                    permissions: access.sortedPermissions, policyVersion: access.policyVersion
+                ))
         }
     }
 
     static func pair(_ issued: IssuedTokens) -> TokenPair {
-        TokenPair(accessToken: issued.accessToken.token, expiresIn: issued.accessToken.expiresIn, refreshToken: issued.refreshToken, refreshExpiresIn: issued.refreshExpiresIn)
+        TokenPair(
+            accessToken: issued.accessToken.token, expiresIn: issued.accessToken.expiresIn,
+            refreshToken: issued.refreshToken, refreshExpiresIn: issued.refreshExpiresIn)
     }
 }

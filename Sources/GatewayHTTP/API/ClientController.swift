@@ -18,8 +18,15 @@ struct ClientController<Context: RequestContext> {
     }
 
     struct ClientView: Encodable {
-        var clientId: String; var name: String; var type: String; var tenantId: String; var workspaceId: String
-        var redirectUris: [String]; var postLogoutRedirectUris: [String]; var grantTypes: [String]; var createdAt: Date
+        var clientId: String
+        var name: String
+        var type: String
+        var tenantId: String
+        var workspaceId: String
+        var redirectUris: [String]
+        var postLogoutRedirectUris: [String]
+        var grantTypes: [String]
+        var createdAt: Date
         /// Only in the answer to the creation of a confidential client: shown once.
         var clientSecret: String?
 
@@ -41,11 +48,15 @@ struct ClientController<Context: RequestContext> {
         router.post("/v1/clients") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)
             let body = try await request.decodeJSON(ClientBody.self, context: context)
-            let (record, secret) = try await directory.createClient(scope, .init(
-                name: body.name, type: body.type, workspaceID: body.workspace_id, redirectURIs: body.redirect_uris ?? [],
-                postLogoutRedirectURIs: body.post_logout_redirect_uris ?? [], grantTypes: body.grant_types
-            ))
-            return try JSONResponse.make(ClientView(record, secret: secret), status: .created, headers: [.cacheControl: "no-store"])
+            let (record, secret) = try await directory.createClient(
+                scope,
+                .init(
+                    name: body.name, type: body.type, workspaceID: body.workspace_id,
+                    redirectURIs: body.redirect_uris ?? [],
+                    postLogoutRedirectURIs: body.post_logout_redirect_uris ?? [], grantTypes: body.grant_types
+                ))
+            return try JSONResponse.make(
+                ClientView(record, secret: secret), status: .created, headers: [.cacheControl: "no-store"])
         }
         router.get("/v1/clients") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)
@@ -53,7 +64,8 @@ struct ClientController<Context: RequestContext> {
         }
         router.get("/v1/clients/:client_id") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)
-            return try JSONResponse.make(ClientView(try await directory.client(scope, clientID: try context.parameters.require("client_id"))))
+            return try JSONResponse.make(
+                ClientView(try await directory.client(scope, clientID: try context.parameters.require("client_id"))))
         }
         router.delete("/v1/clients/:client_id") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)

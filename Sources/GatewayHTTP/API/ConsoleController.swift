@@ -20,7 +20,8 @@ struct StaticAssets: Sendable {
 
     static let mediaTypes = [
         "html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
-        "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon", "json": "application/json", "txt": "text/plain; charset=utf-8",
+        "svg": "image/svg+xml", "png": "image/png", "ico": "image/x-icon", "json": "application/json",
+        "txt": "text/plain; charset=utf-8",
     ]
 
     /// The files below `directory`; files of an unknown type are not served.
@@ -28,7 +29,8 @@ struct StaticAssets: Sendable {
         var files: [String: Asset] = [:]
         let root = directory.standardizedFileURL.resolvingSymlinksInPath()
         let keys: [URLResourceKey] = [.isRegularFileKey]
-        let enumerator = FileManager.default.enumerator(at: root, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles])
+        let enumerator = FileManager.default.enumerator(
+            at: root, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles])
         while let url = enumerator?.nextObject() as? URL {
             guard (try? url.resourceValues(forKeys: Set(keys)).isRegularFile) == true,
                 let type = Self.mediaTypes[url.pathExtension.lowercased()], let data = try? Data(contentsOf: url)
@@ -44,7 +46,9 @@ struct StaticAssets: Sendable {
 
     /// A resource folder of this module (`Console`, `OpenAPI`); empty when the gateway was installed without it.
     static func bundled(_ folder: String) -> StaticAssets {
-        guard let url = Bundle.module.url(forResource: folder, withExtension: nil) else { return StaticAssets(files: [:]) }
+        guard let url = Bundle.module.url(forResource: folder, withExtension: nil) else {
+            return StaticAssets(files: [:])
+        }
         return StaticAssets(directory: url)
     }
 
@@ -69,15 +73,17 @@ struct StaticAssets: Sendable {
 struct ConsoleController<Context: RequestContext> {
     let assets: StaticAssets
 
-    static var securityHeaders: HTTPFields { [
-        HTTPField.Name("Content-Security-Policy")!:
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-            + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        HTTPField.Name("X-Frame-Options")!: "DENY",
-        HTTPField.Name("Referrer-Policy")!: "no-referrer",
-        HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-        HTTPField.Name("Cross-Origin-Opener-Policy")!: "same-origin",
-    ] }
+    static var securityHeaders: HTTPFields {
+        [
+            HTTPField.Name("Content-Security-Policy")!:
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+                + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            HTTPField.Name("X-Frame-Options")!: "DENY",
+            HTTPField.Name("Referrer-Policy")!: "no-referrer",
+            HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            HTTPField.Name("Cross-Origin-Opener-Policy")!: "same-origin",
+        ]
+    }
 
     func addRoutes(to router: Router<Context>) {
         // Hummingbird's router treats `/console` and `/console/` as one path.
@@ -98,7 +104,9 @@ struct ConsoleController<Context: RequestContext> {
     /// The file, or 304 when the request's `If-None-Match` names its ETag. `no-cache`: the browser may keep it but
     /// asks each time, so a new gateway version is picked up at once.
     func serve(_ path: String, for request: Request) throws -> Response {
-        guard let asset = assets.files[path] else { throw GatewayError.notFound("The console is not installed with this gateway.") }
+        guard let asset = assets.files[path] else {
+            throw GatewayError.notFound("The console is not installed with this gateway.")
+        }
         var headers = Self.securityHeaders
         headers[.eTag] = asset.etag
         headers[.cacheControl] = "no-cache"

@@ -11,17 +11,21 @@ struct DiscoveryController<Context: RequestContext> {
     let keyRing: KeyRingManager
     let configuration: GatewayConfiguration
 
-    static var corsHeaders: HTTPFields { [
-        .accessControlAllowOrigin: "*",
-        .accessControlExposeHeaders: "Cache-Control, Content-Type",
-    ] }
+    static var corsHeaders: HTTPFields {
+        [
+            .accessControlAllowOrigin: "*",
+            .accessControlExposeHeaders: "Cache-Control, Content-Type",
+        ]
+    }
 
-    static var preflightHeaders: HTTPFields { [
-        .accessControlAllowOrigin: "*",
-        .accessControlAllowMethods: "GET, HEAD, OPTIONS",
-        .accessControlAllowHeaders: "Accept, Cache-Control, Content-Type, If-None-Match",
-        .accessControlMaxAge: "86400",
-    ] }
+    static var preflightHeaders: HTTPFields {
+        [
+            .accessControlAllowOrigin: "*",
+            .accessControlAllowMethods: "GET, HEAD, OPTIONS",
+            .accessControlAllowHeaders: "Accept, Cache-Control, Content-Type, If-None-Match",
+            .accessControlMaxAge: "86400",
+        ]
+    }
 
     func addRoutes(to router: Router<Context>) {
         let maxAge = configuration.jwksMaxAge
@@ -30,17 +34,22 @@ struct DiscoveryController<Context: RequestContext> {
         headers[.cacheControl] = "public, max-age=\(maxAge)"
         let documentHeaders = headers
         router.get("/.well-known/jwks.json") { _, _ -> Response in
-            Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: keyRing.snapshot.jwksJSON)))
+            Response(
+                status: .ok, headers: documentHeaders,
+                body: .init(byteBuffer: ByteBuffer(bytes: keyRing.snapshot.jwksJSON)))
         }
         let document = OpenIDConfiguration(configuration: configuration)
         // OpenID Connect Discovery and RFC 8414 metadata: the same document.
         for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
             router.get(RouterPath(path)) { _, _ -> Response in
-                Response(status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
+                Response(
+                    status: .ok, headers: documentHeaders, body: .init(byteBuffer: ByteBuffer(bytes: document.json)))
             }
         }
         let preflight = Self.preflightHeaders
-        for path in ["/.well-known/jwks.json", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        for path in [
+            "/.well-known/jwks.json", "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
+        ] {
             router.on(RouterPath(path), method: .options) { _, _ -> Response in
                 Response(status: .noContent, headers: preflight)
             }
@@ -96,7 +105,8 @@ struct OpenIDConfiguration: Codable {
         responseTypesSupported = ["code"]
         subjectTypesSupported = ["public"]
         claimsSupported = [
-            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "tenant_id", "workspace_id", "roles", "policy_version", "service", "permissions", "sid", "client_id",
+            "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "tenant_id", "workspace_id", "roles", "policy_version",
+            "service", "permissions", "sid", "client_id",
         ]
     }
 

@@ -29,12 +29,15 @@ struct HealthController<Context: RequestContext> {
             let snapshot = keyRing.snapshot
             let kid = snapshot.active.kid
             let keyReady = snapshot.records.contains { $0.kid == kid && $0.status == .active }
-            let checks = #"{"key_ring":"\#(keyReady ? "ok" : "no_active_key")","store":"\#(storeReady ? "ok" : "unavailable")"}"#
+            let checks =
+                #"{"key_ring":"\#(keyReady ? "ok" : "no_active_key")","store":"\#(storeReady ? "ok" : "unavailable")"}"#
             guard storeReady, keyReady else {
                 let detail = storeReady ? "The key ring has no active signing key." : "The store does not answer."
-                let body = #"{"checks":\#(checks),"code":"unavailable","detail":"\#(detail)","status":503,"title":"Service unavailable","type":"urn:iam-gateway:problem:unavailable"}"#
+                let body =
+                    #"{"checks":\#(checks),"code":"unavailable","detail":"\#(detail)","status":503,"title":"Service unavailable","type":"urn:iam-gateway:problem:unavailable"}"#
                 return Response(
-                    status: .serviceUnavailable, headers: [.contentType: "application/problem+json", .cacheControl: "no-store", .retryAfter: "1"],
+                    status: .serviceUnavailable,
+                    headers: [.contentType: "application/problem+json", .cacheControl: "no-store", .retryAfter: "1"],
                     body: .init(byteBuffer: ByteBuffer(string: body))
                 )
             }
@@ -43,6 +46,8 @@ struct HealthController<Context: RequestContext> {
     }
 
     static func json(_ text: String, status: HTTPResponse.Status) -> Response {
-        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        Response(
+            status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

@@ -18,13 +18,21 @@ struct MetricsEndpoint: Sendable {
     let clock: any GatewayClock
     let keyAges: [KeyStatus: CoreMetrics.Gauge]
 
-    init(registry: PrometheusCollectorRegistry, metrics: GatewayMetrics, keyRing: KeyRingManager, clock: any GatewayClock) {
+    init(
+        registry: PrometheusCollectorRegistry, metrics: GatewayMetrics, keyRing: KeyRingManager, clock: any GatewayClock
+    ) {
         self.registry = registry
         self.keyRing = keyRing
         self.clock = clock
-        keyAges = Dictionary(uniqueKeysWithValues: KeyStatus.allCases.map {
-            ($0, CoreMetrics.Gauge(label: GatewayMetrics.signingKeyAge, dimensions: [("status", $0.rawValue)], factory: metrics.factory))
-        })
+        keyAges = Dictionary(
+            uniqueKeysWithValues: KeyStatus.allCases.map {
+                (
+                    $0,
+                    CoreMetrics.Gauge(
+                        label: GatewayMetrics.signingKeyAge, dimensions: [("status", $0.rawValue)],
+                        factory: metrics.factory)
+                )
+            })
     }
 
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,7 +54,9 @@ struct MetricsEndpoint: Sendable {
     func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: Self.contentType, .cacheControl: "no-store"], body: .init(byteBuffer: exposition()))
+            Response(
+                status: .ok, headers: [.contentType: Self.contentType, .cacheControl: "no-store"],
+                body: .init(byteBuffer: exposition()))
         }
         return router
     }
@@ -68,7 +78,9 @@ struct MetricsService<App: ApplicationProtocol>: Service {
         do {
             try await application.run()
         } catch let error as IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
-            throw MetricsListenError(address: address, reason: error.errnoCode == EADDRINUSE ? "the address is already in use" : "the address cannot be bound")
+            throw MetricsListenError(
+                address: address,
+                reason: error.errnoCode == EADDRINUSE ? "the address is already in use" : "the address cannot be bound")
         }
     }
 }

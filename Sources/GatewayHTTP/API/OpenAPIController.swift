@@ -16,9 +16,12 @@ struct OpenAPIController<Context: RequestContext> {
 
     func addRoutes(to router: Router<Context>) {
         router.get("/v1/openapi.json") { request, _ -> Response in
-            guard let document else { throw GatewayError.notFound("The API document is not installed with this gateway.") }
+            guard let document else {
+                throw GatewayError.notFound("The API document is not installed with this gateway.")
+            }
             var headers: HTTPFields = [
-                .contentType: "application/json", .cacheControl: "no-cache", .eTag: document.etag, .accessControlAllowOrigin: "*",
+                .contentType: "application/json", .cacheControl: "no-cache", .eTag: document.etag,
+                .accessControlAllowOrigin: "*",
                 HTTPField.Name("X-Content-Type-Options")!: "nosniff",
             ]
             if let tags = request.headers[.ifNoneMatch], StaticAssets.matches(tags, etag: document.etag) {

@@ -33,11 +33,13 @@ public struct RequestAuthenticator: Sendable {
     static func trimmed(_ text: Substring) -> String {
         let isBlank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         let bytes = text.utf8
-        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) }) else { return "" }
+        guard let first = bytes.firstIndex(where: { !isBlank($0) }), let last = bytes.lastIndex(where: { !isBlank($0) })
+        else { return "" }
         return String(Substring(bytes[first...last]))
     }
 
-    static let missing = GatewayError(.invalidToken, "Authentication is required: a bearer token, an API key or the session cookie.")
+    static let missing = GatewayError(
+        .invalidToken, "Authentication is required: a bearer token, an API key or the session cookie.")
 
     /// The caller, or 401; recorded for the request's access line.
     public func authenticate(_ request: Request, context: some RequestContext) async throws -> Principal {

@@ -88,7 +88,9 @@ final class RequestHeadNormalizer: ChannelInboundHandler, RemovableChannelHandle
             return
         }
         func tokens(_ name: String) -> [String] {
-            head.headers[name].flatMap { $0.split(separator: ",") }.map { RequestAuthenticator.trimmed($0).lowercased() }
+            head.headers[name].flatMap { $0.split(separator: ",") }.map {
+                RequestAuthenticator.trimmed($0).lowercased()
+            }
         }
         if head.version == .http1_0, !tokens("connection").contains("keep-alive") {
             head.headers.replaceOrAdd(name: "Connection", value: "close")

@@ -1,7 +1,7 @@
+import AsyncHTTPClient
 import Foundation
 import GatewayCore
 import Hummingbird
-import AsyncHTTPClient
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
@@ -23,14 +23,16 @@ public func buildApplication(
     clock: any GatewayClock = SystemClock(),
     logger: Logger
 ) async throws -> some ApplicationProtocol {
-    let gateway = try await Gateway(configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
+    let gateway = try await Gateway(
+        configuration: configuration, store: store, keyRing: keyRing, clock: clock, logger: logger)
     return buildApplication(gateway: gateway, changes: changes, logger: logger)
 }
 
 /// The application of already wired parts (tests read the gateway's counters).
 /// `onServerRunning` is called once the listener is bound (tests and the CLI learn the port from it).
 public func buildApplication(
-    gateway: Gateway, changes: (any ChangeNotifier)? = nil, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    gateway: Gateway, changes: (any ChangeNotifier)? = nil, logger: Logger,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let configuration = gateway.configuration
     let keyRing = gateway.keyRing
@@ -40,22 +42,32 @@ public func buildApplication(
     let server = HTTP1Channel.Configuration(
         additionalChannelHandlers: [fastPath.handler()],
         idleTimeout: nil,
-        httpDecoderConfiguration: .init(maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
+        httpDecoderConfiguration: .init(
+            maxHeaderFieldSize: 64 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 200)
     )
-    var services: [any Service] = [keyRing, gateway.revocations, gateway.resolver, HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools), HeapTrimmer(logger: logger)]
+    var services: [any Service] = [
+        keyRing, gateway.revocations, gateway.resolver,
+        HTTPClientService(client: gateway.httpClient, pools: gateway.upstreamPools), HeapTrimmer(logger: logger),
+    ]
     if let tls = gateway.tls { services.append(tls) }
     if let metrics = gateway.metricsApplication(logger: logger) { services.append(metrics) }
     if let tracing = gateway.tracing { services.append(tracing.service) }
     if let changes {
-        services.append(ChangePropagator(notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver, logger: logger))
+        services.append(
+            ChangePropagator(
+                notifier: changes, keyRing: keyRing, revocations: gateway.revocations, resolver: gateway.resolver,
+                logger: logger))
     }
     return Application(
         responder: gateway.responder(),
         // HTTP/1 with WebSocket upgrades on proxy routes, behind a deadline for the first request head.
         server: HTTPServerBuilder { responder -> any ServerChildChannel in
             let plain = RequestHeadDeadlineChannel(
-                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: server)) { head, channel, _ in
-                    await gateway.proxy.webSocketUpgrade(head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown") { error, requestID in
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: .init(http1: server)) {
+                    head, channel, _ in
+                    await gateway.proxy.webSocketUpgrade(
+                        head, routes: gateway.routes, clientAddress: channel.remoteAddress?.ipAddress ?? "unknown"
+                    ) { error, requestID in
                         // The WebSocket layer answers a refusal with a bare 400; this gives it the problem.
                         try? await channel.pipeline.addHandler(UpgradeRefusal(error: error, requestID: requestID))
                     }
@@ -66,7 +78,8 @@ public func buildApplication(
             guard let tls = gateway.tls else { return plain }
             return ReloadingTLSChannel(inner: plain, tls: tls)
         },
-        configuration: .init(address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Gateway.serverName),
+        configuration: .init(
+            address: .hostname(configuration.http.host, port: configuration.http.port), serverName: Gateway.serverName),
         services: services,
         onServerRunning: onServerRunning,
         logger: logger
@@ -119,21 +132,24 @@ public struct Gateway: Sendable {
     /// `accessLog`: where access lines go; by default the `access` logger of the logging system when `log.access`
     /// is on.
     public init(
-        configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock, logger: Logger,
+        configuration: GatewayConfiguration, store: any GatewayStore, keyRing: KeyRingManager, clock: any GatewayClock,
+        logger: Logger,
         accessLog: Logger? = nil
     ) async throws {
         self.configuration = configuration
         let registry = configuration.metrics.listen.isEmpty ? nil : PrometheusCollectorRegistry()
         self.metricsRegistry = registry
-        let metrics = registry.map { registry in
-            var factory = PrometheusMetricsFactory(registry: registry)
-            factory.defaultDurationHistogramBuckets = GatewayMetrics.durationBuckets
-            return GatewayMetrics(factory: factory)
-        } ?? .disabled
+        let metrics =
+            registry.map { registry in
+                var factory = PrometheusMetricsFactory(registry: registry)
+                factory.defaultDurationHistogramBuckets = GatewayMetrics.durationBuckets
+                return GatewayMetrics(factory: factory)
+            } ?? .disabled
         self.metrics = metrics
         self.tracing = try GatewayTracing.make(configuration: configuration, metrics: metrics)
         self.observer = RequestObserver(
-            metrics: metrics, accessLog: accessLog ?? (configuration.log.access ? Logger(label: GatewayLogHandler.accessLabel) : nil),
+            metrics: metrics,
+            accessLog: accessLog ?? (configuration.log.access ? Logger(label: GatewayLogHandler.accessLabel) : nil),
             format: configuration.log.format
         )
         self.store = store
@@ -148,24 +164,32 @@ public struct Gateway: Sendable {
         try await revocations.reload()
         self.revocations = revocations
         keyRing.onChange { action, kid, actor in
-            await audit.record(actor: actor.name, tenantID: Tenant.platformID, workspaceID: nil, action: action, target: "key:\(kid)", requestID: actor.requestID)
+            await audit.record(
+                actor: actor.name, tenantID: Tenant.platformID, workspaceID: nil, action: action, target: "key:\(kid)",
+                requestID: actor.requestID)
         }
         let resolver = AccessResolver(store: store, logger: logger)
         try await resolver.refreshVersions()
         self.resolver = resolver
         self.auth = try AuthService(
-            configuration: configuration, store: store, keyRing: keyRing, resolver: resolver, hasher: configuration.passwords.hasher,
-            throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger, metrics: metrics
+            configuration: configuration, store: store, keyRing: keyRing, resolver: resolver,
+            hasher: configuration.passwords.hasher,
+            throttle: LoginThrottle(clock: clock), revocations: revocations, audit: audit, clock: clock, logger: logger,
+            metrics: metrics
         )
         let iam = IAMService(store: store, resolver: resolver, audit: audit, clock: clock)
         self.iam = iam
-        self.directory = DirectoryService(store: store, iam: iam, resolver: resolver, revocations: revocations, audit: audit, hasher: configuration.passwords.hasher, clock: clock)
+        self.directory = DirectoryService(
+            store: store, iam: iam, resolver: resolver, revocations: revocations, audit: audit,
+            hasher: configuration.passwords.hasher, clock: clock)
         self.oauth = OAuthService(store: store, resolver: resolver, auth: auth, configuration: configuration)
         self.authenticator = RequestAuthenticator(auth: auth)
-        self.scopes = ScopeResolver(authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
+        self.scopes = ScopeResolver(
+            authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger
         self.httpClient = HTTPClientService.makeClient()
-        self.downstreamTokens = DownstreamTokenCache(capacity: configuration.tokens.downstreamCacheSize, metrics: metrics)
+        self.downstreamTokens = DownstreamTokenCache(
+            capacity: configuration.tokens.downstreamCacheSize, metrics: metrics)
         self.routes = RouteTable(routes: configuration.routes)
         var proxy = ProxyPipeline(
             authenticator: authenticator, auth: auth, resolver: resolver, tokens: downstreamTokens, keyRing: keyRing,
@@ -176,13 +200,18 @@ public struct Gateway: Sendable {
         proxy.forwardedProto = configuration.http.servesTLS ? "https" : "http"
         proxy.trustedProxies = configuration.http.trustedProxies
         proxy.tracer = tracing?.tracer
-        self.tls = configuration.http.servesTLS
-            ? try TLSReloader(certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey, logger: logger) : nil
+        self.tls =
+            configuration.http.servesTLS
+            ? try TLSReloader(
+                certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey,
+                logger: logger) : nil
         self.proxy = proxy
         self.upstreamPools = UpstreamPools()
         self.proxyFastPath = ProxyFastPath(
-            routes: routes, targets: UpstreamTarget.byRoute(configuration.routes), pipeline: proxy, pools: upstreamPools,
-            maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(Int64(configuration.http.idleTimeout)), serverName: Self.serverName,
+            routes: routes, targets: UpstreamTarget.byRoute(configuration.routes), pipeline: proxy,
+            pools: upstreamPools,
+            maximumHeaderBytes: Self.maximumHeaderBytes, idleTimeout: .seconds(Int64(configuration.http.idleTimeout)),
+            serverName: Self.serverName,
             logger: logger, observer: observer
         )
         // Spans are made on the async path; with tracing on, every proxied request takes it.
@@ -195,7 +224,8 @@ public struct Gateway: Sendable {
     /// The front responder: path checks, proxy routes, then the API.
     public func responder() -> some HTTPResponder<GatewayRequestContext> {
         GatewayResponder(
-            api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes, observer: observer,
+            api: router().buildResponder(), routes: routes, proxy: proxy, maximumHeaderBytes: Self.maximumHeaderBytes,
+            observer: observer,
             tracer: tracing?.tracer
         )
     }

@@ -60,7 +60,9 @@ extension GatewayError: HTTPResponseError {
 
     /// The headers and body of ``problemResponse()``, for writers below Hummingbird (the proxy's event-loop path).
     func problemParts() -> (HTTPFields, ByteBuffer) {
-        let problem = IAMProblem(code: code.rawValue, status: Int(status.code), title: title, detail: detail, bearerTokenPresented: bearerPresented)
+        let problem = IAMProblem(
+            code: code.rawValue, status: Int(status.code), title: title, detail: detail,
+            bearerTokenPresented: bearerPresented)
         var (headers, body) = problem.parts()
         if let retryAfter {
             headers[.retryAfter] = String(retryAfter)
@@ -135,4 +137,3 @@ extension GatewayError: HTTPResponseError {
         }
     }
 }
-

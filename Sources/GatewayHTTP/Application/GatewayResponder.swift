@@ -44,14 +44,16 @@ struct GatewayResponder: HTTPResponder {
         let path = request.uri.path
         let status = Int(response.status.code)
         let seen = context.observation.snapshot
-        observer.finished(AccessRecord(
-            requestID: requestID, method: request.method.rawValue,
-            route: routes.match(path: path)?.route.name ?? RequestObserver.apiRoute(path: Substring(path), status: status), path: path,
-            status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds,
-            upstreamNanoseconds: seen.upstreamNanoseconds,
-            bytes: response.body.contentLength ?? response.headers[.contentLength].flatMap { Int($0) } ?? 0,
-            tenantID: seen.tenantID, workspaceID: seen.workspaceID, principal: seen.principal
-        ))
+        observer.finished(
+            AccessRecord(
+                requestID: requestID, method: request.method.rawValue,
+                route: routes.match(path: path)?.route.name
+                    ?? RequestObserver.apiRoute(path: Substring(path), status: status), path: path,
+                status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds,
+                upstreamNanoseconds: seen.upstreamNanoseconds,
+                bytes: response.body.contentLength ?? response.headers[.contentLength].flatMap { Int($0) } ?? 0,
+                tenantID: seen.tenantID, workspaceID: seen.workspaceID, principal: seen.principal
+            ))
         return response
     }
 
@@ -60,12 +62,15 @@ struct GatewayResponder: HTTPResponder {
             var headerBytes = 0
             for field in request.headers { headerBytes += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
             guard headerBytes <= maximumHeaderBytes else {
-                throw GatewayError(.requestHeaderFieldsTooLarge, "The request headers exceed \(maximumHeaderBytes) bytes.")
+                throw GatewayError(
+                    .requestHeaderFieldsTooLarge, "The request headers exceed \(maximumHeaderBytes) bytes.")
             }
             if let violation = RequestHygiene.violation(request.head) { throw violation }
             let path = request.uri.path
             if let match = routes.match(path: path) {
-                return try await proxy.handle(request, match: match, requestID: requestID, clientAddress: context.clientAddress, observation: context.observation)
+                return try await proxy.handle(
+                    request, match: match, requestID: requestID, clientAddress: context.clientAddress,
+                    observation: context.observation)
             }
             var request = request
             if request.headers[.xRequestID] != requestID {
@@ -79,7 +84,9 @@ struct GatewayResponder: HTTPResponder {
             let problem = GatewayError.from(error)
             if error is StoreError { observer.metrics.storeError() }
             if problem.code == .internal {
-                context.logger.error("request failed", metadata: ["error_type": "\(String(reflecting: type(of: error)))", "request_id": "\(requestID)"])
+                context.logger.error(
+                    "request failed",
+                    metadata: ["error_type": "\(String(reflecting: type(of: error)))", "request_id": "\(requestID)"])
             }
             return problem.problemResponse()
         }
@@ -88,10 +95,12 @@ struct GatewayResponder: HTTPResponder {
     /// A well-formed client request id (up to 128 of `A-Z a-z 0-9 . _ : -`) is kept for tracing; anything else is
     /// replaced by a generated one.
     static func requestID(_ supplied: String?) -> String {
-        if let supplied, !supplied.isEmpty, supplied.utf8.count <= 128, supplied.utf8.allSatisfy({ byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
-        }) {
+        if let supplied, !supplied.isEmpty, supplied.utf8.count <= 128,
+            supplied.utf8.allSatisfy({ byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                    || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+            })
+        {
             return supplied
         }
         return newRequestID()

@@ -42,9 +42,12 @@ struct GatewayTracing: Sendable {
         otel.traces.batchSpanProcessor.maxQueueSize = 4096
         otel.propagators = [.traceContext]
         // swift-otel reports spans it dropped from a full queue in its diagnostic log (`dropped_count`).
-        otel.diagnosticLogger = .custom(Logger(label: "iam-gateway.tracing") { label in
-            DroppedSpanCounter(inner: GatewayLogHandler.standard(label: label, level: .warning, format: configuration.log.format), metrics: metrics)
-        })
+        otel.diagnosticLogger = .custom(
+            Logger(label: "iam-gateway.tracing") { label in
+                DroppedSpanCounter(
+                    inner: GatewayLogHandler.standard(label: label, level: .warning, format: configuration.log.format),
+                    metrics: metrics)
+            })
         let backend = try OTel.makeTracingBackend(configuration: otel)
         return GatewayTracing(tracer: backend.factory, service: backend.service)
     }

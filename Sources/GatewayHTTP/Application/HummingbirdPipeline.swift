@@ -16,7 +16,9 @@ import NIOHTTP1
 ///    why ``ProxyFastPathHandler`` holds that event back while it relays one.
 enum HummingbirdPipeline {
     /// Places `handler` right after the HTTP request decoder (fact 1).
-    static func addAfterRequestDecoder(_ handler: some ChannelHandler & RemovableChannelHandler, in pipeline: ChannelPipeline.SynchronousOperations) throws {
+    static func addAfterRequestDecoder(
+        _ handler: some ChannelHandler & RemovableChannelHandler, in pipeline: ChannelPipeline.SynchronousOperations
+    ) throws {
         let decoder = try pipeline.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
         try pipeline.addHandler(handler, position: .after(decoder.handler))
     }
@@ -30,6 +32,7 @@ enum HummingbirdPipeline {
 
     /// Whether `head` is Hummingbird's bare 400 (fact 3).
     static func isBareBadRequest(_ head: HTTPResponse) -> Bool {
-        head.status == .badRequest && head.headerFields[.contentLength] == "0" && head.headerFields[.connection] == "close"
+        head.status == .badRequest && head.headerFields[.contentLength] == "0"
+            && head.headerFields[.connection] == "close"
     }
 }

@@ -14,11 +14,14 @@ enum JSONResponse {
         return encoder
     }()
 
-    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+    static func make(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws
+        -> Response
+    {
         var headers = headers
         headers[.contentType] = "application/json"
         headers[.cacheControl] = headers[.cacheControl] ?? "no-store"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(
+            status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
     static func noContent() -> Response {
@@ -51,7 +54,10 @@ extension Request {
     /// `application/json` or a `+json` type, with any parameters (`; charset=utf-8`).
     static func isJSON(_ contentType: String?) -> Bool {
         guard let contentType else { return false }
-        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let mediaType =
+            contentType.split(separator: ";", maxSplits: 1).first.map {
+                $0.trimmingCharacters(in: .whitespaces).lowercased()
+            } ?? ""
         return mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
     }
 
@@ -62,9 +68,11 @@ extension Request {
         switch error {
         case .keyNotFound(let key, _): return "The field \(key.stringValue) is required."
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return context.codingPath.isEmpty ? "The request body must be a JSON object." : "The field \(path(context)) has the wrong type."
+            return context.codingPath.isEmpty
+                ? "The request body must be a JSON object." : "The field \(path(context)) has the wrong type."
         case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "The request body is not valid JSON." : "The field \(path(context)) is invalid."
+            return context.codingPath.isEmpty
+                ? "The request body is not valid JSON." : "The field \(path(context)) is invalid."
         @unknown default: return "The request body is not valid JSON of the expected shape."
         }
     }

@@ -8,14 +8,18 @@ import Logging
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     var metrics: GatewayMetrics = .disabled
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch {
             let problem = GatewayError.from(error)
             if error is StoreError { metrics.storeError() }
             if problem.code == .internal {
-                context.logger.error("request failed", metadata: ["error_type": "\(String(reflecting: type(of: error)))", "path": "\(request.uri.path)"])
+                context.logger.error(
+                    "request failed",
+                    metadata: ["error_type": "\(String(reflecting: type(of: error)))", "path": "\(request.uri.path)"])
             }
             return problem.problemResponse()
         }

@@ -82,7 +82,8 @@ struct RequestHeadDeadlineChannel<Inner: ServerChildChannel>: ServerChildChannel
             inner.setup(channel: channel, logger: logger)
         }.flatMapThrowing { value in
             try HummingbirdPipeline.addAfterRequestDecoder(RequestHeadNormalizer(), in: channel.pipeline.syncOperations)
-            try HummingbirdPipeline.addAfterRequestDecoder(FirstRequestParseError(), in: channel.pipeline.syncOperations)
+            try HummingbirdPipeline.addAfterRequestDecoder(
+                FirstRequestParseError(), in: channel.pipeline.syncOperations)
             return value
         }
     }

@@ -69,12 +69,14 @@ struct RequestObserver: Sendable {
     /// The route label of an API answer: `none` for a 404 outside the gateway's own path prefixes.
     static func apiRoute(path: Substring, status: Int) -> String {
         guard status == 404 else { return "api" }
-        for prefix in ["/v1", "/.well-known", "/oauth", "/console"] where path == prefix || path.hasPrefix(prefix + "/") { return "api" }
+        for prefix in ["/v1", "/.well-known", "/oauth", "/console"] where path == prefix || path.hasPrefix(prefix + "/")
+        { return "api" }
         return "none"
     }
 
     func finished(_ record: AccessRecord) {
-        metrics.request(route: record.route, method: record.method, status: record.status, nanoseconds: record.nanoseconds)
+        metrics.request(
+            route: record.route, method: record.method, status: record.status, nanoseconds: record.nanoseconds)
         if let upstream = record.upstreamNanoseconds { metrics.upstream(route: record.route, nanoseconds: upstream) }
         guard let accessLog, accessLog.logLevel <= .info else { return }
         accessLog.info("\(Self.line(record, format: format))")
@@ -150,7 +152,8 @@ struct RequestObserver: Sendable {
     static func printable(_ path: String) -> String {
         let limited = path.utf8.count > 256 ? String(decoding: path.utf8.prefix(256), as: UTF8.self) + "…" : path
         guard limited.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return limited }
-        return String(String.UnicodeScalarView(limited.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
+        return String(
+            String.UnicodeScalarView(limited.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
     }
 }
 

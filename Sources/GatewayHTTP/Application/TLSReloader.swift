@@ -42,7 +42,9 @@ public final class TLSReloader: Service, Sendable {
             }
             return data
         }
-        return Fingerprint(certificate: try contents(certificate, "http.tls.certificate"), privateKey: try contents(privateKey, "http.tls.private_key"))
+        return Fingerprint(
+            certificate: try contents(certificate, "http.tls.certificate"),
+            privateKey: try contents(privateKey, "http.tls.private_key"))
     }
 
     static func context(_ files: Fingerprint, certificate: String, privateKey: String) throws -> NIOSSLContext {
@@ -52,19 +54,23 @@ public final class TLSReloader: Service, Sendable {
         } catch {
             throw ConfigurationError(key: "http.tls.certificate", problem: "\(certificate) holds no PEM certificate")
         }
-        guard !chain.isEmpty else { throw ConfigurationError(key: "http.tls.certificate", problem: "\(certificate) holds no PEM certificate") }
+        guard !chain.isEmpty else {
+            throw ConfigurationError(key: "http.tls.certificate", problem: "\(certificate) holds no PEM certificate")
+        }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(bytes: Array(files.privateKey), format: .pem)
         } catch {
             throw ConfigurationError(key: "http.tls.private_key", problem: "\(privateKey) holds no PEM private key")
         }
-        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         do {
             return try NIOSSLContext(configuration: configuration)
         } catch {
-            throw ConfigurationError(key: "http.tls.private_key", problem: "\(privateKey) does not match the certificate in \(certificate)")
+            throw ConfigurationError(
+                key: "http.tls.private_key", problem: "\(privateKey) does not match the certificate in \(certificate)")
         }
     }
 
@@ -81,7 +87,9 @@ public final class TLSReloader: Service, Sendable {
             return true
         } catch {
             // Half-written files (certificate replaced, key not yet) are read again at the next poll.
-            logger.warning("TLS files changed but could not be loaded; keeping the current certificate", metadata: ["problem": "\(error)"])
+            logger.warning(
+                "TLS files changed but could not be loaded; keeping the current certificate",
+                metadata: ["problem": "\(error)"])
             return false
         }
     }

@@ -23,7 +23,8 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
             do {
                 parameters = try Self.parse(request.uri.query ?? "")
             } catch {
-                return Self.errorPage("This sign-in link is malformed (a parameter is repeated or badly encoded).", status: .badRequest)
+                return Self.errorPage(
+                    "This sign-in link is malformed (a parameter is repeated or badly encoded).", status: .badRequest)
             }
             return await authorize(request, parameters: parameters)
         }
@@ -34,7 +35,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
             } catch {
                 return Self.errorPage("The sign-in form is malformed.", status: .badRequest)
             }
-            guard form["username"] != nil || form["password"] != nil else { return await authorize(request, parameters: form) }
+            guard form["username"] != nil || form["password"] != nil else {
+                return await authorize(request, parameters: form)
+            }
             return await signIn(request, context: context, form: form)
         }
         // OpenID Connect RP-Initiated Logout.
@@ -45,7 +48,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
             return await logout(parameters)
         }
         router.post("/oauth/logout") { request, _ -> Response in
-            guard let parameters = try? await Self.form(request) else { return Self.errorPage("The sign-out form is malformed.", status: .badRequest) }
+            guard let parameters = try? await Self.form(request) else {
+                return Self.errorPage("The sign-out form is malformed.", status: .badRequest)
+            }
             return await logout(parameters)
         }
         // RFC 7009.
@@ -86,7 +91,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
                 case OAuthGrant.clientCredentials?:
                     let client = try await oauth.authenticate(credentials)
                     let minted = try await oauth.clientCredentials(client, scope: form["scope"])
-                    return try Self.answer(["access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn] as [String: any Sendable])
+                    return try Self.answer(
+                        ["access_token": minted.token, "token_type": "Bearer", "expires_in": minted.expiresIn]
+                            as [String: any Sendable])
                 case OAuthGrant.authorizationCode?:
                     let client = try await oauth.authenticate(credentials)
                     return try Self.answer(try await oauth.authorizationCode(client, form: form))
@@ -96,11 +103,15 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
                 case OAuthGrant.tokenExchange?:
                     let client = try await oauth.authenticate(credentials)
                     let minted = try await oauth.tokenExchange(client, form: form)
-                    return try Self.answer([
-                        "access_token": minted.token, "issued_token_type": OAuthGrant.accessTokenType, "token_type": "Bearer", "expires_in": minted.expiresIn,
-                    ] as [String: any Sendable])
+                    return try Self.answer(
+                        [
+                            "access_token": minted.token, "issued_token_type": OAuthGrant.accessTokenType,
+                            "token_type": "Bearer", "expires_in": minted.expiresIn,
+                        ] as [String: any Sendable])
                 default:
-                    throw OAuthError(.unsupportedGrantType, "Supported grant types: \(OAuthGrant.supported.joined(separator: ", ")).")
+                    throw OAuthError(
+                        .unsupportedGrantType, "Supported grant types: \(OAuthGrant.supported.joined(separator: ", "))."
+                    )
                 }
             } catch let error as OAuthError {
                 return Self.answer(error)
@@ -115,10 +126,15 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     /// The double-submit token of the sign-in form: a random value in a cookie scoped to this path and the same in
     /// the form. A page from anywhere else cannot read the cookie, so cannot post a matching form.
     func csrfToken(_ request: Request) -> (token: String, setCookie: String?) {
-        if let existing = Self.cookie(Self.csrfCookie, in: request.headers), existing.utf8.count == 43 { return (existing, nil) }
+        if let existing = Self.cookie(Self.csrfCookie, in: request.headers), existing.utf8.count == 43 {
+            return (existing, nil)
+        }
         let token = SecretToken.random()
         let secure = configuration.issuer.lowercased().hasPrefix("https:") ? "; Secure" : ""
-        return (token, "\(Self.csrfCookie)=\(token); Path=/oauth/authorize; HttpOnly; SameSite=Strict; Max-Age=3600\(secure)")
+        return (
+            token,
+            "\(Self.csrfCookie)=\(token); Path=/oauth/authorize; HttpOnly; SameSite=Strict; Max-Age=3600\(secure)"
+        )
     }
 
     static func cookie(_ name: String, in headers: HTTPFields) -> String? {
@@ -132,9 +148,14 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         } catch AuthorizationRefusal.page(let message) {
             return .failure(RefusedAuthorization(response: Self.errorPage(message, status: .badRequest)))
         } catch AuthorizationRefusal.redirect(let location, _) {
-            return .failure(RefusedAuthorization(response: Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])))
+            return .failure(
+                RefusedAuthorization(
+                    response: Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])))
         } catch {
-            return .failure(RefusedAuthorization(response: Self.errorPage("The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)))
+            return .failure(
+                RefusedAuthorization(
+                    response: Self.errorPage(
+                        "The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable)))
         }
     }
 
@@ -146,7 +167,8 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     }
 
     func page(
-        _ request: Request, _ validated: AuthorizationRequest, parameters: [String: String], error: String?, status: HTTPResponse.Status,
+        _ request: Request, _ validated: AuthorizationRequest, parameters: [String: String], error: String?,
+        status: HTTPResponse.Status,
         tenant: String? = nil, workspace: String? = nil, username: String? = nil, extra: HTTPFields = [:]
     ) -> Response {
         let (csrf, setCookie) = csrfToken(request)
@@ -154,14 +176,17 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         if let setCookie { headers[.setCookie] = setCookie }
         for field in extra { headers[field.name] = field.value }
         let html = SignInPage.page(
-            validated, parameters: parameters, csrf: csrf, error: error, tenant: tenant ?? validated.tenantHint, workspace: workspace ?? validated.workspaceHint,
+            validated, parameters: parameters, csrf: csrf, error: error, tenant: tenant ?? validated.tenantHint,
+            workspace: workspace ?? validated.workspaceHint,
             username: username
         )
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     static func errorPage(_ message: String, status: HTTPResponse.Status) -> Response {
-        Response(status: status, headers: SignInPage.headers(formTarget: nil), body: .init(byteBuffer: ByteBuffer(string: SignInPage.errorPage(message))))
+        Response(
+            status: status, headers: SignInPage.headers(formTarget: nil),
+            body: .init(byteBuffer: ByteBuffer(string: SignInPage.errorPage(message))))
     }
 
     func signIn(_ request: Request, context: Context, form: [String: String]) async -> Response {
@@ -173,23 +198,33 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         guard let sent = form["csrf_token"], let expected = Self.cookie(Self.csrfCookie, in: request.headers),
             SecretToken.constantTimeEquals(Array(sent.utf8), Array(expected.utf8))
         else {
-            return Self.errorPage("The sign-in form expired or did not come from this page. Go back to the application and start again.", status: .badRequest)
+            return Self.errorPage(
+                "The sign-in form expired or did not come from this page. Go back to the application and start again.",
+                status: .badRequest)
         }
-        let tenant = form["tenant_id"] ?? "", workspace = form["workspace_id"] ?? "", username = form["username"] ?? ""
+        let tenant = form["tenant_id"] ?? ""
+        let workspace = form["workspace_id"] ?? ""
+        let username = form["username"] ?? ""
         do {
             let location = try await oauth.signIn(
-                validated, tenantID: tenant, workspaceID: workspace, username: username, password: form["password"] ?? "",
-                clientAddress: AuthController<Context>.clientAddress(request, context: context, trusted: configuration.http.trustedProxies),
+                validated, tenantID: tenant, workspaceID: workspace, username: username,
+                password: form["password"] ?? "",
+                clientAddress: AuthController<Context>.clientAddress(
+                    request, context: context, trusted: configuration.http.trustedProxies),
                 requestID: request.headers[.xRequestID]
             )
             return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
         } catch let error as GatewayError {
             var extra: HTTPFields = [:]
             if let retry = error.retryAfter { extra[.retryAfter] = String(retry) }
-            return page(request, validated, parameters: form, error: error.detail, status: error.status, tenant: tenant, workspace: workspace, username: username, extra: extra)
+            return page(
+                request, validated, parameters: form, error: error.detail, status: error.status, tenant: tenant,
+                workspace: workspace, username: username, extra: extra)
         } catch {
-            return page(request, validated, parameters: form, error: "The sign-in service is unavailable; try again shortly.", status: .serviceUnavailable,
-                        tenant: tenant, workspace: workspace, username: username)
+            return page(
+                request, validated, parameters: form, error: "The sign-in service is unavailable; try again shortly.",
+                status: .serviceUnavailable,
+                tenant: tenant, workspace: workspace, username: username)
         }
     }
 
@@ -199,11 +234,14 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
                 return Response(status: .found, headers: [.location: location, .cacheControl: "no-store"])
             }
             let html = SignInPage.signedOutPage()
-            return Response(status: .ok, headers: SignInPage.headers(formTarget: nil), body: .init(byteBuffer: ByteBuffer(string: html)))
+            return Response(
+                status: .ok, headers: SignInPage.headers(formTarget: nil),
+                body: .init(byteBuffer: ByteBuffer(string: html)))
         } catch AuthorizationRefusal.page(let message) {
             return Self.errorPage(message, status: .badRequest)
         } catch {
-            return Self.errorPage("The sign-out service is unavailable; try again shortly.", status: .serviceUnavailable)
+            return Self.errorPage(
+                "The sign-out service is unavailable; try again shortly.", status: .serviceUnavailable)
         }
     }
 
@@ -212,7 +250,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     /// The `application/x-www-form-urlencoded` body as a dictionary; a parameter given twice is `invalid_request`
     /// (RFC 6749 3.2).
     static func form(_ request: Request) async throws -> [String: String] {
-        let type = request.headers[.contentType]?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        let type = request.headers[.contentType]?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
         guard type == "application/x-www-form-urlencoded" else {
             throw OAuthError(.invalidRequest, "The token endpoint takes an application/x-www-form-urlencoded body.")
         }
@@ -232,7 +272,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
             guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else {
                 throw OAuthError(.invalidRequest, "The form body is not valid percent-encoding.")
             }
-            guard form[name] == nil else { throw OAuthError(.invalidRequest, "The parameter \(name.prefix(40)) is given more than once.") }
+            guard form[name] == nil else {
+                throw OAuthError(.invalidRequest, "The parameter \(name.prefix(40)) is given more than once.")
+            }
             form[name] = value
         }
         return form
@@ -247,12 +289,17 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
     static func clientCredentials(_ headers: HTTPFields, form: [String: String]) throws -> ClientCredentials {
         let authorization = headers[.authorization]
         if let authorization, authorization.count > 6, authorization.prefix(6).lowercased() == "basic " {
-            guard form["client_secret"] == nil else { throw OAuthError(.invalidRequest, "Use one client authentication method.") }
-            guard let data = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            guard form["client_secret"] == nil else {
+                throw OAuthError(.invalidRequest, "Use one client authentication method.")
+            }
+            guard
+                let data = Data(base64Encoded: String(authorization.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
                 let text = String(data: data, encoding: .utf8), let colon = text.firstIndex(of: ":"),
                 let id = decode(text[..<colon]), let secret = decode(text[text.index(after: colon)...])
             else { throw OAuthError(.invalidClient, "Client authentication failed.") }
-            if let named = form["client_id"], named != id { throw OAuthError(.invalidRequest, "client_id differs from the authenticated client.") }
+            if let named = form["client_id"], named != id {
+                throw OAuthError(.invalidRequest, "client_id differs from the authenticated client.")
+            }
             return ClientCredentials(clientID: id, secret: secret, method: .basic)
         }
         guard let id = form["client_id"] else { throw OAuthError(.invalidClient, "Client authentication failed.") }
@@ -262,7 +309,9 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
 
     // MARK: Response
 
-    static var noStore: HTTPFields { [.contentType: "application/json", .cacheControl: "no-store", HTTPField.Name("Pragma")!: "no-cache"] }
+    static var noStore: HTTPFields {
+        [.contentType: "application/json", .cacheControl: "no-store", HTTPField.Name("Pragma")!: "no-cache"]
+    }
 
     static func answer(_ object: [String: any Sendable]) throws -> Response {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -273,8 +322,11 @@ struct OAuthController<Context: RequestContext & RemoteAddressRequestContext> {
         var headers = noStore
         if error.code == .invalidClient { headers[.wwwAuthenticate] = #"Basic realm="iam-gateway", charset="UTF-8""# }
         let object = ["error": error.code.rawValue, "error_description": error.description]
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return Response(status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let data =
+            (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data()
+        return Response(
+            status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

@@ -9,7 +9,8 @@ import NIOCore
 /// which every value from a request or the store goes through ``escape(_:)``. No script, no third-party asset; the
 /// one style block is allowed by its hash in a strict Content-Security-Policy.
 enum SignInPage {
-    static let style = "body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}label{display:block;margin-top:.8rem}"
+    static let style =
+        "body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}label{display:block;margin-top:.8rem}"
         + "input{display:block;width:100%;padding:.4rem;box-sizing:border-box}button{margin-top:1.2rem;padding:.5rem 1.2rem}"
         + ".error{color:#a00;border:1px solid #a00;padding:.5rem}:focus{outline:3px solid #1a5fb4}"
     static let styleHash = "sha256-" + Data(SHA256.hash(data: Data(style.utf8))).base64EncodedString()
@@ -32,12 +33,20 @@ enum SignInPage {
     }
 
     /// The parameters of the authorization request, carried through the form as hidden fields.
-    static let carried = ["response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope", "nonce"]
+    static let carried = [
+        "response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope",
+        "nonce",
+    ]
 
-    static func page(_ request: AuthorizationRequest, parameters: [String: String], csrf: String, error: String?, tenant: String?, workspace: String?, username: String?) -> String {
+    static func page(
+        _ request: AuthorizationRequest, parameters: [String: String], csrf: String, error: String?, tenant: String?,
+        workspace: String?, username: String?
+    ) -> String {
         var hidden = ""
         for name in carried {
-            if let value = parameters[name] { hidden += "<input type=\"hidden\" name=\"\(name)\" value=\"\(escape(value))\">\n" }
+            if let value = parameters[name] {
+                hidden += "<input type=\"hidden\" name=\"\(name)\" value=\"\(escape(value))\">\n"
+            }
         }
         let errorBlock = error.map { "<p class=\"error\" role=\"alert\" id=\"error\">\(escape($0))</p>\n" } ?? ""
         let described = error == nil ? "" : " aria-describedby=\"error\""

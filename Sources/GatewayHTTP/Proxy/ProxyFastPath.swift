@@ -44,8 +44,11 @@ final class ProxyFastPath: Sendable {
     private let handledCount = Atomic<Int>(0)
     private let enabled = Atomic<Bool>(true)
 
-    init(routes: RouteTable, targets: [String: UpstreamTarget], pipeline: ProxyPipeline, pools: UpstreamPools, maximumHeaderBytes: Int, idleTimeout: TimeAmount, serverName: String, logger: Logger,
-         observer: RequestObserver = .disabled) {
+    init(
+        routes: RouteTable, targets: [String: UpstreamTarget], pipeline: ProxyPipeline, pools: UpstreamPools,
+        maximumHeaderBytes: Int, idleTimeout: TimeAmount, serverName: String, logger: Logger,
+        observer: RequestObserver = .disabled
+    ) {
         self.observer = observer
         self.routes = routes
         self.targets = targets
@@ -78,7 +81,9 @@ final class ProxyFastPath: Sendable {
     func plan(_ request: HTTPRequest, clientAddress: String) -> Plan? {
         let started = NIODeadline.now()
         // Anything the hygiene rules refuse goes to the responder, which answers it.
-        guard isEnabled, request.method != .connect, let rawPath = request.path, RequestHygiene.violation(request) == nil else { return nil }
+        guard isEnabled, request.method != .connect, let rawPath = request.path,
+            RequestHygiene.violation(request) == nil
+        else { return nil }
         let fields = request.headerFields
         // No request body, nothing to negotiate.
         guard fields[.transferEncoding] == nil, fields[.expect] == nil, fields[.upgrade] == nil else { return nil }
@@ -92,7 +97,10 @@ final class ProxyFastPath: Sendable {
         // The path's safety was checked with the whole target by RequestHygiene above.
         guard let match = routes.match(path: path), let target = targets[match.route.name] else { return nil }
         let requestID = GatewayResponder.requestID(fields[.xRequestID])
-        guard let (preparedHeaders, caller) = pipeline.prepareInProcess(fields, authority: request.authority, match: match, requestID: requestID, clientAddress: clientAddress) else {
+        guard
+            let (preparedHeaders, caller) = pipeline.prepareInProcess(
+                fields, authority: request.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+        else {
             return nil
         }
         var headers = preparedHeaders
@@ -103,7 +111,9 @@ final class ProxyFastPath: Sendable {
         handledCount.add(1, ordering: .relaxed)
         return Plan(
             target: target,
-            head: HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method.rawValue), uri: upstreamURI, headers: headers),
+            head: HTTPRequestHead(
+                version: .http1_1, method: HTTPMethod(rawValue: request.method.rawValue), uri: upstreamURI,
+                headers: headers),
             requestID: requestID,
             routeName: match.route.name,
             timeout: .seconds(Int64(match.route.timeout)),

@@ -57,7 +57,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private var dateValue = ""
 
     init(
-        planner: @escaping Planner, connector: @escaping (any EventLoop) -> any UpstreamConnector, idleTimeout: TimeAmount, serverName: String, logger: Logger,
+        planner: @escaping Planner, connector: @escaping (any EventLoop) -> any UpstreamConnector,
+        idleTimeout: TimeAmount, serverName: String, logger: Logger,
         observer: RequestObserver = .disabled
     ) {
         self.observer = observer
@@ -167,7 +168,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             var (fields, body) = answer.error.framedProblemParts()
             if let requestID = answer.requestID { fields[.xRequestID] = requestID }
             decorate(&fields, closing: true)
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: answer.error.status, headerFields: fields))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponse(status: answer.error.status, headerFields: fields))), promise: nil)
             context.write(wrapOutboundOut(.body(body)), promise: promise)
             return
         }
@@ -209,7 +211,9 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             case .failure(let error):
                 let action = self.machine.connectFailed(id: id, now: context.eventLoop.now)
                 if action != .none {
-                    self.logger.warning("upstream unavailable", metadata: ["route": "\(plan.routeName)", "error_type": "\(type(of: error))"])
+                    self.logger.warning(
+                        "upstream unavailable",
+                        metadata: ["route": "\(plan.routeName)", "error_type": "\(type(of: error))"])
                 }
                 self.execute(action, context: context)
             }
@@ -290,7 +294,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
             bytes = body.readableBytes
             fields[.xRequestID] = requestID
             decorate(&fields, closing: finish.closeClient)
-            context.write(wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)
             context.write(wrapOutboundOut(.body(body)), promise: nil)
             finishExchange(finish, context: context)
         case .retry:
@@ -310,11 +315,13 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
     private func report() {
         guard let plan = current else { return }
         current = nil
-        observer.finished(AccessRecord(
-            requestID: plan.requestID, method: plan.method, route: plan.routeName, path: plan.path, status: status,
-            nanoseconds: (NIODeadline.now() - plan.started).nanoseconds, upstreamNanoseconds: upstreamNanoseconds, bytes: bytes,
-            tenantID: plan.caller?.tenantID, workspaceID: plan.caller?.workspaceID, principal: plan.caller?.subject
-        ))
+        observer.finished(
+            AccessRecord(
+                requestID: plan.requestID, method: plan.method, route: plan.routeName, path: plan.path, status: status,
+                nanoseconds: (NIODeadline.now() - plan.started).nanoseconds, upstreamNanoseconds: upstreamNanoseconds,
+                bytes: bytes,
+                tenantID: plan.caller?.tenantID, workspaceID: plan.caller?.workspaceID, principal: plan.caller?.subject
+            ))
     }
 
     private func finishExchange(_ finish: ProxyRelayStateMachine.Finish, context: ChannelHandlerContext) {
@@ -417,7 +424,8 @@ final class ProxyFastPathHandler: ChannelDuplexHandler, RemovableChannelHandler,
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        return
+            "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
     }
 }

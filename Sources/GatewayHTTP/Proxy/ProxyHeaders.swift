@@ -18,8 +18,10 @@ struct ProxyHeaders: Sendable {
     /// Headers the gateway sets or that carry the client's credentials, and identity headers some upstream might
     /// trust: client values are dropped.
     static let gatewayOwned: Set<String> = [
-        "authorization", "x-api-key", "x-tenant-id", "x-workspace-id", "x-request-id", "forwarded", "host", "content-length", "expect",
-        "x-remote-user", "remote-user", "x-forwarded-user", "x-real-ip", "true-client-ip", "x-original-url", "x-rewrite-url",
+        "authorization", "x-api-key", "x-tenant-id", "x-workspace-id", "x-request-id", "forwarded", "host",
+        "content-length", "expect",
+        "x-remote-user", "remote-user", "x-forwarded-user", "x-real-ip", "true-client-ip", "x-original-url",
+        "x-rewrite-url",
     ]
 
     /// Prefixes of dropped identity headers: `X-IAM-*`, `X-User*`, `X-Auth-*`, and every `X-Forwarded-*` (the gateway
@@ -40,7 +42,9 @@ struct ProxyHeaders: Sendable {
 
     /// True when a client's header of this (normalized) name never goes upstream.
     func isStripped(_ name: String) -> Bool {
-        if Self.hopByHop.contains(name) || Self.gatewayOwned.contains(name) || extraStripped.contains(name) { return true }
+        if Self.hopByHop.contains(name) || Self.gatewayOwned.contains(name) || extraStripped.contains(name) {
+            return true
+        }
         return Self.gatewayOwnedPrefixes.contains { name.hasPrefix($0) }
     }
 

@@ -16,7 +16,8 @@ extension ProxyPipeline {
     static let maximumWebSocketMessage = 1 << 20
 
     func webSocketUpgrade(
-        _ head: HTTPRequest, routes: RouteTable, clientAddress: String, refused: (GatewayError, _ requestID: String) async -> Void
+        _ head: HTTPRequest, routes: RouteTable, clientAddress: String,
+        refused: (GatewayError, _ requestID: String) async -> Void
     ) async -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
         let requestID = GatewayResponder.requestID(head.headerFields[.xRequestID])
         guard let target = head.path else {
@@ -36,7 +37,9 @@ extension ProxyPipeline {
         let headers: HTTPHeaders
         let principal: Principal
         do {
-            (principal, headers) = try await authorize(head.headerFields, authority: head.authority, match: match, requestID: requestID, clientAddress: clientAddress)
+            (principal, headers) = try await authorize(
+                head.headerFields, authority: head.authority, match: match, requestID: requestID,
+                clientAddress: clientAddress)
         } catch {
             await refused(GatewayError.from(error), requestID)
             return .dontUpgrade
@@ -55,11 +58,15 @@ extension ProxyPipeline {
             if let fieldName = HTTPField.Name(name) { fields.append(HTTPField(name: fieldName, value: value)) }
         }
         // The upstream handshake completes before the client gets 101; else the client gets 502.
-        guard let (session, connection) = await UpstreamWebSocket.open(
-            url: url, headers: fields, maximumMessage: Self.maximumWebSocketMessage, timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger
-        ) else {
+        guard
+            let (session, connection) = await UpstreamWebSocket.open(
+                url: url, headers: fields, maximumMessage: Self.maximumWebSocketMessage,
+                timeout: .seconds(Int64(match.route.timeout)), logger: Self.quietLogger
+            )
+        else {
             logger.warning("websocket upstream unavailable", metadata: ["route": "\(match.route.name)"])
-            await refused(GatewayError(.upstreamUnavailable, "The upstream did not accept the WebSocket connection."), requestID)
+            await refused(
+                GatewayError(.upstreamUnavailable, "The upstream did not accept the WebSocket connection."), requestID)
             return .dontUpgrade
         }
         // If the client's side never starts (the upgrade fails after this), the upstream is let go.
@@ -78,7 +85,9 @@ extension ProxyPipeline {
                     await self.stillAuthorized(principal, route: route)
                 }
             } catch {
-                logger.warning("websocket tunnel ended with an error", metadata: ["route": "\(route.name)", "error_type": "\(type(of: error))"])
+                logger.warning(
+                    "websocket tunnel ended with an error",
+                    metadata: ["route": "\(route.name)", "error_type": "\(type(of: error))"])
                 try? await outbound.close(.unexpectedServerError, reason: "upstream failed")
             }
         }
@@ -94,11 +103,13 @@ extension ProxyPipeline {
         let origins = head.headerFields[values: HTTPField.Name("Origin")!]
         guard origins.count <= 1 else { return .invalidRequest("A WebSocket upgrade may carry one Origin header.") }
         let fields = head.headerFields
-        let usesCookie = fields[.authorization] == nil && fields[HTTPField.Name("X-API-Key")!] == nil
+        let usesCookie =
+            fields[.authorization] == nil && fields[HTTPField.Name("X-API-Key")!] == nil
             && fields[values: .cookie].contains { $0.contains(SessionCookie.name + "=") }
         if usesCookie {
             guard let origin = origins.first?.lowercased(), allowedOrigins.contains(origin) else {
-                return .forbidden("A WebSocket authenticated by the session cookie needs an Origin listed in http.allowed_origins.")
+                return .forbidden(
+                    "A WebSocket authenticated by the session cookie needs an Origin listed in http.allowed_origins.")
             }
         }
         return nil
@@ -108,7 +119,8 @@ extension ProxyPipeline {
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, upstream: UpstreamWebSocket.Connection,
         stillAuthorized: @escaping @Sendable () async -> Bool
     ) async throws {
-        let upstreamInbound = upstream.inbound, upstreamOutbound = upstream.outbound
+        let upstreamInbound = upstream.inbound
+        let upstreamOutbound = upstream.outbound
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await message in inbound.messages(maxSize: maximumWebSocketMessage) {

@@ -117,7 +117,9 @@ struct ProxyRelayStateMachine {
 
     /// A request part from the client. `plan` is asked only for a head that may be relayed (no response owed by
     /// Hummingbird, not shutting down); `nil` from it sends the request to Hummingbird.
-    mutating func received(_ part: HTTPRequestPart, now: NIODeadline, plan: (HTTPRequest) -> ProxyFastPath.Plan?) -> InboundAction {
+    mutating func received(_ part: HTTPRequestPart, now: NIODeadline, plan: (HTTPRequest) -> ProxyFastPath.Plan?)
+        -> InboundAction
+    {
         lastActivity = now
         if pending.isEmpty, let action = consume(part, plan: plan) { return action }
         pending.append(part)
@@ -125,7 +127,8 @@ struct ProxyRelayStateMachine {
     }
 
     /// Handles one part; `nil` when it belongs to a request that must wait for the exchange in flight.
-    private mutating func consume(_ part: HTTPRequestPart, plan: (HTTPRequest) -> ProxyFastPath.Plan?) -> InboundAction? {
+    private mutating func consume(_ part: HTTPRequestPart, plan: (HTTPRequest) -> ProxyFastPath.Plan?) -> InboundAction?
+    {
         if exchange != nil {
             guard exchange?.requestEnded == false else { return nil }
             // The relayed request has no body: only its end is left to read.

@@ -109,7 +109,9 @@ final class UpstreamPool: UpstreamConnector {
         eventLoop.preconditionInEventLoop()
         let now = NIODeadline.now()
         while let connection = idle[target]?.popLast() {
-            if connection.isOpen, let channel = connection.channel, channel.isActive, now - connection.idleSince < idleTimeout {
+            if connection.isOpen, let channel = connection.channel, channel.isActive,
+                now - connection.idleSince < idleTimeout
+            {
                 return connection
             }
             connection.channel?.close(promise: nil)
@@ -160,7 +162,9 @@ final class UpstreamPool: UpstreamConnector {
     }
 
     func remove(_ connection: UpstreamConnection) {
-        guard var list = idle[connection.target], let index = list.firstIndex(where: { $0 === connection }) else { return }
+        guard var list = idle[connection.target], let index = list.firstIndex(where: { $0 === connection }) else {
+            return
+        }
         list.remove(at: index)
         idle[connection.target] = list
     }
@@ -187,7 +191,9 @@ final class UpstreamPools: Sendable {
         let bound = pools.withLock { pools in
             let id = ObjectIdentifier(eventLoop)
             if let pool = pools[id] { return pool }
-            let pool = NIOLoopBound(UpstreamPool(eventLoop: eventLoop, connectTimeout: connectTimeout, idleTimeout: idleTimeout), eventLoop: eventLoop)
+            let pool = NIOLoopBound(
+                UpstreamPool(eventLoop: eventLoop, connectTimeout: connectTimeout, idleTimeout: idleTimeout),
+                eventLoop: eventLoop)
             pools[id] = pool
             return pool
         }

@@ -23,12 +23,16 @@ final class UpstreamWebSocket: Sendable {
     private let state = Mutex(State())
 
     /// Connects and waits for the upstream's handshake, at most `timeout`; `nil` when it failed or took longer.
-    static func open(url: String, headers: HTTPFields, maximumMessage: Int, timeout: Duration, logger: Logger) async -> (UpstreamWebSocket, Connection)? {
+    static func open(url: String, headers: HTTPFields, maximumMessage: Int, timeout: Duration, logger: Logger) async
+        -> (UpstreamWebSocket, Connection)?
+    {
         let session = UpstreamWebSocket()
         let task = Task {
             do {
-                let configuration = WebSocketClientConfiguration(maxFrameSize: maximumMessage, additionalHeaders: headers)
-                try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+                let configuration = WebSocketClientConfiguration(
+                    maxFrameSize: maximumMessage, additionalHeaders: headers)
+                try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
+                    inbound, outbound, _ in
                     session.resolve(Connection(inbound: inbound, outbound: outbound))
                     await session.waitUntilFinished()
                 }
