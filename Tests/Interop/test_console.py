@@ -4,10 +4,7 @@ checked through the API, permission gating (a viewer sees no write control), API
 username shown as text, key rotation, an expired session coming back to the same page, and sign-out revoking the
 tokens. Screenshots of every page go to Tests/Interop/screenshots/."""
 import json
-import os
 import re
-import socket
-import subprocess
 import time
 import uuid
 
@@ -18,7 +15,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from conftest import GATEWAY, api
+from conftest import GATEWAY, OwnGateway, api
 from console_helpers import (ADMIN_PASSWORD, DESKTOP, MOBILE, browser_errors, go, horizontal_overflow, make_driver,
                              nav_titles, screenshot, sign_in, sign_in_page, token_responses, wait, wait_console,
                              wait_loaded)
@@ -548,34 +545,11 @@ def test_sign_out_revokes_the_tokens(admin_token):
 def short_lived_gateway(tmp_path_factory):
     """A second gateway of its own whose access tokens live 5 s, to see the console refresh them: the repository's
     configuration with only its own IAM_GATEWAY_ variables (no metrics listener, its own port, store and keys)."""
-    work = tmp_path_factory.mktemp("console-gateway")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_GATEWAY_")}
-    env.update({
-        "IAM_GATEWAY_HTTP_PORT": str(port), "IAM_GATEWAY_ISSUER": base, "IAM_GATEWAY_KEYS_DIRECTORY": str(work / "Keys"),
-        "IAM_GATEWAY_STORAGE_URL": f"sqlite://{work}/gateway.sqlite", "IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "IAM_GATEWAY_TOKENS_ACCESS_TTL": "5", "IAM_GATEWAY_TOKENS_LEEWAY": "0", "IAM_GATEWAY_METRICS_LISTEN": "",
-    })
-    log = open(work / "gateway.log", "w")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    process = subprocess.Popen([os.environ["GATEWAY_BIN"], "serve"], cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    gateway = OwnGateway(tmp_path_factory.mktemp("console-gateway"), ADMIN_PASSWORD, tokens_access_ttl="5", tokens_leeway="0")
     try:
-        for _ in range(150):
-            try:
-                if requests.get(base + "/v1/ready", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert process.poll() is None, (work / "gateway.log").read_text()
-            time.sleep(0.2)
-        yield base
+        yield gateway.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        gateway.stop()
 
 
 def test_an_expired_access_token_is_refreshed_with_rotation(short_lived_gateway):

@@ -12,17 +12,11 @@ import uuid
 import pytest
 import requests
 
-from conftest import GATEWAY, api
+from conftest import GATEWAY, api, free_port
 from test_code_flow import FormParser
 
 APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
 MODULES = "/usr/lib/apache2/modules"
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ Prometheus server (Debian's) that scrapes it, answers `up == 1` and the request 
 rules (docs/monitoring/alerts.yml)."""
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -12,7 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import GATEWAY
+from conftest import GATEWAY, free_port, wait_until_ready
 
 METRICS = os.environ["GATEWAY_METRICS_URL"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -65,12 +64,6 @@ def test_families_parse_and_move(admin_token):
     assert admin_token[:24] not in text and "platform" not in text and "admin" not in text
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def prometheus():
     binary = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -95,14 +88,7 @@ scrape_configs:
     ], stdout=log, stderr=subprocess.STDOUT, cwd=work)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                if requests.get(url + "/-/ready", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert process.poll() is None, open(os.path.join(work, "prometheus.log")).read()
-            time.sleep(0.2)
+        wait_until_ready(url + "/-/ready", process, os.path.join(work, "prometheus.log"))
         yield url
     finally:
         process.terminate()

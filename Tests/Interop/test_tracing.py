@@ -7,8 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -18,15 +16,11 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from conftest import OwnGateway, free_port
+
 BIN = os.environ["GATEWAY_BIN"]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PASSWORD = "tracing-admin-password"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -78,47 +72,26 @@ def serve(handler):
 
 
 def start_gateway(otlp_endpoint, upstream_port):
-    work = tempfile.mkdtemp(prefix="iam-gateway-tracing-")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IAM_GATEWAY_")}
-    env.update({
-        "IAM_GATEWAY_HTTP_PORT": str(port), "IAM_GATEWAY_ISSUER": f"http://127.0.0.1:{port}",
-        "IAM_GATEWAY_KEYS_DIRECTORY": f"{work}/Keys", "IAM_GATEWAY_STORAGE_URL": f"sqlite://{work}/gateway.sqlite",
-        "IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD": PASSWORD, "IAM_GATEWAY_METRICS_LISTEN": "",
-        "IAM_GATEWAY_TRACING_OTLP_ENDPOINT": otlp_endpoint,
-        "IAM_GATEWAY_ROUTES": json.dumps([{"name": "traced", "prefix": "/api/traced",
-                                           "upstream": f"http://127.0.0.1:{upstream_port}", "audience": "traced"}]),
-    })
-    log = open(f"{work}/gateway.log", "w")
-    process = subprocess.Popen([BIN, "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            if requests.get(url + "/v1/ready", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert process.poll() is None, open(f"{work}/gateway.log").read()
-        time.sleep(0.2)
-    token = requests.post(url + "/v1/auth/login", json={"tenant_id": "platform", "workspace_id": "default",
-                                                        "username": "admin", "password": PASSWORD}, timeout=30).json()["access_token"]
-    return process, work, url, token, log
+    gateway = OwnGateway(tempfile.mkdtemp(prefix="iam-gateway-tracing-"), PASSWORD, tracing_otlp_endpoint=otlp_endpoint,
+                         routes=json.dumps([{"name": "traced", "prefix": "/api/traced",
+                                             "upstream": f"http://127.0.0.1:{upstream_port}", "audience": "traced"}]))
+    token = requests.post(gateway.url + "/v1/auth/login", json={"tenant_id": "platform", "workspace_id": "default",
+                                                                "username": "admin", "password": PASSWORD}, timeout=30).json()["access_token"]
+    return gateway, gateway.url, token
 
 
-def stop_gateway(process, work, log):
-    process.terminate()
-    process.wait(timeout=30)
-    log.close()
-    shutil.rmtree(work, ignore_errors=True)
+def stop_gateway(gateway):
+    gateway.stop()
+    shutil.rmtree(gateway.work, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def traced():
     receiver = serve(Receiver)
     upstream = serve(Upstream)
-    process, work, url, token, log = start_gateway(f"http://127.0.0.1:{receiver.server_port}", upstream.server_port)
+    gateway, url, token = start_gateway(f"http://127.0.0.1:{receiver.server_port}", upstream.server_port)
     yield url, token
-    stop_gateway(process, work, log)
+    stop_gateway(gateway)
     receiver.shutdown()
     upstream.shutdown()
 
@@ -173,7 +146,7 @@ def test_a_malformed_traceparent_is_replaced_not_forwarded(traced, malformed):
 
 def test_an_unreachable_collector_never_slows_or_fails_requests():
     upstream = serve(Upstream)
-    process, work, url, token, log = start_gateway(f"http://127.0.0.1:{free_port()}", upstream.server_port)
+    gateway, url, token = start_gateway(f"http://127.0.0.1:{free_port()}", upstream.server_port)
     try:
         started = time.time()
         for _ in range(40):
@@ -182,7 +155,7 @@ def test_an_unreachable_collector_never_slows_or_fails_requests():
         assert time.time() - started < 20, "40 requests took longer than 20 s with the collector down"
         time.sleep(2.5)  # an export attempt failed meanwhile
         assert requests.get(url + "/v1/health", timeout=5).status_code == 200
-        assert process.poll() is None
+        assert gateway.process.poll() is None
     finally:
-        stop_gateway(process, work, log)
+        stop_gateway(gateway)
         upstream.shutdown()

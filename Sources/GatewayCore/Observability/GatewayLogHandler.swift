@@ -15,16 +15,21 @@ public struct LogSink: Sendable {
         let lock = Mutex(())
         return LogSink { line in
             var line = line
-            lock.withLock { _ in
-                line.withUTF8 { bytes in
-                    var offset = 0
-                    while offset < bytes.count {
-                        let written = Foundation.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                        if written <= 0 { if errno == EINTR { continue } else { return } }
-                        offset += written
-                    }
-                }
+            lock.withLock { _ in line.withUTF8 { writeAll(descriptor, UnsafeRawBufferPointer($0)) } }
+        }
+    }
+
+    /// Writes all of `bytes` (again after a partial write or an interrupt); gives up on an error, as a log does.
+    static func writeAll(_ descriptor: Int32, _ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Foundation.write(descriptor, base + offset, bytes.count - offset)
+            if written <= 0 {
+                if errno == EINTR { continue }
+                return
             }
+            offset += written
         }
     }
 
@@ -89,14 +94,7 @@ final class BufferedWriter: Sendable {
     }
 
     private func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Foundation.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
-        }
+        bytes.withUnsafeBytes { LogSink.writeAll(descriptor, $0) }
     }
 }
 
