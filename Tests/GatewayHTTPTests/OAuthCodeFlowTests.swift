@@ -362,6 +362,10 @@ import Testing
             // A first-party token is not a client's to revoke.
             #expect(try await revoke(flow.tenants.acmeAdmin).string("error") == "unauthorized_client")
             #expect(try await flow.client.send(.get, "/v1/me", bearer: flow.tenants.acmeAdmin).status == .ok)
+            // Each revocation that ended a session is in the tenant's audit log (the repeats are not).
+            let audited = try await flow.client.send(
+                .get, "/v1/audit-events?action=oauth.revoke", bearer: flow.tenants.acmeAdmin)
+            #expect((audited["events"] as? [[String: Any]])?.count == 2, "\(audited.text)")
         }
     }
 
@@ -409,6 +413,11 @@ import Testing
                 try await flow.client.send(.get, "/v1/me", bearer: access).status == .unauthorized, "the session ended")
             let page = try await logout([("id_token_hint", idToken)])
             #expect(page.status == .ok && page.text.contains("Signed out"))
+            let audited = try await flow.client.send(
+                .get, "/v1/audit-events?action=logout", bearer: flow.tenants.acmeAdmin)
+            #expect(
+                (audited["events"] as? [[String: Any]])?.count == 1,
+                "one sign-out, the repeat changed nothing: \(audited.text)")
         }
     }
 

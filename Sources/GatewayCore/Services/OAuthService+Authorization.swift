@@ -303,6 +303,10 @@ extension OAuthService {
             throw OAuthError(.unauthorizedClient, "The token was not issued to this client.")
         }
         try await auth.revoke(sessionID: session.sessionID)
+        await auth.audit.record(
+            actor: "\(session.tenantID)/\(session.principalID)", tenantID: session.tenantID,
+            workspaceID: session.workspaceID,
+            action: "oauth.revoke", target: "session:\(session.sessionID)", requestID: nil)
     }
 
     /// OpenID Connect userinfo for a user's access token.
@@ -358,7 +362,12 @@ extension OAuthService {
             }
             location = Self.redirect(target, ["state": parameters["state"]])
         }
-        if let sid = hint.sid { try await auth.revoke(sessionID: sid) }
+        if let sid = hint.sid, let session = try await store.session(sid), session.revokedAt == nil {
+            try await auth.revoke(sessionID: sid)
+            await auth.audit.record(
+                actor: "\(session.tenantID)/\(session.principalID)", tenantID: session.tenantID,
+                workspaceID: session.workspaceID, action: "logout", target: "session:\(sid)", requestID: nil)
+        }
         return location
     }
 }
