@@ -82,7 +82,7 @@ class OwnGateway:
     """A gateway of a test's own: the repository's configuration with only its own IAM_GATEWAY_ variables (its own
     port, store and keys, no metrics listener), started from GATEWAY_BIN and stopped with `stop()`."""
 
-    def __init__(self, work, admin_password, **settings):
+    def __init__(self, work, admin_password, extra_env=None, **settings):
         self.work = str(work)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -93,6 +93,7 @@ class OwnGateway:
             "IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD": admin_password, "IAM_GATEWAY_METRICS_LISTEN": "",
         })
         env.update({"IAM_GATEWAY_" + key.upper(): value for key, value in settings.items()})
+        env.update(extra_env or {})
         self.log_path = f"{self.work}/gateway.log"
         self.log = open(self.log_path, "w")
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

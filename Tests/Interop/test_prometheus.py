@@ -128,3 +128,31 @@ def test_a_real_prometheus_scrapes_the_gateway(prometheus):
         rules = requests.get(prometheus + "/api/v1/rules", timeout=10).json()["data"]["groups"]
         loaded = {rule["name"]: rule["health"] for group in rules for rule in group["rules"]}
     assert all(health == "ok" for health in loaded.values()), loaded
+
+
+def test_a_scrape_storm_never_slows_or_fails_client_requests():
+    """The metrics listener is separate: 8 scrapers in a loop while clients call the API; every client request
+    succeeds, and none takes longer than a second."""
+    import threading
+    stop = threading.Event()
+    scrapes = []
+
+    def scrape_loop():
+        while not stop.is_set():
+            scrapes.append(requests.get(METRICS, timeout=10).status_code)
+
+    threads = [threading.Thread(target=scrape_loop) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        slowest = 0.0
+        for _ in range(50):
+            started = time.time()
+            assert requests.get(GATEWAY + "/v1/health", timeout=10).status_code == 200
+            slowest = max(slowest, time.time() - started)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert len(scrapes) > 50 and all(status == 200 for status in scrapes)
+    assert slowest < 1.0, f"a client request took {slowest:.2f} s during the scrape storm"

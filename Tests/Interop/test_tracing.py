@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -71,8 +72,8 @@ def serve(handler):
     return server
 
 
-def start_gateway(otlp_endpoint, upstream_port):
-    gateway = OwnGateway(tempfile.mkdtemp(prefix="iam-gateway-tracing-"), PASSWORD, tracing_otlp_endpoint=otlp_endpoint,
+def start_gateway(otlp_endpoint, upstream_port, extra_env=None, **settings):
+    gateway = OwnGateway(tempfile.mkdtemp(prefix="iam-gateway-tracing-"), PASSWORD, extra_env, tracing_otlp_endpoint=otlp_endpoint, **settings,
                          routes=json.dumps([{"name": "traced", "prefix": "/api/traced",
                                              "upstream": f"http://127.0.0.1:{upstream_port}", "audience": "traced"}]))
     token = requests.post(gateway.url + "/v1/auth/login", json={"tenant_id": "platform", "workspace_id": "default",
@@ -159,3 +160,31 @@ def test_an_unreachable_collector_never_slows_or_fails_requests():
     finally:
         stop_gateway(gateway)
         upstream.shutdown()
+
+
+def test_spans_dropped_from_a_full_queue_are_counted():
+    """A collector that does not answer and a queue of two (swift-otel's OTEL_BSP_* variables): requests still
+    succeed, and the spans that did not fit are counted in iam_gateway_trace_spans_dropped_total."""
+    upstream = serve(Upstream)
+    metrics_port = free_port()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # accepts connections, never answers: every export waits for its timeout
+    gateway, url, token = start_gateway(
+        f"http://127.0.0.1:{silent.getsockname()[1]}", upstream.server_port,
+        extra_env={"OTEL_BSP_MAX_QUEUE_SIZE": "2", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "1"},
+        metrics_listen=f"127.0.0.1:{metrics_port}")
+    try:
+        for _ in range(30):
+            assert requests.get(url + "/api/traced/x", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
+        dropped = 0.0
+        deadline = time.time() + 20
+        while time.time() < deadline and dropped == 0:
+            text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+            dropped = sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("iam_gateway_trace_spans_dropped_total"))
+            time.sleep(0.5)
+        assert dropped > 0, "dropped spans are counted"
+    finally:
+        stop_gateway(gateway)
+        upstream.shutdown()
+        silent.close()
