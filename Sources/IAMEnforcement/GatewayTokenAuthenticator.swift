@@ -6,7 +6,7 @@ import Foundation
 ///
 /// Use ``authenticate(authorizationHeader:)`` for the claims, or ``authorize(authorizationHeader:requirement:)``
 /// for a ``PermissionDecision`` in any framework. `requirePermission(_:)` and `requireAuthentication()` make
-/// Hummingbird middleware.
+/// Hummingbird middleware (module IAMEnforcementHummingbird).
 public struct GatewayTokenAuthenticator: Sendable {
     public let verifier: TokenVerifier
     public let keys: any VerificationKeySource
