@@ -41,6 +41,37 @@ public struct TokenVerifier: Sendable {
         return try check(parsed, key: key, now: now)
     }
 
+    /// Verifies a compact JWS, answering from `cache` when it verified the same token before (see
+    /// ``VerifiedClaimsCache``): a hit still needs the token's `kid` to be published by `keys`, its `iss` and `aud`
+    /// to be this verifier's, and `now` before its `exp`. A miss verifies in full and stores the claims.
+    /// - Throws: ``VerificationError`` naming the first failed check.
+    public func verify(
+        _ token: some StringProtocol, now: Date, keys: some VerificationKeySource, cache: VerifiedClaimsCache?
+    ) async throws(VerificationError) -> AccessTokenClaims {
+        guard let cache, cache.capacity > 0 else { return try await verify(token, now: now, keys: keys) }
+        // Refuse oversized input before hashing it.
+        guard token.utf8.count <= Self.maximumTokenLength else { throw .tooLarge }
+        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let digest = VerifiedClaimsCache.Digest(token)
+        if let entry = cache.entry(for: digest, now: seconds, leeway: leeway), entry.claims.iss == issuer,
+            entry.claims.aud.contains(audience), (0...Self.maximumLeeway).contains(leeway)
+        {
+            guard await keys.key(for: entry.kid) != nil else {
+                cache.remove(digest)
+                throw .unknownKey
+            }
+            return entry.claims
+        }
+        let parsed = try Self.parse(token)
+        guard let kid = parsed.header.kid, !kid.isEmpty else { throw .missingKeyID }
+        guard let key = await keys.key(for: kid) else { throw .unknownKey }
+        let claims = try check(parsed, key: key, now: now)
+        if seconds < claims.exp {
+            cache.store(claims, kid: kid, key: digest)
+        }
+        return claims
+    }
+
     /// Verifies with a key already looked up (synchronous; for callers that hold the key set).
     public func verify(_ token: some StringProtocol, now: Date, key lookup: (String) -> _RSA.Signing.PublicKey?) throws(VerificationError) -> AccessTokenClaims {
         let parsed = try Self.parse(token)
