@@ -108,9 +108,7 @@ public struct TokenVerifier: Sendable {
         guard token.utf8.count <= maximumTokenLength else { throw .tooLarge }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else { throw .malformed }
-        guard let headerData = Base64URL.decode(parts[0]),
-            let header = try? JSONDecoder().decode(JWSHeader.self, from: headerData)
-        else { throw .malformed }
+        guard let headerData = Base64URL.decode(parts[0]), let header = JWSHeader.decode(headerData) else { throw .malformed }
         guard header.alg == "RS256" else { throw .unsupportedAlgorithm }
         guard header.crit == nil else { throw .unsupportedCritical }
         guard let typ = header.typ, types.contains(typ.lowercased()) else {
@@ -131,7 +129,7 @@ public struct TokenVerifier: Sendable {
 
     func check(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey, now: Date) throws(VerificationError) -> AccessTokenClaims {
         try Self.checkSignature(parsed, key: key)
-        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: parsed.payload) else { throw .malformed }
+        guard let claims = AccessTokenClaims.decode(parsed.payload) else { throw .malformed }
         // In range before any arithmetic: `exp + leeway` near Int64.max would trap.
         let dates = Self.numericDateRange
         guard dates.contains(claims.exp), dates.contains(claims.iat), dates.contains(claims.nbf), (0...Self.maximumLeeway).contains(leeway) else {
