@@ -3,9 +3,9 @@ import Foundation
 /// A reader of the flat JSON objects gateway tokens carry (header and claims), for the verification hot path:
 /// Foundation's `JSONDecoder` costs several times an RSA-2048 verify here.
 ///
-/// It reads a strict subset only: one object whose members are strings without escapes, integers without fraction
+/// It reads a strict subset only: one object whose members are ASCII strings without escapes, integers without fraction
 /// or exponent that fit an Int64, or arrays of such strings; each key once. Anything else (an escape, a float,
-/// `null`, a nested object, a repeated or unknown key, invalid UTF-8) makes it answer `nil`, and the caller decodes
+/// `null`, a nested object, a repeated or unknown key, text outside ASCII) makes it answer `nil`, and the caller decodes
 /// with `JSONDecoder` as before, so every text decodes exactly as `JSONDecoder` decodes it.
 enum FlatJSON {
     enum Value {
@@ -90,18 +90,20 @@ enum FlatJSON {
             }
         }
 
-        /// The rest of a string whose opening quote was consumed; `nil` on an escape, a control character, invalid
-        /// UTF-8 or no closing quote.
+        /// The rest of a string whose opening quote was consumed; `nil` on an escape, a control character, a byte
+        /// outside ASCII or no closing quote.
         mutating func string() -> String? {
             let start = index
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    // ASCII only (checked below), so decoding cannot repair anything.
+                    let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
                     index += 1
                     return text
                 }
-                guard byte != UInt8(ascii: "\\"), byte >= 0x20 else { return nil }
+                // Escapes, control characters and non-ASCII text are left to JSONDecoder.
+                guard byte != UInt8(ascii: "\\"), byte >= 0x20, byte < 0x80 else { return nil }
                 index += 1
             }
             return nil

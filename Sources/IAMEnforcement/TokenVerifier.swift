@@ -106,18 +106,27 @@ public struct TokenVerifier: Sendable {
 
     static func parse(_ token: some StringProtocol, types: Set<String> = accessTokenTypes) throws(VerificationError) -> ParsedToken {
         guard token.utf8.count <= maximumTokenLength else { throw .tooLarge }
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else { throw .malformed }
-        guard let headerData = Base64URL.decode(parts[0]), let header = JWSHeader.decode(headerData) else { throw .malformed }
+        // Split on the bytes, not on Characters (grapheme breaking cost more than the RSA verify): a token that
+        // is not ASCII fails base64url decoding either way.
+        let text = Substring(token)
+        let bytes = text.utf8
+        let dot = UInt8(ascii: ".")
+        guard let first = bytes.firstIndex(of: dot) else { throw .malformed }
+        let payloadStart = bytes.index(after: first)
+        guard let second = bytes[payloadStart...].firstIndex(of: dot) else { throw .malformed }
+        let signatureStart = bytes.index(after: second)
+        let headerPart = bytes[..<first]
+        let payloadPart = bytes[payloadStart..<second]
+        let signaturePart = bytes[signatureStart...]
+        guard !headerPart.isEmpty, !payloadPart.isEmpty, !signaturePart.isEmpty, !signaturePart.contains(dot) else { throw .malformed }
+        guard let headerBytes = Base64URL.decodeBytes(headerPart), let header = JWSHeader.decode(Data(headerBytes)) else { throw .malformed }
         guard header.alg == "RS256" else { throw .unsupportedAlgorithm }
         guard header.crit == nil else { throw .unsupportedCritical }
         guard let typ = header.typ, types.contains(typ.lowercased()) else {
             throw .invalidType
         }
-        guard let payload = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]) else { throw .malformed }
-        let text = Substring(token)
-        let end = text.utf8.index(text.utf8.startIndex, offsetBy: parts[0].utf8.count + 1 + parts[1].utf8.count)
-        return ParsedToken(header: header, signingInput: text.utf8[text.utf8.startIndex..<end], payload: payload, signature: signature)
+        guard let payload = Base64URL.decodeBytes(payloadPart), let signature = Base64URL.decodeBytes(signaturePart) else { throw .malformed }
+        return ParsedToken(header: header, signingInput: bytes[..<second], payload: Data(payload), signature: Data(signature))
     }
 
     static func checkSignature(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey) throws(VerificationError) {
