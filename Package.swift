@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "iam-gateway", targets: ["iam-gateway"]),
         .library(name: "IAMEnforcement", targets: ["IAMEnforcement"]),
+        .library(name: "IAMEnforcementHummingbird", targets: ["IAMEnforcementHummingbird"]),
         .library(name: "GatewayCore", targets: ["GatewayCore"]),
         .library(name: "GatewayHTTP", targets: ["GatewayHTTP"]),
     ],
@@ -41,19 +42,31 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
-        // Wire format and local verification for downstream services. Depends on nothing of the gateway.
+        // Wire format and local verification for downstream services. Depends on nothing of the gateway and on no
+        // web framework (AsyncHTTPClient fetches the JWKS and policy versions); adapters sit beside it.
         .target(
             name: "IAMEnforcement",
             dependencies: [
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The Hummingbird adapter of IAMEnforcement: middleware, request context, problem responses.
+        // (The Vapor adapter is a package of its own, Adapters/IAMEnforcementVapor.)
+        .target(
+            name: "IAMEnforcementHummingbird",
+            dependencies: [
+                "IAMEnforcement",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -102,6 +115,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 "IAMEnforcement",
+                "IAMEnforcementHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -131,6 +145,7 @@ let package = Package(
                 "GatewayStorage",
                 "GatewayHTTP",
                 "IAMEnforcement",
+                "IAMEnforcementHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -161,6 +176,7 @@ let package = Package(
             name: "IAMEnforcementTests",
             dependencies: [
                 "IAMEnforcement",
+                "IAMEnforcementHummingbird",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -202,6 +218,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "GatewayHTTP",
                 "IAMEnforcement",
+                "IAMEnforcementHummingbird",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

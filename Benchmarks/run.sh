@@ -165,6 +165,10 @@ PY
     echo "crypto round $round: $crypto openssl sign/verify: $ssl"
 done
 
+# IAMEnforcement's full verification of one fresh token against a raw RSA-2048 verify of the same signing input.
+ENFORCEMENT=$("$BIN/gateway-bench" enforcement --seconds 3 --rounds "$ROUNDS")
+echo "enforcement: $ENFORCEMENT"
+
 AUTH=$("$BIN/gateway-bench" auth --gateway http://127.0.0.1:9103 --username admin --password bench-admin-password --audience bench --seconds 5 --concurrency 8 --pid $GATEWAY_PID)
 echo "auth: $AUTH"
 CACHE=$("$BIN/gateway-bench" cache-memory --entries 100000)
@@ -197,9 +201,9 @@ fi
 
 # Sections measured by hand (A/B runs), below the marker, are kept across runs.
 KEPT=$(sed -n '/^<!-- kept across runs -->/,$p' "$ROOT/Benchmarks/RESULTS.md" 2>/dev/null || true)
-python3 - "$WORK" "$ROUNDS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_LOAD" "$RSS_STREAM" "$STREAM" "$AUTH" "$CACHE" "$PRINCIPALS" "$(git rev-parse --short HEAD)" > "$ROOT/Benchmarks/RESULTS.md" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$DURATION" "$CONNECTIONS" "$RSS_IDLE" "$RSS_LOAD" "$RSS_STREAM" "$STREAM" "$AUTH" "$CACHE" "$PRINCIPALS" "$(git rev-parse --short HEAD)" "$ENFORCEMENT" > "$ROOT/Benchmarks/RESULTS.md" <<'PY'
 import csv, json, statistics, sys, datetime, os
-work, rounds, duration, conns, rss_idle, rss_load, rss_stream, stream, auth, cache, principals, commit = sys.argv[1:]
+work, rounds, duration, conns, rss_idle, rss_load, rss_stream, stream, auth, cache, principals, commit, enforcement = sys.argv[1:]
 rows = list(csv.DictReader(open(f"{work}/proxy.tsv"), delimiter="\t"))
 def med(name, field):
     values = [float(r[field]) for r in rows if r["case"] == name]
@@ -230,6 +234,20 @@ names = {"openssl_sign": "OpenSSL `speed rsa2048` sign", "raw_sign": "RSA-2048 s
 for f in ["openssl_sign", "raw_sign", "mint", "openssl_verify", "raw_verify", "verify"]:
     m, lo, hi = cm(f); out.append(f"| {names[f]} | {m:,.0f} | {lo:,.0f}–{hi:,.0f} |")
 out.append(f"\nMint / OpenSSL sign = **{cm('mint')[0]/cm('openssl_sign')[0]:.2f}x**; verify / raw verify = **{cm('verify')[0]/cm('raw_verify')[0]:.2f}x**.\n")
+e = json.loads(enforcement)
+out.append("## Enforcement library: full verification of a fresh token, one core (issue 17)\n")
+out.append(f"One gateway access token ({e['token_bytes']:.0f} bytes), verified in full by `TokenVerifier` (parse, header checks, `kid` lookup, RS256 verify, "
+           "claims checks; no cache) and, alternately, only its RSA-2048 PKCS#1 v1.5 SHA-256 signature over the same signing input; medians of the rounds.\n")
+out.append("| measure | ops/s |")
+out.append("|---|---:|")
+out.append(f"| raw RSA-2048 verify, same signing input | {e['raw_verify_same_input_per_s']:,.0f} |")
+out.append(f"| full verification (`TokenVerifier`) | {e['full_verify_per_s']:,.0f} |")
+out.append(f"| the same path with Foundation's JSONDecoder for header and claims (before issue 17) | {e['legacy_full_verify_per_s']:,.0f} |")
+out.append(f"| header decode: FlatJSON / JSONDecoder | {e['header_decode_per_s']:,.0f} / {e['header_jsondecoder_per_s']:,.0f} |")
+out.append(f"| claims decode: FlatJSON / JSONDecoder | {e['claims_decode_per_s']:,.0f} / {e['claims_jsondecoder_per_s']:,.0f} |")
+out.append(f"| base64url decode of the three parts | {e['base64_three_parts_per_s']:,.0f} |")
+out.append(f"| verified-claims cache hit (SHA-256 of the token and lookup) | {e['cache_hit_lookup_per_s']:,.0f} |")
+out.append(f"\nFull verification / raw verify = **{e['full_verify_per_s']/e['raw_verify_same_input_per_s']:.2f}x** (before: {e['legacy_full_verify_per_s']/e['raw_verify_same_input_per_s']:.2f}x).\n")
 a = json.loads(auth)
 out.append("## Login, refresh and token exchange (HTTP, 8 concurrent clients, both cores; login 4, one account)\n")
 out.append("| operation | per second | per CPU-second of the gateway |")
@@ -254,7 +272,7 @@ out.append(f"| of the settled figure: anonymous (heap, stacks) / file-backed (th
 gw = med("gateway", "req_per_s")[0]
 mint_ratio = cm("mint")[0] / cm("openssl_sign")[0]
 def yes(ok): return "yes" if ok else "no"
-out.append("\n## Targets (issue 8) against this run\n")
+out.append("\n## Targets (issues 8 and 17) against this run\n")
 out.append("| target | this run | met |")
 out.append("|---|---|---|")
 out.append(f"| gateway proxy with cached token >= 0.5x nginx proxy_pass | {gw/nginx_rps:.2f}x | {yes(gw/nginx_rps >= 0.5)} |")
@@ -266,12 +284,15 @@ for name, key in [("refresh", "refresh"), ("token exchange", "exchange")]:
                f"per gateway CPU-second: {yes(cpu >= 1200)}; per shared core: {yes(wall / 2 >= 1200)} |")
 out.append(f"| RSS <= 150 MB with 100k cached tokens | downstream token cache: {c['rss_after_mb']:.1f} MB; whole gateway after 100k principals (three caches): {p['rss_after_mb']:.1f} MB right after, {p['rss_settled_mb']:.1f} MB settled | "
            f"cache: {yes(c['rss_after_mb'] <= 150)}; whole gateway right after: {yes(p['rss_after_mb'] <= 150)}; settled: {yes(p['rss_settled_mb'] <= 150)} |")
+enf_ratio = e["full_verify_per_s"] / e["raw_verify_same_input_per_s"]
+out.append(f"| full verification of a fresh token >= 0.8x raw RSA-2048 verify of it (issue 17) | {enf_ratio:.2f}x | {yes(enf_ratio >= 0.8)} |")
 out.append(f"| streaming memory bounded | {float(rss_stream):.1f} MB max while 1 GiB passes | {yes(float(rss_stream) < 150)} |")
 out.append("\nWhere the time goes, and what would close the gaps: [PROFILE.md](PROFILE.md).")
 out.append("\n## Commands\n")
 out.append("```\nBenchmarks/run.sh                       # everything above\n"
            f"wrk -t2 -c{conns} -d{duration}s --latency [-H 'Authorization: Bearer ...'] URL\n"
            "gateway-bench crypto --seconds 3; openssl speed -seconds 3 rsa2048\n"
+           "gateway-bench enforcement --seconds 3 --rounds 3\n"
            "gateway-bench auth --gateway http://127.0.0.1:9103 --username admin --password ... --audience bench\n"
            "gateway-bench cache-memory --entries 100000\n"
            "gateway-bench principals --gateway http://127.0.0.1:9103 --keys Benchmarks/.work/Keys --pid <gateway pid> --count 100000\n```")

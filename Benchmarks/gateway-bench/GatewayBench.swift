@@ -15,7 +15,9 @@ struct GatewayBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway-bench",
         abstract: "Micro and HTTP benchmarks of the gateway.",
-        subcommands: [CryptoRates.self, AuthRates.self, CacheMemory.self, GatewayPrincipals.self]
+        subcommands: [
+            CryptoRates.self, EnforcementRates.self, AuthRates.self, CacheMemory.self, GatewayPrincipals.self,
+        ]
     )
 }
 
@@ -86,6 +88,133 @@ struct CryptoRates: ParsableCommand {
             "raw_sign_per_s": rawSign, "mint_per_s": mint, "raw_verify_per_s": rawVerify, "verify_per_s": verify,
             "base64_payload_per_s": base64, "claims_decode_per_s": claimsDecode,
         ])
+    }
+}
+
+/// IAMEnforcement's full verification of one fresh gateway token (parse, header checks, `kid` lookup, RS256 verify,
+/// claims checks; no cache) against a raw RSA-2048 PKCS#1 v1.5 SHA-256 verify of the same token's signing input and
+/// signature, on one core; then the steps of the full path alone, and a verified-claims cache hit.
+struct EnforcementRates: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "enforcement")
+    @Option var seconds: Double = 3
+    @Option(help: "Alternate raw and full this many times; the medians are printed.") var rounds: Int = 3
+
+    func run() throws {
+        let key = try SigningKey.generate(bits: 2048)
+        let now = Date()
+        let claims = AccessTokenClaims(
+            iss: "http://127.0.0.1:8080", sub: "user_2b1f0c9e6d3a4f58", aud: "connections", exp: now.unixSeconds + 300,
+            iat: now.unixSeconds, nbf: now.unixSeconds, jti: UUID().uuidString, tenantID: "acme",
+            workspaceID: "default",
+            roles: ["role_viewer", "role_editor"], policyVersion: 3,
+            permissions: ["connections.read", "connections.create", "integrations.read"], sid: "sess_9f2c41d7",
+            clientID: "first-party"
+        )
+        let token = try TokenMinter.sign(claims, with: key)
+        let parts = token.split(separator: ".")
+        let signingInput = Array(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
+        let signature = _RSA.Signing.RSASignature(rawRepresentation: Base64URL.decode(parts[2]) ?? Data())
+        let keys = [key.kid: key.privateKey.publicKey]
+        let verifier = TokenVerifier(issuer: "http://127.0.0.1:8080", audience: "connections", leeway: 30)
+        guard try verifier.verify(token, now: now, key: { keys[$0] }) == claims,
+            keys[key.kid]?.isValidSignature(signature, for: signingInput, padding: .insecurePKCS1v1_5) == true
+        else { throw ValidationError("the token does not verify") }
+
+        guard try Self.legacyVerify(token, verifier: verifier, now: now, key: { keys[$0] }) == claims else {
+            throw ValidationError("the legacy path does not verify")
+        }
+
+        var raw: [Double] = []
+        var full: [Double] = []
+        var legacy: [Double] = []
+        for _ in 0..<rounds {
+            raw.append(
+                rate(seconds: seconds) {
+                    _ = keys[key.kid]!.isValidSignature(signature, for: signingInput, padding: .insecurePKCS1v1_5)
+                })
+            full.append(try rate(seconds: seconds) { _ = try verifier.verify(token, now: now, key: { keys[$0] }) })
+            legacy.append(
+                try rate(seconds: seconds) {
+                    _ = try Self.legacyVerify(token, verifier: verifier, now: now, key: { keys[$0] })
+                })
+        }
+        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        let payload = Data(Base64URL.decode(parts[1]) ?? Data())
+        let header = Data(Base64URL.decode(parts[0]) ?? Data())
+        let base64 = rate(seconds: seconds / 3) {
+            _ = Base64URL.decode(parts[0])
+            _ = Base64URL.decode(parts[1])
+            _ = Base64URL.decode(parts[2])
+        }
+        let headerDecode = rate(seconds: seconds / 3) { _ = JWSHeader.decode(header) }
+        let claimsDecode = rate(seconds: seconds / 3) { _ = AccessTokenClaims.decode(payload) }
+        let headerJSONDecoder = rate(seconds: seconds / 3) {
+            _ = try? JSONDecoder().decode(JWSHeader.self, from: header)
+        }
+        let claimsJSONDecoder = rate(seconds: seconds / 3) {
+            _ = try? JSONDecoder().decode(AccessTokenClaims.self, from: payload)
+        }
+        let cache = VerifiedClaimsCache()
+        cache.store(claims, kid: key.kid, for: token, now: now.unixSeconds)
+        let cacheHit = rate(seconds: seconds / 3) { _ = cache.entry(for: token, now: now.unixSeconds, leeway: 30) }
+        emit([
+            "raw_verify_same_input_per_s": median(raw), "full_verify_per_s": median(full),
+            "ratio_x100": 100 * median(full) / median(raw),
+            "token_bytes": Double(token.utf8.count), "base64_three_parts_per_s": base64,
+            "header_decode_per_s": headerDecode,
+            "claims_decode_per_s": claimsDecode, "cache_hit_lookup_per_s": cacheHit,
+            "legacy_full_verify_per_s": median(legacy), "legacy_ratio_x100": 100 * median(legacy) / median(raw),
+            "header_jsondecoder_per_s": headerJSONDecoder, "claims_jsondecoder_per_s": claimsJSONDecoder,
+        ])
+    }
+
+    /// The verifier's path before issue 17 (Foundation's JSONDecoder for header and claims), step for step with the
+    /// same checks, from public API: the "before" figure.
+    static func legacyVerify(
+        _ token: String, verifier: TokenVerifier, now: Date, key lookup: (String) -> _RSA.Signing.PublicKey?
+    ) throws -> AccessTokenClaims {
+        guard token.utf8.count <= TokenVerifier.maximumTokenLength else { throw VerificationError.tooLarge }
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty, !parts[2].isEmpty else {
+            throw VerificationError.malformed
+        }
+        guard let headerData = Base64URL.decode(parts[0]),
+            let header = try? JSONDecoder().decode(JWSHeader.self, from: headerData)
+        else {
+            throw VerificationError.malformed
+        }
+        guard header.alg == "RS256" else { throw VerificationError.unsupportedAlgorithm }
+        guard header.crit == nil else { throw VerificationError.unsupportedCritical }
+        guard let typ = header.typ, ["at+jwt", "application/at+jwt"].contains(typ.lowercased()) else {
+            throw VerificationError.invalidType
+        }
+        guard let payload = Base64URL.decode(parts[1]), let signature = Base64URL.decode(parts[2]) else {
+            throw VerificationError.malformed
+        }
+        let text = Substring(token)
+        let end = text.utf8.index(text.utf8.startIndex, offsetBy: parts[0].utf8.count + 1 + parts[1].utf8.count)
+        guard let kid = header.kid, !kid.isEmpty else { throw VerificationError.missingKeyID }
+        guard let key = lookup(kid) else { throw VerificationError.unknownKey }
+        guard
+            key.isValidSignature(
+                _RSA.Signing.RSASignature(rawRepresentation: signature),
+                for: Array(text.utf8[text.utf8.startIndex..<end]), padding: .insecurePKCS1v1_5)
+        else {
+            throw VerificationError.badSignature
+        }
+        guard let claims = try? JSONDecoder().decode(AccessTokenClaims.self, from: payload) else {
+            throw VerificationError.malformed
+        }
+        let dates = TokenVerifier.numericDateRange
+        guard dates.contains(claims.exp), dates.contains(claims.iat), dates.contains(claims.nbf) else {
+            throw VerificationError.invalidDate
+        }
+        guard claims.iss == verifier.issuer else { throw VerificationError.issuerMismatch }
+        guard claims.aud.contains(verifier.audience) else { throw VerificationError.audienceMismatch }
+        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        guard claims.exp + verifier.leeway > seconds else { throw VerificationError.expired }
+        guard claims.nbf - verifier.leeway <= seconds else { throw VerificationError.notYetValid }
+        return claims
     }
 }
 

@@ -63,6 +63,52 @@ public enum Base64URL {
     /// Decodes to bytes; `nil` for invalid input.
     public static func decodeBytes<Bytes: BidirectionalCollection>(_ input: Bytes) -> [UInt8]?
     where Bytes.Element == UInt8 {
+        if let decoded = input.withContiguousStorageIfAvailable({ decodeContiguous($0) }) {
+            return decoded
+        }
+        return decodeAny(input)
+    }
+
+    /// ``decodeBytes(_:)`` on contiguous bytes: no per-byte index arithmetic, for the verification hot path.
+    static func decodeContiguous(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var count = input.count
+        if count % 4 == 0, count > 0 {
+            // Tolerate standard padding at the end only.
+            var padding = 0
+            while padding < 2, input[count - 1] == UInt8(ascii: "=") {
+                padding += 1
+                count -= 1
+            }
+        }
+        guard count % 4 != 1 else { return nil }
+        return values.withUnsafeBufferPointer { table -> [UInt8]? in
+            var accumulator: UInt32 = 0
+            var bits = 0
+            var valid = true
+            let output = [UInt8](unsafeUninitializedCapacity: count * 3 / 4) { buffer, written in
+                written = 0
+                for index in 0..<count {
+                    let value = table[Int(input[index])]
+                    guard value != 255 else {
+                        valid = false
+                        return
+                    }
+                    accumulator = accumulator << 6 | UInt32(value)
+                    bits += 6
+                    if bits >= 8 {
+                        bits -= 8
+                        buffer[written] = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
+                        written += 1
+                    }
+                }
+            }
+            // Leftover bits must be zero (canonical encoding).
+            guard valid, accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
+            return output
+        }
+    }
+
+    static func decodeAny<Bytes: BidirectionalCollection>(_ input: Bytes) -> [UInt8]? where Bytes.Element == UInt8 {
         var count = input.count
         if count % 4 == 0, count > 0 {
             // Tolerate standard padding at the end only.

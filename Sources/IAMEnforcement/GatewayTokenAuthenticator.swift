@@ -6,12 +6,14 @@ import Foundation
 ///
 /// Use ``authenticate(authorizationHeader:)`` for the claims, or ``authorize(authorizationHeader:requirement:)``
 /// for a ``PermissionDecision`` in any framework. `requirePermission(_:)` and `requireAuthentication()` make
-/// Hummingbird middleware.
+/// Hummingbird middleware (module IAMEnforcementHummingbird).
 public struct GatewayTokenAuthenticator: Sendable {
     public let verifier: TokenVerifier
     public let keys: any VerificationKeySource
     /// `nil` turns the stale-policy check off.
     public let policyVersions: PolicyVersionCache?
+    /// Tokens already verified (``VerifiedClaimsCache``); `nil` verifies every request in full.
+    public let verifiedClaims: VerifiedClaimsCache?
     private let clock: @Sendable () -> Date
 
     /// - Parameters:
@@ -20,6 +22,8 @@ public struct GatewayTokenAuthenticator: Sendable {
     ///   - leeway: seconds of clock skew allowed on `exp` and `nbf`.
     ///   - keys: usually a ``JWKSCache`` on the gateway's JWKS URL.
     ///   - policyVersions: the cache that detects stale tokens; fed by every token that passes.
+    ///   - verifiedClaims: repeated verification of the same token hits it (bounded, never past `exp`); the key
+    ///     must still be published and the policy version current on every hit.
     ///   - clock: the current time, injectable for tests.
     public init(
         issuer: String,
@@ -27,11 +31,13 @@ public struct GatewayTokenAuthenticator: Sendable {
         leeway: Int64 = 30,
         keys: any VerificationKeySource,
         policyVersions: PolicyVersionCache?,
+        verifiedClaims: VerifiedClaimsCache? = VerifiedClaimsCache(),
         clock: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.verifier = TokenVerifier(issuer: issuer, audience: audience, leeway: leeway)
         self.keys = keys
         self.policyVersions = policyVersions
+        self.verifiedClaims = verifiedClaims
         self.clock = clock
     }
 
@@ -41,7 +47,7 @@ public struct GatewayTokenAuthenticator: Sendable {
     ///   a stale token, otherwise the failed verification check.
     public func authenticate(authorizationHeader: String?) async throws(VerificationError) -> AccessTokenClaims {
         let token = try Self.bearerToken(from: authorizationHeader)
-        let claims = try await verifier.verify(token, now: clock(), keys: keys)
+        let claims = try await verifier.verify(token, now: clock(), keys: keys, cache: verifiedClaims)
         if let policyVersions, !policyVersions.admit(claims) {
             throw .stalePolicy
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import IAMEnforcement
+import IAMEnforcementHummingbird
 import Logging
 import ServiceLifecycle
 import Synchronization

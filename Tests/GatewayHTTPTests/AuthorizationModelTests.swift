@@ -44,6 +44,7 @@ import Testing
     func postgresAgreesWithTheContract() async throws {
         let postgres = try MultiReplicaTests.postgresConfiguration()
         var configuration = GatewayConfiguration()
+        configuration.log.access = false  // access lines are tested in ObservabilityTests
         configuration.http.port = 0
         configuration.passwords.scryptLogN = 10
         configuration.keys.rotationInterval = 0

@@ -84,6 +84,7 @@ struct MultiReplicaTests {
     ) async throws {
         let postgres = try Self.postgresConfiguration()
         var configuration = GatewayConfiguration()
+        configuration.log.access = false  // access lines are tested in ObservabilityTests
         configuration.http.port = 0
         configuration.passwords.scryptLogN = 10
         configuration.keys.rotationInterval = 0

@@ -3,6 +3,7 @@ import GatewayCore
 import HTTPTypes
 import Hummingbird
 import IAMEnforcement
+import IAMEnforcementHummingbird
 import NIOCore
 import NIOHTTP1
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import IAMEnforcement
 
 extension GatewayTokenAuthenticator {
     /// Middleware admitting valid tokens that carry this permission, e.g. `connections.create`.

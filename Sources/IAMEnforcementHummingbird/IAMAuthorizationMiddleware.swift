@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import IAMEnforcement
 import Logging
 
 /// Hummingbird middleware that lets a request through only with a valid, current gateway token meeting a

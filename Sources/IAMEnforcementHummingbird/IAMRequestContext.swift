@@ -1,4 +1,5 @@
 import Hummingbird
+import IAMEnforcement
 
 /// A Hummingbird request context that carries the verified claims of the request's gateway token.
 ///

@@ -1,4 +1,5 @@
 import Hummingbird
+import IAMEnforcement
 
 /// A ready-made ``IAMRequestContext`` for services that need nothing else in their context.
 public struct BasicIAMRequestContext: IAMRequestContext {
