@@ -20,15 +20,17 @@ struct GatewayResponder: HTTPResponder {
     let tracer: (any Tracer)?
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let tracer else { return await observed(request, context: context) }
+        // The proxy route, matched once: it serves the answer, the span's name and the metrics' route label.
+        let match = routes.match(path: request.uri.path)
+        guard let tracer else { return await observed(request, match: match, context: context) }
         // The client's trace continued (a malformed traceparent starts a new one), the request's server span.
         var trace = ServiceContext.topLevel
         tracer.extract(request.headers, into: &trace, using: HTTPFieldsExtractor())
-        let route = routes.match(path: request.uri.path)?.route.name ?? "api"
+        let route = match?.route.name ?? "api"
         return await tracer.withSpan("\(request.method.rawValue) \(route)", context: trace, ofKind: .server) { span in
             span.attributes["http.request.method"] = request.method.rawValue
             span.attributes["http.route"] = route
-            let response = await observed(request, context: context)
+            let response = await observed(request, match: match, context: context)
             span.attributes["http.response.status_code"] = Int(response.status.code)
             if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
             return response
@@ -36,10 +38,10 @@ struct GatewayResponder: HTTPResponder {
     }
 
     /// The answer, with its metrics and access line.
-    func observed(_ request: Request, context: Context) async -> Response {
+    func observed(_ request: Request, match: RouteTable.Match?, context: Context) async -> Response {
         let started = ContinuousClock.now
         let requestID = Self.requestID(request.headers[.xRequestID])
-        var response = await answer(request, context: context, requestID: requestID)
+        var response = await answer(request, match: match, context: context, requestID: requestID)
         response.headers[.xRequestID] = requestID
         let path = request.uri.path
         let status = Int(response.status.code)
@@ -47,8 +49,8 @@ struct GatewayResponder: HTTPResponder {
         observer.finished(
             AccessRecord(
                 requestID: requestID, method: request.method.rawValue,
-                route: routes.match(path: path)?.route.name
-                    ?? RequestObserver.apiRoute(path: Substring(path), status: status), path: path,
+                route: match?.route.name ?? RequestObserver.apiRoute(path: Substring(path), status: status),
+                path: path,
                 status: status, nanoseconds: (ContinuousClock.now - started).nanoseconds,
                 upstreamNanoseconds: seen.upstreamNanoseconds,
                 bytes: response.body.contentLength ?? response.headers[.contentLength].flatMap { Int($0) } ?? 0,
@@ -57,7 +59,7 @@ struct GatewayResponder: HTTPResponder {
         return response
     }
 
-    func answer(_ request: Request, context: Context, requestID: String) async -> Response {
+    func answer(_ request: Request, match: RouteTable.Match?, context: Context, requestID: String) async -> Response {
         do {
             var headerBytes = 0
             for field in request.headers { headerBytes += field.name.rawName.utf8.count + field.value.utf8.count + 4 }
@@ -66,8 +68,7 @@ struct GatewayResponder: HTTPResponder {
                     .requestHeaderFieldsTooLarge, "The request headers exceed \(maximumHeaderBytes) bytes.")
             }
             if let violation = RequestHygiene.violation(request.head) { throw violation }
-            let path = request.uri.path
-            if let match = routes.match(path: path) {
+            if let match {
                 return try await proxy.handle(
                     request, match: match, requestID: requestID, clientAddress: context.clientAddress,
                     observation: context.observation)

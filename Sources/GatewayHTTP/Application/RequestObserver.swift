@@ -69,8 +69,7 @@ struct RequestObserver: Sendable {
     /// The route label of an API answer: `none` for a 404 outside the gateway's own path prefixes.
     static func apiRoute(path: Substring, status: Int) -> String {
         guard status == 404 else { return "api" }
-        for prefix in ["/v1", "/.well-known", "/oauth", "/console"] where path == prefix || path.hasPrefix(prefix + "/")
-        { return "api" }
+        for prefix in RoutePath.reservedPrefixes where path == prefix || path.hasPrefix(prefix + "/") { return "api" }
         return "none"
     }
 
