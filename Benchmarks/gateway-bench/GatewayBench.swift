@@ -98,6 +98,8 @@ struct EnforcementRates: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "enforcement")
     @Option var seconds: Double = 3
     @Option(help: "Alternate raw and full this many times; the medians are printed.") var rounds: Int = 3
+    @Flag(help: "Run only the full verification for --seconds (to profile it with perf), print its rate.")
+    var fullOnly = false
 
     func run() throws {
         let key = try SigningKey.generate(bits: 2048)
@@ -124,6 +126,14 @@ struct EnforcementRates: ParsableCommand {
             throw ValidationError("the legacy path does not verify")
         }
 
+        if fullOnly {
+            emit([
+                "full_verify_per_s": try rate(seconds: seconds) {
+                    _ = try verifier.verify(token, now: now, key: { keys[$0] })
+                }
+            ])
+            return
+        }
         var raw: [Double] = []
         var full: [Double] = []
         var legacy: [Double] = []

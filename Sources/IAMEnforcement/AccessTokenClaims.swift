@@ -49,6 +49,30 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         self.clientID = clientID
     }
 
+    /// Every member as read from a token (`aud` as a list).
+    init(
+        iss: String, sub: String, audiences: [String], exp: Int64, iat: Int64, nbf: Int64, jti: String,
+        tenantID: String, workspaceID: String, roles: [String], policyVersion: Int64, service: String,
+        permissions: [String], sid: String?, clientID: String?, scope: String?
+    ) {
+        self.iss = iss
+        self.sub = sub
+        self.aud = audiences
+        self.exp = exp
+        self.iat = iat
+        self.nbf = nbf
+        self.jti = jti
+        self.tenantID = tenantID
+        self.workspaceID = workspaceID
+        self.roles = roles
+        self.policyVersion = policyVersion
+        self.service = service
+        self.permissions = permissions
+        self.sid = sid
+        self.clientID = clientID
+        self.scope = scope
+    }
+
     enum CodingKeys: String, CodingKey {
         case iss, sub, aud, exp, iat, nbf, jti, roles, service, permissions, sid, scope
         case tenantID = "tenant_id"

@@ -69,8 +69,29 @@ public enum Base64URL {
         return decodeAny(input)
     }
 
-    /// ``decodeBytes(_:)`` on contiguous bytes: no per-byte index arithmetic, for the verification hot path.
+    /// ``decodeBytes(_:)`` on contiguous bytes.
     static func decodeContiguous(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var valid = true
+        let output = [UInt8](unsafeUninitializedCapacity: decodedCapacity(input.count)) { buffer, written in
+            guard let count = decode(input, into: buffer) else {
+                valid = false
+                written = 0
+                return
+            }
+            written = count
+        }
+        return valid ? output : nil
+    }
+
+    /// Room enough for the bytes of `count` characters of base64url.
+    static func decodedCapacity(_ count: Int) -> Int {
+        count / 4 * 3 + 2
+    }
+
+    /// Decodes unpadded (or correctly padded) base64url text into `output`, which holds at least
+    /// ``decodedCapacity(_:)`` bytes, four characters at a time; the count written, or `nil` for invalid input
+    /// (what `output` then holds is unspecified). For the verification hot path: no intermediate arrays.
+    static func decode(_ input: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableBufferPointer<UInt8>) -> Int? {
         var count = input.count
         if count % 4 == 0, count > 0 {
             // Tolerate standard padding at the end only.
@@ -80,31 +101,44 @@ public enum Base64URL {
                 count -= 1
             }
         }
-        guard count % 4 != 1 else { return nil }
-        return values.withUnsafeBufferPointer { table -> [UInt8]? in
-            var accumulator: UInt32 = 0
-            var bits = 0
-            var valid = true
-            let output = [UInt8](unsafeUninitializedCapacity: count * 3 / 4) { buffer, written in
-                written = 0
-                for index in 0..<count {
-                    let value = table[Int(input[index])]
-                    guard value != 255 else {
-                        valid = false
-                        return
-                    }
-                    accumulator = accumulator << 6 | UInt32(value)
-                    bits += 6
-                    if bits >= 8 {
-                        bits -= 8
-                        buffer[written] = UInt8(truncatingIfNeeded: accumulator >> UInt32(bits))
-                        written += 1
-                    }
-                }
+        guard count % 4 != 1, output.count >= count / 4 * 3 + 2 else { return nil }
+        return values.withUnsafeBufferPointer { table -> Int? in
+            var read = 0
+            var written = 0
+            // Valid values are 0...63; 255 marks anything else, so one high bit in the OR flags an invalid character.
+            while read + 4 <= count {
+                let a = table[Int(input[read])]
+                let b = table[Int(input[read + 1])]
+                let c = table[Int(input[read + 2])]
+                let d = table[Int(input[read + 3])]
+                guard (a | b | c | d) & 0x80 == 0 else { return nil }
+                let chunk = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                output[written] = UInt8(truncatingIfNeeded: chunk >> 16)
+                output[written + 1] = UInt8(truncatingIfNeeded: chunk >> 8)
+                output[written + 2] = UInt8(truncatingIfNeeded: chunk)
+                read += 4
+                written += 3
             }
-            // Leftover bits must be zero (canonical encoding).
-            guard valid, accumulator & ((1 << UInt32(bits)) - 1) == 0 else { return nil }
-            return output
+            switch count - read {
+            case 2:
+                let a = table[Int(input[read])]
+                let b = table[Int(input[read + 1])]
+                // Leftover bits must be zero (canonical encoding).
+                guard (a | b) & 0x80 == 0, b & 0x0F == 0 else { return nil }
+                output[written] = a << 2 | b >> 4
+                written += 1
+            case 3:
+                let a = table[Int(input[read])]
+                let b = table[Int(input[read + 1])]
+                let c = table[Int(input[read + 2])]
+                guard (a | b | c) & 0x80 == 0, c & 0x03 == 0 else { return nil }
+                output[written] = a << 2 | b >> 4
+                output[written + 1] = b << 4 | c >> 2
+                written += 2
+            default:
+                break
+            }
+            return written
         }
     }
 

@@ -1,3 +1,4 @@
+import Crypto
 import CryptoExtras
 import Foundation
 
@@ -94,64 +95,107 @@ public struct TokenVerifier: Sendable {
     public static func verifiedPayload(
         _ token: some StringProtocol, types: Set<String>, key lookup: (String) -> _RSA.Signing.PublicKey?
     ) throws(VerificationError) -> Data {
-        let parsed = try parse(token, types: types)
+        let parsed = try parse(token, types: types) { Data(buffer: $0) }
         guard let kid = parsed.header.kid, !kid.isEmpty else { throw .missingKeyID }
         guard let key = lookup(kid) else { throw .unknownKey }
         try checkSignature(parsed, key: key)
         return parsed.payload
     }
 
-    struct ParsedToken {
+    /// A token taken apart: what its payload reads as, the signature, and the SHA-256 of the signing input (computed
+    /// over the token's own UTF-8 bytes, not a copy).
+    struct ParsedToken<Payload> {
         var header: JWSHeader
-        var signingInput: Substring.UTF8View
-        var payload: Data
-        var signature: Data
+        var payload: Payload
+        var signature: _RSA.Signing.RSASignature
+        var digest: SHA256.Digest
     }
 
-    static func parse(_ token: some StringProtocol, types: Set<String> = accessTokenTypes) throws(VerificationError)
-        -> ParsedToken
-    {
+    /// Takes an access token apart; the claims are `nil` when the payload is not a claims object (reported as
+    /// `malformed` only after the signature is checked).
+    static func parse(_ token: some StringProtocol) throws(VerificationError) -> ParsedToken<AccessTokenClaims?> {
+        try parse(token, types: accessTokenTypes) { AccessTokenClaims.decode($0) }
+    }
+
+    /// Takes a compact JWS apart and checks its form and header: size, three non-empty base64url parts, `alg` RS256,
+    /// no `crit`, `typ` in `types`. `readPayload` reads the decoded payload in place.
+    static func parse<Payload>(
+        _ token: some StringProtocol, types: Set<String>, payload readPayload: (UnsafeBufferPointer<UInt8>) -> Payload
+    ) throws(VerificationError) -> ParsedToken<Payload> {
         guard token.utf8.count <= maximumTokenLength else { throw .tooLarge }
-        // Split on the bytes, not on Characters (grapheme breaking cost more than the RSA verify): a token that
-        // is not ASCII fails base64url decoding either way.
-        let text = Substring(token)
-        let bytes = text.utf8
+        if let result = token.utf8.withContiguousStorageIfAvailable({ bytes in
+            Result { () throws(VerificationError) in try Self.parse(bytes: bytes, types: types, payload: readPayload) }
+        }) {
+            return try result.get()
+        }
+        var copy = String(token)
+        return try copy.withUTF8 { bytes in
+            Result { () throws(VerificationError) in try Self.parse(bytes: bytes, types: types, payload: readPayload) }
+        }.get()
+    }
+
+    /// ``parse(_:types:payload:)`` on the token's UTF-8 bytes. Split on the bytes, not on Characters (grapheme
+    /// breaking cost more than the RSA verify): a token that is not ASCII fails base64url decoding either way.
+    private static func parse<Payload>(
+        bytes: UnsafeBufferPointer<UInt8>, types: Set<String>,
+        payload readPayload: (UnsafeBufferPointer<UInt8>) -> Payload
+    ) throws(VerificationError) -> ParsedToken<Payload> {
         let dot = UInt8(ascii: ".")
         guard let first = bytes.firstIndex(of: dot) else { throw .malformed }
-        let payloadStart = bytes.index(after: first)
-        guard let second = bytes[payloadStart...].firstIndex(of: dot) else { throw .malformed }
-        let signatureStart = bytes.index(after: second)
-        let headerPart = bytes[..<first]
-        let payloadPart = bytes[payloadStart..<second]
-        let signaturePart = bytes[signatureStart...]
+        guard let second = bytes[(first + 1)...].firstIndex(of: dot) else { throw .malformed }
+        let headerPart = UnsafeBufferPointer(rebasing: bytes[..<first])
+        let payloadPart = UnsafeBufferPointer(rebasing: bytes[(first + 1)..<second])
+        let signaturePart = UnsafeBufferPointer(rebasing: bytes[(second + 1)...])
         guard !headerPart.isEmpty, !payloadPart.isEmpty, !signaturePart.isEmpty, !signaturePart.contains(dot) else {
             throw .malformed
         }
-        guard let headerBytes = Base64URL.decodeBytes(headerPart), let header = JWSHeader.decode(Data(headerBytes))
-        else { throw .malformed }
+        let header = withUnsafeTemporaryAllocation(
+            of: UInt8.self, capacity: Base64URL.decodedCapacity(headerPart.count)
+        ) { buffer in
+            Base64URL.decode(headerPart, into: buffer).flatMap {
+                JWSHeader.decode(UnsafeBufferPointer(rebasing: buffer[..<$0]))
+            }
+        }
+        guard let header else { throw .malformed }
         guard header.alg == "RS256" else { throw .unsupportedAlgorithm }
         guard header.crit == nil else { throw .unsupportedCritical }
-        guard let typ = header.typ, types.contains(typ.lowercased()) else {
+        // `types` are lower case: a `typ` found as it is needs no lowercasing.
+        guard let typ = header.typ, types.contains(typ) || types.contains(typ.lowercased()) else {
             throw .invalidType
         }
-        guard let payload = Base64URL.decodeBytes(payloadPart), let signature = Base64URL.decodeBytes(signaturePart)
-        else { throw .malformed }
-        return ParsedToken(
-            header: header, signingInput: bytes[..<second], payload: Data(payload), signature: Data(signature))
+        let payload = withUnsafeTemporaryAllocation(
+            of: UInt8.self, capacity: Base64URL.decodedCapacity(payloadPart.count)
+        ) { buffer in
+            Base64URL.decode(payloadPart, into: buffer).map {
+                readPayload(UnsafeBufferPointer(rebasing: buffer[..<$0]))
+            }
+        }
+        let signature = withUnsafeTemporaryAllocation(
+            of: UInt8.self, capacity: Base64URL.decodedCapacity(signaturePart.count)
+        ) { buffer in
+            Base64URL.decode(signaturePart, into: buffer).map {
+                _RSA.Signing.RSASignature(
+                    rawRepresentation: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[..<$0])))
+            }
+        }
+        guard let payload, let signature else { throw .malformed }
+        let digest = SHA256.hash(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[..<second])))
+        return ParsedToken(header: header, payload: payload, signature: signature, digest: digest)
     }
 
-    static func checkSignature(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey) throws(VerificationError) {
-        let signature = _RSA.Signing.RSASignature(rawRepresentation: parsed.signature)
-        guard key.isValidSignature(signature, for: Array(parsed.signingInput), padding: .insecurePKCS1v1_5) else {
+    static func checkSignature<Payload>(_ parsed: ParsedToken<Payload>, key: _RSA.Signing.PublicKey)
+        throws(VerificationError)
+    {
+        guard key.isValidSignature(parsed.signature, for: parsed.digest, padding: .insecurePKCS1v1_5) else {
             throw .badSignature
         }
     }
 
-    func check(_ parsed: ParsedToken, key: _RSA.Signing.PublicKey, now: Date) throws(VerificationError)
-        -> AccessTokenClaims
+    func check(_ parsed: ParsedToken<AccessTokenClaims?>, key: _RSA.Signing.PublicKey, now: Date)
+        throws(VerificationError) -> AccessTokenClaims
     {
         try Self.checkSignature(parsed, key: key)
-        guard let claims = AccessTokenClaims.decode(parsed.payload) else { throw .malformed }
+        guard let claims = parsed.payload else { throw .malformed }
         // In range before any arithmetic: `exp + leeway` near Int64.max would trap.
         let dates = Self.numericDateRange
         guard dates.contains(claims.exp), dates.contains(claims.iat), dates.contains(claims.nbf),

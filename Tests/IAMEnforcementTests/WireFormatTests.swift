@@ -11,6 +11,29 @@ import Testing
             #expect(!text.contains("=") && !text.contains("+") && !text.contains("/"))
             #expect(Base64URL.decode(text).map(Array.init) == bytes)
         }
+        // Four characters at a time and every tail: lengths around the 4-character blocks, all byte values.
+        for length in 40..<300 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 151 &+ length) }
+            #expect(Base64URL.decode(Base64URL.encode(bytes)).map(Array.init) == bytes, "length \(length)")
+        }
+        #expect(Base64URL.decode("QQ").map(Array.init) == [0x41])
+        #expect(Base64URL.decode("QQ==").map(Array.init) == [0x41])
+        #expect(Base64URL.decode("QUI").map(Array.init) == [0x41, 0x42])
+        #expect(Base64URL.decode("QUI=").map(Array.init) == [0x41, 0x42])
+        #expect(Base64URL.decode("QUJD").map(Array.init) == [0x41, 0x42, 0x43])
+        #expect(Base64URL.decode("").map(Array.init) == [])
+        // Leftover bits must be zero; padding only at the end; no character outside the alphabet in any position.
+        #expect(Base64URL.decode("QR") == nil)
+        #expect(Base64URL.decode("QUJ") == nil)
+        #expect(Base64URL.decode("Q===") == nil)
+        #expect(Base64URL.decode("QQ=A") == nil)
+        for position in 0..<8 {
+            var text = Array("QUJDREVG".utf8)
+            for bad in [UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="), UInt8(ascii: "."), 0x80, 0xFF, 0] {
+                text[position] = bad
+                #expect(Base64URL.decodeBytes(text) == nil, "byte \(bad) at \(position)")
+            }
+        }
         #expect(Base64URL.decode("a") == nil)
         #expect(Base64URL.decode("ab+/") == nil)
         #expect(Base64URL.decode("a b") == nil)
