@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "iam-gateway", targets: ["iam-gateway"]),
         .library(name: "IAMEnforcement", targets: ["IAMEnforcement"]),
         .library(name: "IAMEnforcementHummingbird", targets: ["IAMEnforcementHummingbird"]),
+        .library(name: "IAMEnforcementTesting", targets: ["IAMEnforcementTesting"]),
         .library(name: "GatewayCore", targets: ["GatewayCore"]),
         .library(name: "GatewayHTTP", targets: ["GatewayHTTP"]),
     ],
@@ -67,6 +68,16 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // For the tests of services that link IAMEnforcement: a signer of gateway-shaped tokens and in-memory keys.
+        .target(
+            name: "IAMEnforcementTesting",
+            dependencies: [
+                "IAMEnforcement",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -177,6 +188,7 @@ let package = Package(
             dependencies: [
                 "IAMEnforcement",
                 "IAMEnforcementHummingbird",
+                "IAMEnforcementTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -18,7 +18,6 @@ let package = Package(
     dependencies: [
         .package(name: "iam-gateway", path: "../.."),
         .package(url: "https://github.com/vapor/vapor.git", from: "4.122.3"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // requirePermission(...) as Vapor middleware; the verified claims on `request.iamClaims`.
@@ -54,10 +53,9 @@ let package = Package(
                 "IAMEnforcementVapor",
                 "IAMVaporExample",
                 .product(name: "IAMEnforcement", package: "iam-gateway"),
+                .product(name: "IAMEnforcementTesting", package: "iam-gateway"),
                 .product(name: "VaporTesting", package: "vapor"),
                 .product(name: "Vapor", package: "vapor"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,5 +1,6 @@
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import Testing
 
 @Suite struct AuthenticatorTests {

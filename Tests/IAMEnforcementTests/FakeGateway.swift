@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import IAMEnforcement
+import IAMEnforcementTesting
 import Logging
 import NIOCore
 import Synchronization

@@ -1,5 +1,6 @@
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import Testing
 
 /// SPEC 6: validly signed tokens of hostile shapes are refused with a verification error, never a trap.

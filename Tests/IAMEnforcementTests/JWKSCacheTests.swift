@@ -1,6 +1,7 @@
 import CryptoExtras
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import Testing
 
 @Suite struct JWKSCacheTests {

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import IAMEnforcement
 import IAMEnforcementHummingbird
+import IAMEnforcementTesting
 import NIOCore
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import Logging
 import ServiceLifecycle
 import Testing

@@ -1,6 +1,7 @@
 import CryptoExtras
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import Synchronization
 import Testing
 

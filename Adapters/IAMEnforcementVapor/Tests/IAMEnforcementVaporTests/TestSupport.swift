@@ -1,33 +1,8 @@
-import Crypto
-import CryptoExtras
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import Synchronization
 import Vapor
-
-/// Signs tokens the way the gateway does (RS256, `typ: at+jwt`), with a real RSA-2048 key.
-struct TestSigningKey: Sendable {
-    let kid: String
-    let privateKey: _RSA.Signing.PrivateKey
-
-    init(kid: String) throws {
-        self.kid = kid
-        self.privateKey = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-    }
-
-    var jwk: JSONWebKey {
-        get throws { try JSONWebKey(rsaPublicKey: privateKey.publicKey, kid: kid) }
-    }
-
-    func sign(_ claims: AccessTokenClaims) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let header = try encoder.encode(["alg": "RS256", "kid": kid, "typ": "at+jwt"])
-        let signingInput = Base64URL.encode(header) + "." + Base64URL.encode(try encoder.encode(claims))
-        let signature = try privateKey.signature(for: Data(signingInput.utf8), padding: .insecurePKCS1v1_5)
-        return signingInput + "." + Base64URL.encode(signature.rawRepresentation)
-    }
-}
 
 enum TestTokens {
     static let audience = "connections"

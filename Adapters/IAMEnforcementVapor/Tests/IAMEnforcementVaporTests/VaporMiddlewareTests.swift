@@ -1,5 +1,6 @@
 import Foundation
 import IAMEnforcement
+import IAMEnforcementTesting
 import IAMEnforcementVapor
 import IAMVaporExample
 import Testing
