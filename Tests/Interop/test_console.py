@@ -462,6 +462,36 @@ def test_tenant_admin_sees_a_refused_action_in_words(admin_token):
         driver.quit()
 
 
+def test_workspace_admin_gets_no_tenant_wide_control(admin_token):
+    """An admin of one workspace only (SPEC 4.1): creating workspaces and tenant-wide assignments need the permission
+    tenant-wide, so the console (GET /v1/me?workspace_id=*) shows neither, while the workspace's own controls stay."""
+    user = make_user(admin_token, "ui-wsadmin", role="admin", workspace="default")
+    login = requests.post(GATEWAY + "/v1/auth/login", json={
+        "tenant_id": "platform", "workspace_id": "default", "username": user["username"], "password": PASSWORD,
+    }, timeout=30)
+    assert login.status_code == 200, login.text
+    token = login.json()["access_token"]
+    # What the API says, which the console must match.
+    assert api("POST", "/v1/workspaces", token, {"workspace_id": f"ws-{uuid.uuid4().hex[:6]}", "name": "x"}).status_code == 403
+    assert api("GET", "/v1/me?workspace_id=*", token).json()["permissions"] == []
+    driver = make_driver(DESKTOP)
+    try:
+        sign_in(driver, user["username"], PASSWORD)
+        go(driver, "Workspaces")
+        assert driver.find_elements(By.XPATH, "//form[h2[normalize-space()='New workspace']]") == []
+        go(driver, "Assignments")
+        form = form_by_title(driver, "New assignment")
+        where = [o.text for o in Select(form.find_element(By.NAME, "workspace_id")).options]
+        assert where == ["In workspace default"], where
+        # The bootstrap admin's tenant-wide assignment is listed without a Remove button; the workspace's have one.
+        wide = driver.find_element(By.XPATH, "//table[.//caption[normalize-space()='Tenant-wide assignments'] or @aria-label='Tenant-wide assignments']")
+        assert wide.find_elements(By.XPATH, ".//button[normalize-space()='Remove']") == []
+        assert driver.find_elements(By.XPATH, f"//tr[.//code[normalize-space()='{user['user_id']}']]//button[normalize-space()='Remove']")
+        assert browser_errors(driver) == []
+    finally:
+        driver.quit()
+
+
 def test_expired_session_signs_in_again_and_returns_to_the_same_page(admin_token):
     user = make_user(admin_token, "ui-expiry", role="admin", workspace="*")
     driver = make_driver(DESKTOP)

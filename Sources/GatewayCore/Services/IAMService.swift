@@ -384,6 +384,53 @@ public struct IAMService: Sendable {
         return try await store.assignments(tenantID: scope.tenantID, principalID: principalID, workspaceID: workspaceID)
     }
 
+    // MARK: - The caller's own holdings
+
+    /// What the caller holds in `workspace` of its scope's tenant (`GET /v1/me`): roles, permissions and the policy
+    /// version there. Tenant-wide (`*`): the roles assigned tenant-wide and their permissions, with the highest policy
+    /// version among the tenant's workspaces. A platform admin acting in another tenant holds `platform_admin` there
+    /// (every permission, SPEC 4.1). It needs no permission: it is the caller's own; an unknown workspace is 404.
+    public func holdings(_ scope: CallerScope, in workspace: WorkspaceScope) async throws -> ResolvedAccess {
+        if scope.isPlatformAdmin, scope.isCrossTenant {
+            let all = try await resolver.role(PermissionCatalog.platformAdminRole, tenantID: Tenant.platformID)
+            return ResolvedAccess(
+                roles: [PermissionCatalog.platformAdminRole], permissions: all?.permissions ?? [],
+                policyVersion: try await policyVersion(tenantID: scope.tenantID, in: workspace), isPlatformAdmin: true)
+        }
+        guard workspace == .tenantWide else {
+            return try await resolver.resolve(
+                tenantID: scope.tenantID, workspaceID: workspace.workspaceID, principalID: scope.principal.subject)
+        }
+        var roles: Set<String> = []
+        var permissions: Set<String> = []
+        let assignments = try await store.assignments(
+            tenantID: scope.tenantID, principalID: scope.principal.subject, workspaceID: WorkspaceScope.tenantWideID)
+        for assignment in assignments {
+            guard let role = try await resolver.role(assignment.roleID, tenantID: scope.tenantID),
+                role.limitedTo == nil
+            else { continue }
+            roles.insert(assignment.roleID)
+            permissions.formUnion(role.permissions)
+        }
+        // Platform-only permissions are held by no one outside tenant `platform`, whatever a role says.
+        if scope.tenantID != Tenant.platformID { permissions.subtract(Permission.platformOnlyNames) }
+        return ResolvedAccess(
+            roles: roles.sorted(), permissions: permissions,
+            policyVersion: try await policyVersion(tenantID: scope.tenantID, in: .tenantWide),
+            isPlatformAdmin: scope.isPlatformAdmin)
+    }
+
+    /// A workspace's policy version (404 when it does not exist); tenant-wide, the highest of the tenant's.
+    func policyVersion(tenantID: String, in workspace: WorkspaceScope) async throws -> Int64 {
+        switch workspace {
+        case .workspace(let id):
+            return try await store.policyVersion(tenantID: tenantID, workspaceID: id)
+        case .tenantWide:
+            let feed = try await store.policyVersions(after: nil, tenantID: tenantID)
+            return feed.entries.map(\.version).max() ?? 0
+        }
+    }
+
     // MARK: - Audit
 
     /// The audit log: the whole tenant's with `audit.read` tenant-wide, else the caller's workspace's with

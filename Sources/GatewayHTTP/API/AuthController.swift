@@ -4,7 +4,7 @@ import HTTPTypes
 import Hummingbird
 import IAMEnforcement
 
-/// `/v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/logout`, `/v1/auth/token` and `/v1/me`.
+/// `/v1/auth/login`, `/v1/auth/refresh`, `/v1/auth/logout`, `/v1/auth/token` and `PUT /v1/me/password`.
 struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
     let auth: AuthService
     let authenticator: RequestAuthenticator
@@ -44,15 +44,6 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
         var tokenType = "Bearer"
         var expiresIn: Int
         var issuedTokenType = "urn:ietf:params:oauth:token-type:access_token"
-    }
-
-    struct Me: Encodable {
-        var sub: String
-        var tenantId: String
-        var workspaceId: String
-        var roles: [String]
-        var permissions: [String]
-        var policyVersion: Int64
     }
 
     /// The client's address for the login throttle and the audit: the peer, or behind a trusted load balancer the
@@ -112,21 +103,6 @@ struct AuthController<Context: RequestContext & RemoteAddressRequestContext> {
                 requestID: request.headers[.xRequestID]
             )
             return JSONResponse.noContent()
-        }
-        router.get("/v1/me") { request, context -> Response in
-            let principal = try await authenticator.authenticate(request, context: context)
-            // What the caller holds in another workspace of its tenant, without a new token.
-            let workspaceID =
-                try request.uri.queryParameters["workspace_id"].map {
-                    try Validation.id(String($0), field: "workspace_id")
-                } ?? principal.workspaceID
-            let access = try await auth.accessResolver.resolve(
-                tenantID: principal.tenantID, workspaceID: workspaceID, principalID: principal.subject)
-            return try JSONResponse.make(
-                Me(
-                    sub: principal.subject, tenantId: principal.tenantID, workspaceId: workspaceID, roles: access.roles,
-                    permissions: access.sortedPermissions, policyVersion: access.policyVersion
-                ))
         }
     }
 

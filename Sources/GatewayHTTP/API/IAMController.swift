@@ -81,7 +81,32 @@ struct IAMController<Context: RequestContext> {
             description: role.description, permissions: role.permissions.sorted(), system: view.isSystem)
     }
 
+    /// `GET /v1/me`: who the caller is and what it holds in a workspace of its scope.
+    struct Me: Encodable {
+        var sub: String
+        var tenantId: String
+        var workspaceId: String
+        var roles: [String]
+        var permissions: [String]
+        var policyVersion: Int64
+    }
+
     func addRoutes(to router: Router<Context>) {
+        // MARK: The caller
+        // In the scope's workspace (the token's, or for a platform admin the one X-Tenant-Id / X-Workspace-Id select),
+        // or in `?workspace_id=` of the same tenant (`*`: tenant-wide): what the caller holds there, without a new token.
+        router.get("/v1/me") { request, context -> Response in
+            let scope = try await scopes.scope(of: request, context: context)
+            let workspace =
+                try request.uri.queryParameters["workspace_id"].map { try Validation.workspaceScope(String($0)) }
+                ?? .workspace(scope.workspaceID)
+            let held = try await iam.holdings(scope, in: workspace)
+            return try JSONResponse.make(
+                Me(
+                    sub: scope.principal.subject, tenantId: scope.tenantID, workspaceId: workspace.workspaceID,
+                    roles: held.roles, permissions: held.sortedPermissions, policyVersion: held.policyVersion))
+        }
+
         // MARK: Permissions
         router.post("/v1/permissions/register") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)

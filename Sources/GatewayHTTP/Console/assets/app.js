@@ -13,8 +13,10 @@ const topbar = document.getElementById("topbar");
 /** What the pages read: who is signed in, where, and what they may do there. */
 const ctx = {
   me: null,            // GET /v1/me for the token's own workspace
+  hereMe: null,        // GET /v1/me for the workspace shown, in the tenant shown
   here: new Set(),     // permissions in the workspace shown
   home: new Set(),     // permissions in the token's workspace (what list endpoints check)
+  wide: new Set(),     // permissions held tenant-wide in the tenant shown
   homeTenant: null,
   tenant: null,        // tenant shown
   workspace: null,     // workspace shown
@@ -24,6 +26,7 @@ const ctx = {
   username: "",
   can(p) { return this.here.has(p); },
   canHome(p) { return this.home.has(p); },
+  canWide(p) { return this.wide.has(p); },
   navigate,
   reload: () => render(),
   refresh: () => refreshContext(),
@@ -52,17 +55,18 @@ export async function navigate(path) {
 }
 
 async function loadAccess() {
-  // List endpoints check the token's own workspace; actions in the workspace shown check that one. A platform
-  // admin acting in another tenant holds every permission there (platform_admin is held tenant-wide in every
-  // tenant), and /v1/me answers for the token's own tenant only, so its own permissions stand for both.
+  // List endpoints check the token's own workspace ("home"); actions in the workspace shown check that one ("here");
+  // workspace changes and tenant-wide assignments check what is held tenant-wide ("wide"). GET /v1/me answers each in
+  // the tenant shown (X-Tenant-Id, a platform admin's tenant switch), where a platform admin holds platform_admin.
   ctx.me = await get("/v1/me", { tenant: null });
   ctx.home = new Set(ctx.me.permissions);
-  if (ctx.tenant === ctx.homeTenant) {
-    const me = await get(`/v1/me?workspace_id=${encodeURIComponent(ctx.workspace)}`, { tenant: null });
-    ctx.here = new Set(me.permissions);
-  } else {
-    ctx.here = new Set(ctx.me.permissions);
-  }
+  const [here, wide] = await Promise.all([
+    get(`/v1/me?workspace_id=${encodeURIComponent(ctx.workspace)}`),
+    get("/v1/me?workspace_id=*"),
+  ]);
+  ctx.hereMe = here;
+  ctx.here = new Set(here.permissions);
+  ctx.wide = new Set(wide.permissions);
   rememberHint(ctx.homeTenant, ctx.me.workspace_id);
 }
 

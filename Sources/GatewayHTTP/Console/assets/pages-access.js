@@ -137,7 +137,9 @@ const assignments = {
       const role = assignable.length
         ? select("Role", assignable.map((r) => ({ value: r.role_id, label: r.system ? r.name : `${r.name} (${r.role_id})` })), { name: "role_id" }, "Choose a role…")
         : field("Role id", { name: "role_id", required: true, autocomplete: "off" });
-      const scope = select("Where", [{ value: ctx.workspace, label: `In workspace ${ctx.workspace}` }, { value: "*", label: "Tenant-wide (every workspace)" }], { name: "workspace_id" });
+      const where = [{ value: ctx.workspace, label: `In workspace ${ctx.workspace}` }];
+      if (ctx.canWide("assignments.manage")) where.push({ value: "*", label: "Tenant-wide (every workspace)" });
+      const scope = select("Where", where, { name: "workspace_id" });
       el.append(writeForm("New assignment", [principal.el, role.el, scope.el], "Assign role", async (_form, st) => {
         const created = await post("/v1/assignments", { user_id: principal.control.value.trim(), role_id: role.control.value.trim(), workspace_id: scope.control.value });
         st.ok(`Assigned ${created.role_id} to ${names.get(created.user_id) ?? created.user_id} ${created.workspace_id === "*" ? "tenant-wide" : `in ${created.workspace_id}`}.`);
@@ -151,18 +153,19 @@ const assignments = {
         get(withQuery("/v1/assignments", { workspace_id: ctx.workspace })),
         get(withQuery("/v1/assignments", { workspace_id: "*" })),
       ]);
-      const rows = (list) => list.assignments.map((a) => {
+      // Removing a tenant-wide assignment needs assignments.manage tenant-wide (SPEC 4.1).
+      const rows = (list, manage) => list.assignments.map((a) => {
         const st = status();
         return [names.get(a.user_id) ?? "", h("code", {}, a.user_id), roleNames.get(a.role_id) ?? a.role_id, when(a.created_at),
-          ctx.can("assignments.manage") ? h("div", { class: "row-actions" }, confirmButton("Remove", `Remove ${a.role_id} from ${a.user_id}?`, st, async () => {
+          manage ? h("div", { class: "row-actions" }, confirmButton("Remove", `Remove ${a.role_id} from ${a.user_id}?`, st, async () => {
             await del(`/v1/assignments/${encodeURIComponent(a.assignment_id)}`);
             await renderLists();
           }), st.el) : ""];
       });
       const headers = ["Principal", "Id", "Role", "Since", "Actions"];
       replace(lists,
-        h("h2", {}, `In workspace ${ctx.workspace}`), table(`Assignments in ${ctx.workspace}`, headers, rows(here), "No assignment in this workspace."),
-        h("h2", {}, "Tenant-wide"), table("Tenant-wide assignments", headers, rows(wide), "No tenant-wide assignment."));
+        h("h2", {}, `In workspace ${ctx.workspace}`), table(`Assignments in ${ctx.workspace}`, headers, rows(here, ctx.can("assignments.manage")), "No assignment in this workspace."),
+        h("h2", {}, "Tenant-wide"), table("Tenant-wide assignments", headers, rows(wide, ctx.canWide("assignments.manage")), "No tenant-wide assignment."));
     }
     await renderLists();
   },

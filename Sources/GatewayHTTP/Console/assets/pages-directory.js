@@ -10,7 +10,7 @@ const workspaces = {
   async render(el, ctx) {
     const list = await get("/v1/workspaces");
     el.append(h("h1", {}, "Workspaces"));
-    if (ctx.canHome("workspaces.manage")) {
+    if (ctx.canWide("workspaces.manage")) { // SPEC 4.1: creating or changing workspaces needs it tenant-wide
       const id = field("Workspace id", { name: "workspace_id", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", autocomplete: "off" });
       const name = field("Name", { name: "name", required: true });
       el.append(writeForm("New workspace", [id.el, name.el], "Create workspace", async (_form, st) => {

@@ -11,9 +11,7 @@ const overview = {
   title: "Overview",
   visible: () => true,
   async render(el, ctx) {
-    const me = ctx.tenant === ctx.homeTenant
-      ? await get(`/v1/me?workspace_id=${encodeURIComponent(ctx.workspace)}`, { tenant: null })
-      : { ...ctx.me, tenant_id: ctx.tenant, workspace_id: ctx.workspace };
+    const me = ctx.hereMe;
     el.append(
       h("h1", {}, "Overview"),
       h("dl", { class: "facts" },
