@@ -10,7 +10,8 @@ import Synchronization
 import Testing
 
 /// A stand-in for the gateway's JWKS, policy-version and registration endpoints, served over loopback on port 0.
-/// Tests change what it answers and read what it received.
+/// Tests change what it answers, read what it received and wait for requests to arrive (``waitForRequests(_:)``)
+/// instead of sleeping.
 final class FakeGateway: Sendable {
     enum JWKSMode: Sendable {
         case normal
@@ -39,6 +40,8 @@ final class FakeGateway: Sendable {
         var maxAge = 60
         var jwksRequests = 0
         var released = false
+        /// JWKS requests held by ``JWKSMode/hang`` until ``release()``.
+        var held: [CheckedContinuation<Void, Never>] = []
         var policyPages: [String: PolicyPage] = [:]
         var policyStatus = 200
         var registerStatuses: [Int] = []
@@ -46,6 +49,13 @@ final class FakeGateway: Sendable {
     }
 
     private let state = Mutex(State())
+    /// One element per recorded request, yielded after it is recorded.
+    private let recorded: AsyncStream<Void>
+    private let recordedContinuation: AsyncStream<Void>.Continuation
+
+    init() {
+        (recorded, recordedContinuation) = AsyncStream.makeStream(of: Void.self)
+    }
 
     var jwksRequests: Int { state.withLock { $0.jwksRequests } }
     var requests: [ReceivedRequest] { state.withLock { $0.requests } }
@@ -63,9 +73,21 @@ final class FakeGateway: Sendable {
         state.withLock { $0.maxAge = seconds }
     }
 
-    /// Ends hanging JWKS requests.
+    /// Ends hanging JWKS requests, those held now and any later one.
     func release() {
-        state.withLock { $0.released = true }
+        let held = state.withLock { state in
+            state.released = true
+            defer { state.held = [] }
+            return state.held
+        }
+        for request in held { request.resume() }
+    }
+
+    /// Waits until the requests recorded so far (policy-version polls and registrations, each recorded once its
+    /// answer is decided) satisfy `condition`; returns early only if the task is cancelled.
+    func waitForRequests(_ condition: ([ReceivedRequest]) -> Bool) async {
+        if condition(requests) { return }
+        for await _ in recorded where condition(requests) { return }
     }
 
     /// The page answered for `since` (the empty string: no `since`).
@@ -86,15 +108,16 @@ final class FakeGateway: Sendable {
         let router = Router()
         router.get("/.well-known/jwks.json") { _, _ in try await self.jwks() }
         router.get("/v1/policy-versions") { request, _ in
+            let response = self.policyVersions(since: request.uri.queryParameters["since"].map(String.init))
             self.record(request, body: "")
-            return self.policyVersions(since: request.uri.queryParameters["since"].map(String.init))
+            return response
         }
         router.post("/v1/permissions/register") { request, _ in
             let body = try await request.body.collect(upTo: 64 * 1024)
-            self.record(request, body: String(buffer: body))
             let status = self.state.withLock { state in
                 state.registerStatuses.isEmpty ? 200 : state.registerStatuses.removeFirst()
             }
+            self.record(request, body: String(buffer: body))
             return Response(
                 status: .init(code: status), headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: "{}")))
@@ -111,6 +134,7 @@ final class FakeGateway: Sendable {
             body: body
         )
         state.withLock { $0.requests.append(received) }
+        recordedContinuation.yield()
     }
 
     private func jwks() async throws -> Response {
@@ -141,9 +165,12 @@ final class FakeGateway: Sendable {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: #"{"keys":[],"x":""# + padding + #""}"#)))
         case .hang:
-            for _ in 0..<500 {
-                if state.withLock({ $0.released }) { break }
-                try await Task.sleep(for: .milliseconds(10))
+            await withCheckedContinuation { (request: CheckedContinuation<Void, Never>) in
+                let answerNow = state.withLock { state in
+                    if !state.released { state.held.append(request) }
+                    return state.released
+                }
+                if answerNow { request.resume() }
             }
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "late")))
         }
@@ -164,11 +191,13 @@ final class FakeGateway: Sendable {
 }
 
 extension FakeGateway {
-    /// Runs the fake gateway live for the duration of `body`, passing its base URL.
+    /// Runs the fake gateway live for the duration of `body`, passing its base URL; hanging requests are released
+    /// when `body` ends, so that the server can stop.
     func run<Value: Sendable>(_ body: @escaping @Sendable (_ baseURL: String) async throws -> Value) async throws
         -> Value
     {
         try await application().test(.live) { client in
+            defer { release() }
             let port = try #require(client.port)
             return try await body("http://127.0.0.1:\(port)")
         }

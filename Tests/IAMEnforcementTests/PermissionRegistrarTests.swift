@@ -6,14 +6,17 @@ import Synchronization
 import Testing
 
 @Suite struct PermissionRegistrarTests {
-    static func registrar(_ baseURL: String, timeout: Duration = .seconds(5)) -> PermissionRegistrar {
+    static func registrar(_ baseURL: String, timeout: Duration = .seconds(5), log: LogRecorder = LogRecorder())
+        -> PermissionRegistrar
+    {
         PermissionRegistrar(
             configuration: .init(
                 gatewayURL: baseURL, apiKey: "key_secret", service: "connections-service",
                 permissions: ["connections.read", "connections.create"],
                 labels: ["connections.read": "Read connections", "connections.create": "Create connections"],
                 initialBackoff: .milliseconds(5), maximumBackoff: .milliseconds(20), timeout: timeout
-            ))
+            ),
+            logger: log.logger())
     }
 
     @Test func retriesWhileTheGatewayAnswers5xxThenStops() async throws {
@@ -41,34 +44,38 @@ import Testing
         }
     }
 
-    @Test func keepsTryingWhileTheGatewayIsDownUntilCancelled() async throws {
+    @Test(.timeLimit(.minutes(1))) func keepsTryingWhileTheGatewayIsDownUntilCancelled() async throws {
         let baseURL = try await FakeGateway().run { $0 }
-        let registrar = Self.registrar(baseURL, timeout: .milliseconds(200))
+        let log = LogRecorder()
+        let registrar = Self.registrar(baseURL, timeout: .milliseconds(200), log: log)
         // AsyncHTTPClient retries a refused connection until the deadline, so "down" may read as a timeout.
         let outcome = await registrar.registerOnce()
         #expect(outcome == .failed(.unreachable) || outcome == .failed(.timedOut))
         let task = Task { await registrar.registerUntilDone() }
-        try await Task.sleep(for: .milliseconds(100))
+        // Cancelled once its first attempt has failed and it has decided to retry.
+        await log.waitFor("permission registration failed; retrying")
         task.cancel()
         #expect(await task.value == .cancelled)
     }
 
-    @Test func asAServiceItDoesNotEndTheGroup() async throws {
+    @Test(.timeLimit(.minutes(1))) func asAServiceItDoesNotEndTheGroup() async throws {
         let gateway = FakeGateway()
         gateway.setRegisterStatuses([502])
         try await gateway.run { baseURL in
             var logger = Logger(label: "test")
             logger.logLevel = .critical
-            let group = ServiceGroup(services: [Self.registrar(baseURL)], logger: logger)
+            let log = LogRecorder()
+            let group = ServiceGroup(services: [Self.registrar(baseURL, log: log)], logger: logger)
             let groupEnded = Flag()
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
                     try await group.run()
                     groupEnded.set()
                 }
-                while gateway.requests.count < 2 { try await Task.sleep(for: .milliseconds(5)) }
-                // Registered; the service waits for shutdown instead of ending the group.
-                try await Task.sleep(for: .milliseconds(50))
+                await log.waitFor("permissions registered")
+                // Registered; the service waits for shutdown instead of ending the group. Staying up for a while is
+                // the behaviour under test, so this one pause of real time stays.
+                try await Task.sleep(for: .milliseconds(100))
                 #expect(gateway.requests.count == 2)
                 #expect(!groupEnded.isSet)
                 await group.triggerGracefulShutdown()

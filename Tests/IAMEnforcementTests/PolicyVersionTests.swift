@@ -99,7 +99,7 @@ import Testing
         #expect(cache.isStale(TestTokens.claims(policyVersion: 4)))
     }
 
-    @Test func thePollerRunsAsAServiceAndRecoversFromFailures() async throws {
+    @Test(.timeLimit(.minutes(1))) func thePollerRunsAsAServiceAndRecoversFromFailures() async throws {
         let gateway = FakeGateway()
         gateway.setPolicyStatus(500)
         gateway.setPolicyPage(since: "", .init(versions: [("t1", "w1", 9)], cursor: "c1"))
@@ -111,15 +111,16 @@ import Testing
             let group = ServiceGroup(services: [poller], logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
-                // Wait (without a time limit of our own) for two failed polls, then let it succeed.
-                while gateway.requests.count < 2 { try await Task.sleep(for: .milliseconds(5)) }
+                // Two polls answered 500, then the gateway recovers.
+                await gateway.waitForRequests { $0.count >= 2 }
                 gateway.setPolicyStatus(200)
-                while cache.version(tenantID: "t1", workspaceID: "w1") == nil || gateway.requests.count < 5 {
-                    try await Task.sleep(for: .milliseconds(5))
-                }
+                // A poll sending cursor c1 is made only after a successful poll was applied; wait for two of them
+                // (the poller goes on at its interval).
+                await gateway.waitForRequests { $0.filter { $0.query == "since=c1" }.count >= 2 }
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
             }
+            #expect(gateway.requests.prefix(2).map(\.query) == ["", ""], "the failed polls keep no cursor")
             #expect(cache.version(tenantID: "t1", workspaceID: "w1") == 9)
             #expect(poller.currentCursor == "c1")
             #expect(gateway.requests.last?.query == "since=c1")
