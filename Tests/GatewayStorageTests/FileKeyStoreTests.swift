@@ -105,7 +105,7 @@ import Testing
         #expect(cli.snapshot.records.filter { $0.status == .retiring }.count == 2)
     }
 
-    @Test func runningServiceSeesCLIRotationWithinSeconds() async throws {
+    @Test(.timeLimit(.minutes(1))) func runningServiceSeesCLIRotationWithinSeconds() async throws {
         let temp = try TemporaryDirectory()
         defer { temp.remove() }
         let server = try await KeyRingManager.open(
@@ -113,16 +113,22 @@ import Testing
             clock: SystemClock(),
             logger: Logger(label: "test"), pollInterval: .milliseconds(200)
         )
+        let (installed, install) = AsyncStream.makeStream(of: String.self)
+        server.onSnapshot { install.yield($0.active.kid) }
         let cli = try await Self.open(temp.path)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
+            let started = ContinuousClock.now
             let (active, _) = try await cli.rotate(force: true)
+            // The server's poll loop installs the CLI's ring: wait for that snapshot.
             var seen = false
-            for _ in 0..<50 where !seen {
-                try await Task.sleep(for: .milliseconds(100))
-                seen = server.snapshot.active.kid == active
+            for await kid in installed where kid == active {
+                seen = true
+                break
             }
             #expect(seen)
+            #expect(server.snapshot.active.kid == active)
+            #expect(ContinuousClock.now - started < .seconds(5), "picked up within a few poll intervals")
             group.cancelAll()
         }
     }

@@ -64,6 +64,7 @@ public final class KeyRingManager: Service, Sendable {
     }
 
     public typealias ChangeObserver = @Sendable (_ action: String, _ kid: String, _ actor: Actor) async -> Void
+    public typealias SnapshotObserver = @Sendable (Snapshot) -> Void
 
     let store: any KeyStore
     let policy: KeyRingPolicy
@@ -73,6 +74,7 @@ public final class KeyRingManager: Service, Sendable {
     let pollInterval: Duration
     private let current: Mutex<Snapshot>
     private let observer: Mutex<ChangeObserver?>
+    private let snapshotObserver: Mutex<SnapshotObserver?>
 
     /// Loads the ring from `store`, creating an active and a next key when the store is empty, and applies any
     /// retirement or rotation already due.
@@ -106,6 +108,7 @@ public final class KeyRingManager: Service, Sendable {
         self.pollInterval = pollInterval
         self.current = Mutex(snapshot)
         self.observer = Mutex(nil)
+        self.snapshotObserver = Mutex(nil)
     }
 
     /// The current view; cheap.
@@ -114,6 +117,12 @@ public final class KeyRingManager: Service, Sendable {
     /// Registers the observer told of every change made by this process (for the audit log).
     public func onChange(_ observer: @escaping ChangeObserver) {
         self.observer.withLock { $0 = observer }
+    }
+
+    /// Registers the observer told of every snapshot installed after this call, whoever made the change: this
+    /// process, or another one whose change ``maintain()`` picked up (tests await a reload through it).
+    public func onSnapshot(_ observer: @escaping SnapshotObserver) {
+        snapshotObserver.withLock { $0 = observer }
     }
 
     /// Rotates now: next becomes active, active becomes retiring, a new next is created.
@@ -228,6 +237,7 @@ public final class KeyRingManager: Service, Sendable {
     private func install(_ stored: StoredKeyRing) throws {
         let snapshot = try Snapshot(state: stored.state, revision: stored.revision)
         current.withLock { $0 = snapshot }
+        snapshotObserver.withLock { $0 }?(snapshot)
     }
 
     private func notify(_ action: String, _ kid: String, _ actor: Actor) async {
