@@ -187,7 +187,7 @@ extension ProxyTests {
 
     /// The idle timeout, kept by the event-loop path's handler for both paths: a connection closes once idle for
     /// `http.idle_timeout`, but never while a response is awaited, however long the upstream takes.
-    @Test func idleConnectionsCloseButNotDuringAResponse() async throws {
+    @Test(.timeLimit(.minutes(1))) func idleConnectionsCloseButNotDuringAResponse() async throws {
         let upstream = RecordingUpstream()
         try await upstream.run {
             let base = "http://127.0.0.1:\(upstream.port)"
@@ -206,9 +206,16 @@ extension ProxyTests {
                 for eventLoopPath in [true, false] {
                     wired.proxyFastPath.isEnabled = eventLoopPath
                     let relayedBefore = wired.eventLoopProxiedRequests
-                    // The upstream answers after 3 s, three idle timeouts: the answer arrives, then the idle
-                    // connection is closed by the gateway.
-                    let (text, closed) = try await Self.rawExchange(port: port, bytes: request)
+                    async let exchange = Self.rawExchange(port: port, bytes: request)
+                    await upstream.waitForArrival(of: "/slow")
+                    // A connection answered after the request reached the upstream, and so idle for less time, is
+                    // closed as idle: the idle timeout has passed while the answer was awaited.
+                    let (_, witnessClosed) = try await Self.rawExchange(
+                        port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    #expect(witnessClosed, "an idle connection is closed")
+                    upstream.releaseSlow()
+                    // The answer arrives, then the idle connection is closed by the gateway.
+                    let (text, closed) = try await exchange
                     #expect(text.hasPrefix("HTTP/1.1 200 "), "whole answer first (event-loop path: \(eventLoopPath))")
                     #expect(closed, "then closed as idle")
                     #expect(wired.eventLoopProxiedRequests == relayedBefore + (eventLoopPath ? 1 : 0))
@@ -280,7 +287,7 @@ extension ProxyTests {
 
     /// Graceful shutdown (SIGTERM) while a relayed answer is awaited: the answer is delivered whole, with
     /// `Connection: close`, and the server stops after it.
-    @Test func gracefulShutdownLetsARelayedAnswerFinish() async throws {
+    @Test(.timeLimit(.minutes(1))) func gracefulShutdownLetsARelayedAnswerFinish() async throws {
         let upstream = RecordingUpstream()
         try await upstream.run {
             let base = "http://127.0.0.1:\(upstream.port)"
@@ -291,20 +298,22 @@ extension ProxyTests {
                     .init(name: "slow", prefix: "/api/slow", upstream: base + "/slow", audience: "echo", timeout: 10),
                 ]
             }
-            let (running, listening) = AsyncStream.makeStream(of: Int.self)
+            let (running, listening) = AsyncStream.makeStream(of: (any Channel).self)
             let (application, wired) = try await gateway.wiredApplication { channel in
-                listening.yield(channel.localAddress?.port ?? 0)
+                listening.yield(channel)
             }
             let services = ServiceGroup(configuration: .init(services: [application], logger: Logger(label: "test")))
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
                 try await withThrowingTaskGroup(of: Void.self) { tasks in
                     tasks.addTask { try await services.run() }
-                    var port = 0
-                    for await bound in running {
-                        port = bound
+                    var listener: (any Channel)?
+                    for await channel in running {
+                        listener = channel
                         break
                     }
+                    let server = try #require(listener)
+                    let port = try #require(server.localAddress?.port)
                     var login = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/auth/login")
                     login.method = .POST
                     login.headers.add(name: "Content-Type", value: "application/json")
@@ -327,9 +336,12 @@ extension ProxyTests {
                     async let answer = Self.rawExchange(
                         port: port,
                         bytes: "GET /api/slow HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(bearer)\r\n\r\n")
-                    // Shut down once the relayed request is at the upstream, which answers 3 s later.
+                    // Shut down once the relayed request is at the upstream; let the upstream answer once every
+                    // connection has been told to quiesce.
                     await upstream.waitForArrival(of: "/slow")
                     await services.triggerGracefulShutdown()
+                    try await Self.quiesced(listener: server)
+                    upstream.releaseSlow()
                     let (text, closed) = try await answer
                     #expect(text.hasPrefix("HTTP/1.1 200 "), "the awaited answer arrives: \(text.prefix(40))")
                     #expect(text.lowercased().contains("\r\nconnection: close\r\n"))
@@ -344,6 +356,18 @@ extension ProxyTests {
             }
             try await http.shutdown()
             await gateway.cleanUp()
+        }
+    }
+
+    /// Returns once graceful shutdown has reached every connection of the server listening on `listener`: the
+    /// server closes its listener, then queues `ChannelShouldQuiesceEvent` on each connection's event loop in the
+    /// same event-loop task. A task queued on the listener's loop after the close runs after that one; a task
+    /// queued then on every loop of the group runs after the quiesce events.
+    static func quiesced(listener: any Channel) async throws {
+        try await listener.closeFuture.get()
+        try await listener.eventLoop.submit {}.get()
+        for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+            try await loop.submit {}.get()
         }
     }
 

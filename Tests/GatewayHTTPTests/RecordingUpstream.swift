@@ -9,7 +9,8 @@ import Synchronization
 
 /// A real upstream on a loopback port that records what reaches it.
 ///
-/// - `/slow...`: answers after 3 seconds.
+/// - `/slow...`: held unanswered until the test calls ``releaseSlow()`` (or the upstream stops), so an upstream
+///   slower than any timeout is a signal, not a sleep.
 /// - `/upload...`: streams the body through SHA-256 and answers `{"sha256": ..., "bytes": N}`.
 /// - `/download?bytes=N`: streams N bytes of a fixed pattern.
 /// - anything else: answers `{"method", "path", "query"}` and records the request head.
@@ -24,7 +25,13 @@ final class RecordingUpstream: Sendable {
         func all(_ name: String) -> [String] { HTTPField.Name(name).map { headers[values: $0] } ?? [] }
     }
 
+    private struct Held {
+        var requests: [CheckedContinuation<Void, Never>] = []
+        var stopped = false
+    }
+
     private let seen = Mutex<[Seen]>([])
+    private let held = Mutex(Held())
     private let portBox = Mutex<Int>(0)
     /// The path of every request as it arrives (before it is answered): tests wait on it instead of sleeping.
     let arrivals: AsyncStream<String>
@@ -39,28 +46,65 @@ final class RecordingUpstream: Sendable {
         for await path in arrivals where path.hasPrefix(prefix) { return }
     }
 
+    /// Lets every `/slow` request held now answer 200; later ones are held again.
+    func releaseSlow() {
+        let requests = held.withLock { held in
+            defer { held.requests = [] }
+            return held.requests
+        }
+        for request in requests { request.resume() }
+    }
+
+    /// Holds a `/slow` request until ``releaseSlow()``, announcing its arrival once it is held (so a release that
+    /// follows the arrival always reaches it).
+    private func hold(announcing path: String) async {
+        await withCheckedContinuation { (request: CheckedContinuation<Void, Never>) in
+            let answerNow = held.withLock { held in
+                if !held.stopped { held.requests.append(request) }
+                return held.stopped
+            }
+            arrived.yield(path)
+            if answerNow { request.resume() }
+        }
+    }
+
+    /// Releases held requests, now and later, so that the server can stop.
+    private func stop() {
+        held.withLock { $0.stopped = true }
+        releaseSlow()
+    }
+
     var requests: [Seen] { seen.withLock { $0 } }
     var last: Seen? { seen.withLock { $0.last } }
     var port: Int { portBox.withLock { $0 } }
     func setPort(_ port: Int) { portBox.withLock { $0 = port } }
 
-    static func pattern(_ count: Int) -> some AsyncSequence<ByteBuffer, Never> & Sendable {
-        let chunk = ByteBuffer(bytes: (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) })
-        return AsyncStream<ByteBuffer>(bufferingPolicy: .bufferingOldest(4)) { continuation in
-            let task = Task {
-                var remaining = count
-                while remaining > 0, !Task.isCancelled {
-                    let size = min(chunk.readableBytes, remaining)
-                    if case .enqueued = continuation.yield(chunk.getSlice(at: 0, length: size) ?? chunk) {
-                        remaining -= size
-                    } else {
-                        try? await Task.sleep(for: .milliseconds(1))
-                    }
-                }
-                continuation.finish()
+    /// `count` bytes of a fixed pattern in 64 KiB chunks, each made when the reader asks for it: the reader sets
+    /// the pace, nothing is buffered ahead.
+    struct Pattern: AsyncSequence, Sendable {
+        static let chunk = ByteBuffer(
+            bytes: (0..<(64 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) })
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            var remaining: Int
+
+            mutating func next() async -> ByteBuffer? {
+                guard remaining > 0 else { return nil }
+                let size = Swift.min(Pattern.chunk.readableBytes, remaining)
+                remaining -= size
+                return Pattern.chunk.getSlice(at: 0, length: size) ?? Pattern.chunk
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
+
+        let count: Int
+
+        func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(remaining: count)
+        }
+    }
+
+    static func pattern(_ count: Int) -> Pattern {
+        Pattern(count: count)
     }
 
     struct Responder: HTTPResponder {
@@ -69,11 +113,11 @@ final class RecordingUpstream: Sendable {
 
         func respond(to request: Request, context: BasicRequestContext) async throws -> Response {
             let path = request.uri.path
-            upstream.arrived.yield(path)
             if path.hasPrefix("/slow") {
-                try await Task.sleep(for: .seconds(3))
+                await upstream.hold(announcing: path)
                 return Response(status: .ok)
             }
+            upstream.arrived.yield(path)
             if path.hasPrefix("/upload") {
                 var hasher = SHA256()
                 var bytes = 0
@@ -126,10 +170,12 @@ final class RecordingUpstream: Sendable {
             for await _ in running { break }
             do {
                 let result = try await body()
+                stop()
                 await serviceGroup.triggerGracefulShutdown()
                 try await group.waitForAll()
                 return result
             } catch {
+                stop()
                 await serviceGroup.triggerGracefulShutdown()
                 try? await group.waitForAll()
                 throw error
