@@ -24,6 +24,7 @@ final class EchoWebSocketUpstream: Sendable {
     var handshakeCount: Int { handshakes.withLock { $0.count } }
 
     func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        let (running, listening) = AsyncStream.makeStream(of: Int.self)
         let router = Router()
         let app = Application(
             router: router,
@@ -39,13 +40,16 @@ final class EchoWebSocketUpstream: Sendable {
                 }
             },
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in self.portBox.withLock { $0 = channel.localAddress?.port ?? 0 } },
+            onServerRunning: { channel in
+                self.portBox.withLock { $0 = channel.localAddress?.port ?? 0 }
+                listening.yield(channel.localAddress?.port ?? 0)
+            },
             logger: Logger(label: "ws-upstream")
         )
         let group = ServiceGroup(configuration: .init(services: [app], logger: Logger(label: "ws-upstream")))
         return try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            while port == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            for await _ in running { break }
             do {
                 let result = try await body()
                 await group.triggerGracefulShutdown()
@@ -216,7 +220,8 @@ final class EchoWebSocketUpstream: Sendable {
                     .init(
                         name: "ws", prefix: "/api/ws", upstream: "http://127.0.0.1:\(upstream.port)", audience: "chat")
                 ]
-                // Short, so the pause below outlasts it: an upgraded connection is not subject to the HTTP deadlines.
+                // Short, so the idle pause below outlasts it: an upgraded connection is not subject to the HTTP
+                // deadlines.
                 configuration.http.idleTimeout = 1
             }
             try await gateway.test(.live) { _, client in
@@ -225,20 +230,25 @@ final class EchoWebSocketUpstream: Sendable {
                 // Asked now: the test client's keep-alive connection is closed as idle during the pause below.
                 let subject = try await client.send(.get, "/v1/me", bearer: token).string("sub")
                 let replies = Mutex<[String]>([])
+                let witnessClosed = Mutex(false)
                 try await WebSocketClient.connect(
                     url: "ws://127.0.0.1:\(port)/api/ws/room?name=a",
                     configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)", .cookie: "theme=dark"]),
                     logger: Logger(label: "ws-client")
                 ) { inbound, outbound, _ in
-                    try await outbound.write(.text("hello"))
-                    try await Task.sleep(for: .milliseconds(1500))
-                    try await outbound.write(.text("again"))
                     var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
-                    for _ in 0..<2 {
-                        if case .text(let text) = try await iterator.next() { replies.withLock { $0.append(text) } }
-                    }
+                    try await outbound.write(.text("hello"))
+                    if case .text(let text) = try await iterator.next() { replies.withLock { $0.append(text) } }
+                    // The idle pause: an HTTP connection answered after this one's last frame is closed as idle, so
+                    // this one has been idle for longer than the idle timeout.
+                    let (_, closed) = try await ProxyTests.rawExchange(
+                        port: port, bytes: "GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                    witnessClosed.withLock { $0 = closed }
+                    try await outbound.write(.text("again"))
+                    if case .text(let text) = try await iterator.next() { replies.withLock { $0.append(text) } }
                     try await outbound.close(.normalClosure, reason: nil)
                 }
+                #expect(witnessClosed.withLock { $0 }, "the HTTP connection was closed as idle")
                 #expect(replies.withLock { $0 } == ["echo: hello", "echo: again"])
                 let handshake = try #require(upstream.lastHandshake)
                 let forwarded = try #require(handshake[.authorization])
