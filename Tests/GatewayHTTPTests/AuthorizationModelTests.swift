@@ -67,17 +67,18 @@ import Testing
                     clock: clock, logger: logger)
                 _ = try await Bootstrapper(store: storeA, hasher: configuration.passwords.hasher, clock: clock).run(
                     username: "admin", password: TestGateway.adminPassword)
+                let changesA = ObservedChangeNotifier(storeA.changeListener())
                 let appA = try await buildApplication(
-                    configuration: configuration, store: storeA, keyRing: keyRingA, changes: storeA.changeListener(),
-                    clock: clock, logger: logger)
+                    configuration: configuration, store: storeA, keyRing: keyRingA, changes: changesA, clock: clock,
+                    logger: logger)
                 let appB = try await buildApplication(
                     configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(),
                     clock: clock, logger: logger)
                 try await appA.test(.router) { clientA in
                     try await appB.test(.router) { clientB in
                         try await ModelRun.execute(
-                            client: clientA, secondClient: clientB, store: "postgres", seed: Self.seed,
-                            operations: Self.operations)
+                            client: clientA, secondClient: clientB, changes: changesA, store: "postgres",
+                            seed: Self.seed, operations: Self.operations)
                     }
                 }
             }
@@ -586,6 +587,8 @@ final class ModelRun {
     let client: any TestClientProtocol
     /// A second replica on the same store (PostgreSQL), which one side of each race is sent to.
     let secondClient: (any TestClientProtocol)?
+    /// The first replica's change notifications, with a second replica: its caches converge as it reloads.
+    let changes: ObservedChangeNotifier?
     let store: String
     let seed: UInt64
     let operations: Int
@@ -599,11 +602,12 @@ final class ModelRun {
     var checks = 0
 
     init(
-        client: any TestClientProtocol, secondClient: (any TestClientProtocol)?, store: String, seed: UInt64,
-        operations: Int
+        client: any TestClientProtocol, secondClient: (any TestClientProtocol)?, changes: ObservedChangeNotifier?,
+        store: String, seed: UInt64, operations: Int
     ) {
         self.client = client
         self.secondClient = secondClient
+        self.changes = changes
         self.store = store
         self.seed = seed
         self.operations = operations
@@ -612,10 +616,12 @@ final class ModelRun {
 
     /// Runs the model; a disagreement is recorded as one issue naming the seed, and ends the run.
     static func execute(
-        client: any TestClientProtocol, secondClient: (any TestClientProtocol)? = nil, store: String, seed: UInt64,
-        operations: Int
+        client: any TestClientProtocol, secondClient: (any TestClientProtocol)? = nil,
+        changes: ObservedChangeNotifier? = nil, store: String, seed: UInt64, operations: Int
     ) async throws {
-        let run = ModelRun(client: client, secondClient: secondClient, store: store, seed: seed, operations: operations)
+        let run = ModelRun(
+            client: client, secondClient: secondClient, changes: changes, store: store, seed: seed,
+            operations: operations)
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -959,14 +965,15 @@ final class ModelRun {
         }
     }
 
-    /// Runs `check`; with a second replica, retries it for up to 3 s while the replicas' caches converge.
+    /// Runs `check`; with a second replica, runs it again after each reload the first replica finishes (the
+    /// second one's writes reach its caches through change notifications) until it passes, for up to 3 s.
     func converge(_ check: () async throws -> Void) async throws {
-        guard secondClient != nil else { return try await check() }
-        let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(3)
+        guard secondClient != nil, let changes else { return try await check() }
+        let deadline = ContinuousClock.now + .seconds(3)
         while true {
-            do { return try await check() } catch is ModelFailure where clock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
+            let reloads = changes.counts.totalReloaded
+            do { return try await check() } catch is ModelFailure where ContinuousClock.now < deadline {
+                _ = await changes.wait(until: deadline) { $0.totalReloaded > reloads }
             }
         }
     }

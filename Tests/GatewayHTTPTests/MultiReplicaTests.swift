@@ -22,11 +22,13 @@ enum TestDatabase {
 /// Two gateway replicas, live over loopback, on one PostgreSQL database: what one does, the other honours, through
 /// `LISTEN/NOTIFY` (the one-second polls being the safety net). Runs only with `IAM_GATEWAY_TEST_POSTGRES_URL`.
 ///
-/// The delays are measured by polling the second replica every 5 ms and printed; the test asserts only that the
-/// change is observed within a generous deadline.
+/// Each change is checked on the second replica after every reload its notifications made it finish (no sleeps, no
+/// polling); the delays are printed, and the test asserts only that the change is seen within a generous deadline.
 @Suite(.enabled(if: TestDatabase.url != nil, "set IAM_GATEWAY_TEST_POSTGRES_URL to run the multi-replica test"))
 struct MultiReplicaTests {
     static let deadline: Duration = .seconds(5)
+    /// How long a replica's listener may take to connect (SCRAM on a loaded machine).
+    static let connectDeadline: Duration = .seconds(30)
 
     static func postgresConfiguration() throws -> PostgresStoreConfiguration {
         guard let url = TestDatabase.url else { throw TestFailure("IAM_GATEWAY_TEST_POSTGRES_URL is not set") }
@@ -57,15 +59,24 @@ struct MultiReplicaTests {
         }
     }
 
-    /// Polls `condition` until it holds or the deadline passes; returns the time it took, or nil.
-    static func observe(_ condition: () async throws -> Bool) async throws -> Duration? {
-        let clock = ContinuousClock()
-        let start = clock.now
-        while clock.now - start < deadline {
-            if try await condition() { return clock.now - start }
-            try await Task.sleep(for: .milliseconds(5))
+    /// Checks `condition` now and after each reload of `change` that `replica` finishes, until it holds or the
+    /// deadline passes; returns the time it took, or nil.
+    static func observe(
+        _ change: StoreChange, on replica: ObservedChangeNotifier, _ condition: () async throws -> Bool
+    ) async throws -> Duration? {
+        let start = ContinuousClock.now
+        while true {
+            let reloads = replica.counts.reloaded[change] ?? 0
+            if try await condition() { return .now - start }
+            guard await replica.wait(until: start + deadline, for: { ($0.reloaded[change] ?? 0) > reloads }) else {
+                return nil
+            }
         }
-        return nil
+    }
+
+    /// Waits until `replica`'s listener has connected: it delivers its catch-up once `LISTEN` is in place.
+    static func listening(_ replica: ObservedChangeNotifier) async -> Bool {
+        await replica.wait(until: .now + connectDeadline) { $0.delivered > 0 }
     }
 
     static func milliseconds(_ duration: Duration) -> String {
@@ -78,9 +89,15 @@ struct MultiReplicaTests {
         return try #require((try JSONSerialization.jsonObject(with: header) as? [String: Any])?["kid"] as? String)
     }
 
-    /// Two live replicas A and B on one fresh PostgreSQL schema, bootstrapped through A.
+    /// Two live replicas A and B on one fresh PostgreSQL schema, bootstrapped through A, with their change
+    /// notifications as the test observes them.
     static func withReplicas(
-        _ body: @Sendable (_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws -> Void
+        _ body:
+            @Sendable (
+                _ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol,
+                _ changesA: ObservedChangeNotifier,
+                _ changesB: ObservedChangeNotifier
+            ) async throws -> Void
     ) async throws {
         let postgres = try Self.postgresConfiguration()
         var configuration = GatewayConfiguration()
@@ -115,34 +132,38 @@ struct MultiReplicaTests {
                 try await Bootstrapper(store: storeB, hasher: configuration.passwords.hasher, clock: SystemClock()).run(
                     username: "admin", password: "other-password-1") == nil)
 
+            let changesA = ObservedChangeNotifier(storeA.changeListener())
+            let changesB = ObservedChangeNotifier(storeB.changeListener())
             let appA = try await buildApplication(
-                configuration: configuration, store: storeA, keyRing: keyRingA, changes: storeA.changeListener(),
-                logger: logger)
+                configuration: configuration, store: storeA, keyRing: keyRingA, changes: changesA, logger: logger)
             let appB = try await buildApplication(
-                configuration: configuration, store: storeB, keyRing: keyRingB, changes: storeB.changeListener(),
-                logger: logger)
+                configuration: configuration, store: storeB, keyRing: keyRingB, changes: changesB, logger: logger)
             try await appA.test(.live) { clientA in
                 try await appB.test(.live) { clientB in
-                    try await body(clientA, clientB)
+                    try await body(clientA, clientB, changesA, changesB)
                 }
             }
         }
     }
 
     @Test func secondReplicaHonoursRotationLogoutAndPolicyChanges() async throws {
-        try await Self.withReplicas { clientA, clientB in try await Self.exercise(clientA, clientB) }
+        try await Self.withReplicas { clientA, clientB, changesA, changesB in
+            try await Self.exercise(clientA, clientB, changesA, changesB)
+        }
     }
 
     /// SPEC 4.1: a role update on one replica and an assignment on the other, racing, never combine into a grant
     /// that neither check saw (checks and writes are serialized per tenant by a PostgreSQL advisory lock).
     @Test func racingRoleUpdateAndAssignmentOnTwoReplicasNeverEscalate() async throws {
-        try await Self.withReplicas { clientA, clientB in try await ConcurrentEscalation.race(clientA, clientB) }
+        try await Self.withReplicas { clientA, clientB, _, _ in
+            try await ConcurrentEscalation.race(clientA, clientB)
+        }
     }
 
     /// SPEC 5: wrong passwords spread over two replicas count together (the store shares the failures), so the
     /// account+address lock holds on both after five failures in all.
     @Test func failedLoginsOnTwoReplicasCountTogether() async throws {
-        try await Self.withReplicas { clientA, clientB in
+        try await Self.withReplicas { clientA, clientB, _, _ in
             let admin = try await clientA.token()
             #expect(
                 try await clientA.send(
@@ -167,9 +188,13 @@ struct MultiReplicaTests {
         }
     }
 
-    static func exercise(_ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol) async throws {
-        // Let both listeners connect (each reports a catch-up on connecting; the readiness of B's answers shows it).
-        try await Task.sleep(for: .milliseconds(300))
+    static func exercise(
+        _ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol, _ changesA: ObservedChangeNotifier,
+        _ changesB: ObservedChangeNotifier
+    ) async throws {
+        // Both listeners connected: a change from now on is announced to the other replica.
+        #expect(await listening(changesA), "replica A's listener did not connect within \(connectDeadline)")
+        #expect(await listening(changesB), "replica B's listener did not connect within \(connectDeadline)")
         let jwksA = try await clientA.send(.get, "/.well-known/jwks.json").text
         #expect(try await clientB.send(.get, "/.well-known/jwks.json").text == jwksA)
         let adminA = try await clientA.token()
@@ -178,7 +203,7 @@ struct MultiReplicaTests {
         let rotated = try await clientA.send(.post, "/v1/admin/keys/rotate?force=true", bearer: adminA)
         #expect(rotated.status == .ok)
         let newKid = try #require(rotated.string("active_kid"))
-        let rotation = try await observe {
+        let rotation = try await observe(.keys, on: changesB) {
             let reply = try await clientB.login()
             guard let token = reply.string("access_token") else { return false }
             return try kid(of: token) == newKid
@@ -198,7 +223,7 @@ struct MultiReplicaTests {
         let session = try await clientB.token()
         #expect(try await clientB.send(.get, "/v1/me", bearer: session).status == .ok)
         #expect(try await clientA.send(.post, "/v1/auth/logout", bearer: session).status == .noContent)
-        let logout = try await observe {
+        let logout = try await observe(.sessions, on: changesB) {
             try await clientB.send(.get, "/v1/me", bearer: session).string("code") == "token_revoked"
         }
         #expect(logout != nil, "replica B still accepted a logged-out token after \(deadline)")
@@ -211,14 +236,14 @@ struct MultiReplicaTests {
         #expect(created.status == .created)
         let expected = try #require(try await clientA.send(.get, "/v1/me", bearer: adminA)["policy_version"] as? Int)
         #expect(expected == before + 1)
-        let policy = try await observe {
+        let policy = try await observe(.policy, on: changesB) {
             try await clientB.send(.get, "/v1/me", bearer: viewer)["policy_version"] as? Int == expected
         }
         #expect(policy != nil, "replica B did not see the new policy version within \(deadline)")
 
         print(
             """
-            multi-replica propagation (A -> B, observed by polling B every 5 ms; includes one HTTP round trip per poll): \
+            multi-replica propagation (A -> B, checked on B after each of its reloads; includes HTTP round trips): \
             rotation \(rotation.map(milliseconds) ?? "not seen"), logout \(logout.map(milliseconds) ?? "not seen"), \
             policy change \(policy.map(milliseconds) ?? "not seen")
             """)

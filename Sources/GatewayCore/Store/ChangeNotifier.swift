@@ -14,4 +14,12 @@ public protocol ChangeNotifier: Sendable {
     /// Delivers changes to `handler` until cancelled. After every (re)connection it delivers every kind once,
     /// since changes made while disconnected were not announced.
     func listen(_ handler: @escaping @Sendable (StoreChange) async -> Void) async throws
+
+    /// Told each time this process has finished the reload a delivered change called for (successfully or not;
+    /// a failure is logged). Nothing by default; tests await propagation through it instead of polling.
+    func reloaded(_ change: StoreChange) async
+}
+
+extension ChangeNotifier {
+    public func reloaded(_ change: StoreChange) async {}
 }

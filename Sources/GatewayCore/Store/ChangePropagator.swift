@@ -71,5 +71,6 @@ public struct ChangePropagator: Service {
                 "reload after a change notification failed; the poll will retry",
                 metadata: ["change": "\(change.rawValue)", "error_type": "\(type(of: error))"])
         }
+        await notifier.reloaded(change)
     }
 }
