@@ -573,7 +573,7 @@ struct TwoTenants {
             #expect(
                 try await client.send(
                     .get, "/v1/me", headers: [HTTPField.Name("X-Workspace-Id")!: "other"], bearer: t.globexAdmin
-                ).status == .ok, "/v1/me ignores scope headers")
+                ).status == .forbidden, "/v1/me honours scope headers as every IAM call does")
             #expect(try await snapshot() == before, "tenant A unchanged")
             // The platform admin may cross, and it is audited.
             #expect(try await client.send(.get, "/v1/users", headers: acmeHeader, bearer: t.platform).status == .ok)

@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Testing
 
 /// A gateway on real parts in a temp directory: SQLite file, file key store, real RSA keys, a manual clock.
 struct TestGateway {
@@ -138,6 +139,13 @@ extension TestClientProtocol {
             headers[.contentType] = headers[.contentType] ?? "application/json"
         }
         let response = try await execute(uri: uri, method: method, headers: headers, body: body)
+        // Every answer of the gateway's own API must be what the OpenAPI document says (issue 17).
+        for problem in OpenAPIConformance.problems(
+            method: method, uri: uri, status: response.status, headers: response.headers,
+            body: Data(response.body.readableBytesView))
+        {
+            Issue.record(Comment(rawValue: "OpenAPI: \(problem)"))
+        }
         let text = String(buffer: response.body)
         let parsed = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
         return JSONReply(status: response.status, headers: response.headers, json: parsed, text: text)
