@@ -31,22 +31,10 @@ public struct AccessTokenClaims: Codable, Sendable, Equatable {
         tenantID: String, workspaceID: String, roles: [String], policyVersion: Int64,
         permissions: [String], sid: String?, clientID: String? = nil, scope: String? = nil
     ) {
-        self.scope = scope
-        self.iss = iss
-        self.sub = sub
-        self.aud = [aud]
-        self.exp = exp
-        self.iat = iat
-        self.nbf = nbf
-        self.jti = jti
-        self.tenantID = tenantID
-        self.workspaceID = workspaceID
-        self.roles = roles
-        self.policyVersion = policyVersion
-        self.service = aud
-        self.permissions = permissions
-        self.sid = sid
-        self.clientID = clientID
+        self.init(
+            iss: iss, sub: sub, audiences: [aud], exp: exp, iat: iat, nbf: nbf, jti: jti, tenantID: tenantID,
+            workspaceID: workspaceID, roles: roles, policyVersion: policyVersion, service: aud,
+            permissions: permissions, sid: sid, clientID: clientID, scope: scope)
     }
 
     /// Every member as read from a token (`aud` as a list).
