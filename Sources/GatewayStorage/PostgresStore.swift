@@ -3,6 +3,7 @@ import GatewayCore
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import ServiceLifecycle
 
@@ -249,8 +250,12 @@ enum PostgresErrors {
             if let message = error.serverInfo?[.message] {
                 return message + (error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? "")
             }
+            if error.code == .sslUnsupported {
+                return "the server does not offer TLS and sslmode=require asks for it (turn ssl on in the server, or"
+                    + " use sslmode=prefer or disable on a trusted network)"
+            }
             if let underlying = error.underlying {
-                return connectionFailure(underlying) ?? "\(error.code): \(underlying)"
+                return connectionFailure(underlying) ?? tlsFailure(underlying) ?? "\(error.code): \(underlying)"
             }
             return "\(error.code)"
         case let error where isPoolError(error):
@@ -259,6 +264,27 @@ enum PostgresErrors {
             return error.message
         default:
             return connectionFailure(error) ?? "\(error)"
+        }
+    }
+
+    /// A TLS handshake that failed, in words an operator acts on (BoringSSL's own is an error stack).
+    static func tlsFailure(_ error: any Error) -> String? {
+        let trust =
+            "the server's certificate must be signed by a CA of the system trust store or of the file sslrootcert"
+            + " names in storage.url, and name the host"
+        if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+            return "TLS: the database server's certificate does not name the host of storage.url (\(trust))"
+        }
+        switch error {
+        case NIOSSLError.handshakeFailed(let reason):
+            if "\(reason)".contains("CERTIFICATE_VERIFY_FAILED") {
+                return "TLS: the database server's certificate is not trusted (\(trust))"
+            }
+            return "TLS handshake with the database failed (\(trust)): \(reason)"
+        case let error as NIOSSLError:
+            return "TLS with the database failed: \(error)"
+        default:
+            return nil
         }
     }
 

@@ -8,8 +8,10 @@ import PostgresNIO
 /// Where and how to reach PostgreSQL, parsed from `storage.url`
 /// (`postgres://user:password@host:5432/database?sslmode=prefer`).
 ///
-/// `sslmode` is `disable`, `prefer` (the default: TLS when the server offers it) or `require` (TLS with the
-/// server's certificate verified against the system trust store). ``description`` never holds the password.
+/// `sslmode` is `disable`, `prefer` (the default: TLS when the server offers it) or `require` (TLS or no connection).
+/// With TLS the server's certificate is always verified and must name the host: against the system trust store, or
+/// against the CA certificates (PEM) of the file `sslrootcert` names (a private CA, a cloud provider's bundle).
+/// ``description`` never holds the password.
 public struct PostgresStoreConfiguration: Sendable {
     public enum TLSMode: String, Sendable {
         case disable, prefer, require
@@ -21,6 +23,8 @@ public struct PostgresStoreConfiguration: Sendable {
     public var password: String?
     public var database: String
     public var tlsMode: TLSMode
+    /// A PEM file of the CA certificates that verify the server's (`sslrootcert`); `nil` = the system trust store.
+    public var trustRootsFile: String?
     /// A schema to keep the gateway's tables in (`search_path`), created when missing; `nil` = the default (`public`).
     public var schema: String?
     /// The most connections the pool opens.
@@ -64,6 +68,7 @@ public struct PostgresStoreConfiguration: Sendable {
         }
         var tlsMode = TLSMode.prefer
         var schema: String?
+        var trustRootsFile: String?
         for item in components.queryItems ?? [] {
             switch item.name {
             case "sslmode":
@@ -71,6 +76,15 @@ public struct PostgresStoreConfiguration: Sendable {
                     throw ConfigurationError(key: "storage.url", problem: "sslmode must be disable, prefer or require")
                 }
                 tlsMode = value
+            case "sslrootcert":
+                guard let path = item.value, !path.isEmpty else {
+                    throw ConfigurationError(key: "storage.url", problem: "sslrootcert needs the path of a PEM file")
+                }
+                guard (try? NIOSSLCertificate.fromPEMFile(path))?.isEmpty == false else {
+                    throw ConfigurationError(
+                        key: "storage.url", problem: "sslrootcert: \(path) is not a readable PEM file of certificates")
+                }
+                trustRootsFile = path
             case "schema":
                 guard let value = item.value, Self.isValidSchemaName(value) else {
                     throw ConfigurationError(key: "storage.url", problem: "schema must match ^[a-z_][a-z0-9_]{0,62}$")
@@ -78,12 +92,21 @@ public struct PostgresStoreConfiguration: Sendable {
                 schema = value
             default:
                 throw ConfigurationError(
-                    key: "storage.url", problem: "unknown URL parameter \(item.name) (known: sslmode, schema)")
+                    key: "storage.url",
+                    problem: "unknown URL parameter \(item.name) (known: sslmode, sslrootcert, schema)")
             }
         }
         self.init(
             host: host, port: components.port ?? 5432, username: username, password: components.password,
             database: database, tlsMode: tlsMode, schema: schema)
+        self.trustRootsFile = trustRootsFile
+    }
+
+    /// The TLS client configuration: full verification, against `trustRootsFile` when set.
+    var tlsConfiguration: TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let trustRootsFile { configuration.trustRoots = .file(trustRootsFile) }
+        return configuration
     }
 
     /// `postgres://user@host:port/database`, for logs: never the password.
@@ -110,8 +133,8 @@ public struct PostgresStoreConfiguration: Sendable {
         let tls: PostgresClient.Configuration.TLS =
             switch tlsMode {
             case .disable: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require: .require(.makeClientConfiguration())
+            case .prefer: .prefer(tlsConfiguration)
+            case .require: .require(tlsConfiguration)
             }
         var configuration = PostgresClient.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
@@ -127,8 +150,8 @@ public struct PostgresStoreConfiguration: Sendable {
         let tls: PostgresConnection.Configuration.TLS =
             switch tlsMode {
             case .disable: .disable
-            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
-            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .prefer: .prefer(try NIOSSLContext(configuration: tlsConfiguration))
+            case .require: .require(try NIOSSLContext(configuration: tlsConfiguration))
             }
         var configuration = PostgresConnection.Configuration(
             host: host, port: port, username: username, password: password, database: database, tls: tls)
