@@ -74,9 +74,13 @@ struct MultiReplicaTests {
         }
     }
 
-    /// Waits until `replica`'s listener has connected: it delivers its catch-up once `LISTEN` is in place.
-    static func listening(_ replica: ObservedChangeNotifier) async -> Bool {
-        await replica.wait(until: .now + connectDeadline) { $0.delivered > 0 }
+    /// Waits until `replica`'s listener has connected and the replica has finished the reloads of its catch-up (once
+    /// `LISTEN` is in place the listener delivers every kind of change once), so that none is still running when the
+    /// test changes something.
+    static func settled(_ replica: ObservedChangeNotifier) async -> Bool {
+        await replica.wait(until: .now + connectDeadline) { counts in
+            StoreChange.allCases.allSatisfy { (counts.reloaded[$0] ?? 0) > 0 }
+        }
     }
 
     static func milliseconds(_ duration: Duration) -> String {
@@ -192,9 +196,9 @@ struct MultiReplicaTests {
         _ clientA: any TestClientProtocol, _ clientB: any TestClientProtocol, _ changesA: ObservedChangeNotifier,
         _ changesB: ObservedChangeNotifier
     ) async throws {
-        // Both listeners connected: a change from now on is announced to the other replica.
-        #expect(await listening(changesA), "replica A's listener did not connect within \(connectDeadline)")
-        #expect(await listening(changesB), "replica B's listener did not connect within \(connectDeadline)")
+        // Both listeners connected (a change from now on is announced to the other replica) and caught up.
+        #expect(await settled(changesA), "replica A's listener did not connect and catch up within \(connectDeadline)")
+        #expect(await settled(changesB), "replica B's listener did not connect and catch up within \(connectDeadline)")
         let jwksA = try await clientA.send(.get, "/.well-known/jwks.json").text
         #expect(try await clientB.send(.get, "/.well-known/jwks.json").text == jwksA)
         let adminA = try await clientA.token()
