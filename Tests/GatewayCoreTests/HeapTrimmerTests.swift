@@ -11,7 +11,28 @@ import Testing
 
     /// Memory freed in the middle of the heap (blocks below the mmap threshold, each between two blocks still in
     /// use) stays resident until trimmed; after ``HeapTrimmer/trim()`` most of it is given back.
+    ///
+    /// The measure is the whole process's, and the gateways other tests run at the same time trim the heap too (their
+    /// `HeapTrimmer` service): when one does between the free and the measurement, the premise does not hold and the
+    /// experiment is repeated (at most five times; a premise that never holds fails the test).
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/status"))) func freedMemoryIsGivenBack() {
+        var attempts: [String] = []
+        for _ in 0..<5 {
+            let (filled, afterFree, afterTrim) = Self.experiment()
+            // 128 MiB were freed. Without the trim nearly all of it stays; with it, nearly all of it goes.
+            guard afterFree > filled - 96 else {
+                attempts.append("\(filled) -> \(afterFree) MB")
+                continue
+            }
+            #expect(afterTrim < afterFree - 64, "the trim gives back most of it: \(afterFree) -> \(afterTrim) MB")
+            return
+        }
+        Issue.record("freeing alone gave the memory back in every attempt (\(attempts)): the premise never held")
+    }
+
+    /// Fills 128 MiB in blocks kept apart by small live ones, frees them, trims: the resident anonymous megabytes
+    /// after each step.
+    static func experiment() -> (filled: Double, afterFree: Double, afterTrim: Double) {
         let blocks = 2048
         let size = 64 * 1024
         var freed: [UnsafeMutableRawPointer] = []
@@ -22,15 +43,12 @@ import Testing
             freed.append(block)
             kept.append(malloc(64)!)
         }
-        let filled = Self.anonymousMegabytes()
+        let filled = anonymousMegabytes()
         for block in freed { free(block) }
-        let afterFree = Self.anonymousMegabytes()
+        let afterFree = anonymousMegabytes()
         HeapTrimmer.trim()
-        let afterTrim = Self.anonymousMegabytes()
+        let afterTrim = anonymousMegabytes()
         for block in kept { free(block) }
-        // 128 MiB were freed. Without the trim nearly all of it stays; with it, nearly all of it goes. The margins
-        // are wide because other tests run in the same process at the same time.
-        #expect(afterFree > filled - 96, "freeing alone gives back little: \(filled) -> \(afterFree) MB")
-        #expect(afterTrim < afterFree - 64, "the trim gives back most of it: \(afterFree) -> \(afterTrim) MB")
+        return (filled, afterFree, afterTrim)
     }
 }

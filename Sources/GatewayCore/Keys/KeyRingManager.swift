@@ -126,10 +126,10 @@ public final class KeyRingManager: Service, Sendable {
     }
 
     /// Rotates now: next becomes active, active becomes retiring, a new next is created.
-    @discardableResult
     /// - Parameter force: rotate even while the next key is younger than the JWKS `max-age` (audited as
     ///   `keys.rotate_forced`).
     /// - Throws: ``KeyRingError/publishedTooRecently(kid:wait:)`` when that is so and `force` is not set.
+    @discardableResult
     public func rotate(by actor: Actor = .system, force: Bool = false) async throws -> (
         activeKid: String, previousKid: String?
     ) {
