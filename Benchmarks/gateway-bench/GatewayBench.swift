@@ -357,7 +357,7 @@ struct CacheMemory: ParsableCommand {
                 tenantID: "acme", workspaceID: "default", roles: ["viewer"], policyVersion: 3,
                 permissions: ["connections.read", "integrations.read"], sid: session
             )
-            // A real token shape: header.payload.signature with a 256-byte signature; signing each would only cost time.
+            // A real token shape: header.payload.signature, a 256-byte signature (signing each would only cost time).
             let payload = Base64URL.encode(try JSONEncoder().encode(claims))
             let token = "\(key.jwsHeaderSegment).\(payload).\(Base64URL.encode(SecretToken.randomBytes(256)))"
             cache.store(

@@ -86,7 +86,7 @@ enum PostgresMigrations {
         Migration(
             version: 3, name: "shared key ring",
             statements: [
-                // One row: its revision changes with every change of the ring; `SELECT ... FOR UPDATE` on it serializes writers.
+                // One row; each change of the ring bumps its revision. `SELECT ... FOR UPDATE` on it orders writers.
                 "CREATE TABLE key_ring (id integer PRIMARY KEY CHECK (id = 1), revision bigint NOT NULL, updated_at timestamptz NOT NULL)",
                 "INSERT INTO key_ring (id, revision, updated_at) VALUES (1, 0, now())",
                 """
@@ -106,10 +106,10 @@ enum PostgresMigrations {
                 "ALTER TABLE api_keys ADD COLUMN service text",
                 "ALTER TABLE audit_events ADD COLUMN origin_workspace_id text",
                 "CREATE INDEX audit_events_workspace ON audit_events (tenant_id, workspace_id, id)",
-                // Failed password checks per throttle key (a digest, never a username or an address), shared by replicas.
+                // Failed password checks per throttle key (a digest, never a username or address), shared by replicas.
                 "CREATE TABLE login_failures (key text NOT NULL, at timestamptz NOT NULL)",
                 "CREATE INDEX login_failures_key ON login_failures (key, at)",
-                // Every principal id ever used in a tenant (users, API keys, clients): unique across kinds, never reused.
+                // Every principal id used in a tenant (users, API keys, clients): unique across kinds, never reused.
                 "CREATE TABLE principal_ids (tenant_id text NOT NULL, principal_id text NOT NULL, kind text NOT NULL, PRIMARY KEY (tenant_id, principal_id))",
                 "INSERT INTO principal_ids SELECT tenant_id, user_id, 'user' FROM users ON CONFLICT DO NOTHING",
                 "INSERT INTO principal_ids SELECT tenant_id, key_id, 'api_key' FROM api_keys ON CONFLICT DO NOTHING",

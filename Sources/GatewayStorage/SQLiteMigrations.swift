@@ -74,7 +74,7 @@ enum SQLiteMigrations {
         Migration(
             version: 3, name: "tenant-wide assignments, service-bound keys, audit origin",
             statements: [
-                // Tenant-wide assignments use workspace id `*`, so the workspace foreign key goes (SQLite rebuilds the table).
+                // Tenant-wide assignments use workspace id `*`: the workspace foreign key goes (the table is rebuilt).
                 """
                 CREATE TABLE assignments_v3 (assignment_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL REFERENCES tenants(tenant_id),
                     workspace_id TEXT NOT NULL, principal_id TEXT NOT NULL, role_id TEXT NOT NULL, created_at REAL NOT NULL,
@@ -88,10 +88,10 @@ enum SQLiteMigrations {
                 "ALTER TABLE api_keys ADD COLUMN service TEXT",
                 "ALTER TABLE audit_events ADD COLUMN origin_workspace_id TEXT",
                 "CREATE INDEX audit_events_workspace ON audit_events (tenant_id, workspace_id, id)",
-                // Failed password checks per throttle key (a digest, never a username or an address), shared by replicas.
+                // Failed password checks per throttle key (a digest, never a username or address), shared by replicas.
                 "CREATE TABLE login_failures (key TEXT NOT NULL, at REAL NOT NULL)",
                 "CREATE INDEX login_failures_key ON login_failures (key, at)",
-                // Every principal id ever used in a tenant (users, API keys, clients): unique across kinds, never reused.
+                // Every principal id used in a tenant (users, API keys, clients): unique across kinds, never reused.
                 "CREATE TABLE principal_ids (tenant_id TEXT NOT NULL, principal_id TEXT NOT NULL, kind TEXT NOT NULL, PRIMARY KEY (tenant_id, principal_id))",
                 "INSERT OR IGNORE INTO principal_ids SELECT tenant_id, user_id, 'user' FROM users",
                 "INSERT OR IGNORE INTO principal_ids SELECT tenant_id, key_id, 'api_key' FROM api_keys",

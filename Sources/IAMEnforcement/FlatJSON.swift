@@ -5,8 +5,8 @@ import Foundation
 ///
 /// It reads a strict subset only: one object whose members are ASCII strings without escapes, integers without fraction
 /// or exponent that fit an Int64, or arrays of such strings; each key once. Anything else (an escape, a float,
-/// `null`, a nested object, a repeated or unknown key, text outside ASCII) makes it answer `nil`, and the caller decodes
-/// with `JSONDecoder` as before, so every text decodes exactly as `JSONDecoder` decodes it.
+/// `null`, a nested object, a repeated or unknown key, text outside ASCII) makes it answer `nil`, and the caller
+/// decodes with `JSONDecoder` as before, so every text decodes exactly as `JSONDecoder` decodes it.
 ///
 /// Keys are compared as bytes (no `String` per key) and each value is read as the type its key expects, straight from
 /// the decoded token bytes.
@@ -26,8 +26,8 @@ enum FlatJSON {
     }
 
     /// Reads the object in `bytes`, calling `member` with each key; `member` reads the value with the reader's
-    /// `string()`, `integer()`, `strings()` or `stringOrStrings()`, and answers `false` to refuse. `false` when the text
-    /// is outside the subset or `member` refused.
+    /// `string()`, `integer()`, `strings()` or `stringOrStrings()`, and answers `false` to refuse. `false` when the
+    /// text is outside the subset or `member` refused.
     static func forEachMember(_ bytes: UnsafeBufferPointer<UInt8>, _ member: (Key, inout Reader) -> Bool) -> Bool {
         var reader = Reader(bytes: bytes)
         guard reader.consume(UInt8(ascii: "{")) else { return false }

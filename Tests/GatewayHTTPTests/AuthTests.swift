@@ -83,7 +83,7 @@ struct GatewayPayload: JWTPayload {
                 #expect(reply.text == wrongPassword.text)
             }
             let events = try await gateway.store.auditEvents(AuditQuery(tenantID: nil, limit: 100))
-            // The unknown tenant's failure is written into no tenant's log (a tenant created later must not inherit it).
+            // The unknown tenant's failure goes into no tenant's log (a tenant created later must not inherit it).
             #expect(events.filter { $0.action == "login.failure" }.count == 2)
             #expect(events.allSatisfy { $0.tenantID == "platform" })
         }

@@ -1104,8 +1104,8 @@ final class ModelRun {
 
     // MARK: Generating operations
 
-    /// Permissions for a role change: often ones the actor holds in `scope` (so that some succeed), sometimes any, rarely
-    /// a platform-only or unknown one (400).
+    /// Permissions for a role change: often ones the actor holds in `scope` (so that some succeed), sometimes any,
+    /// rarely a platform-only or unknown one (400).
     func rolePermissions(for actor: Actor, _ t: Int, in scope: String) -> [String] {
         var permissions: [String]
         if case .key(let id) = actor, rng.chance(0.5) {

@@ -379,7 +379,7 @@ import Testing
                         tenant: "acme", workspace: workspace, username: "dora", password: "dora-password"
                     ).status == .ok, "\(workspace)")
             }
-            // A workspace-limited role cannot be assigned tenant-wide (400), and a viewer-only caller cannot manage workspaces.
+            // A workspace-limited role can't be assigned tenant-wide (400); a viewer-only caller can't add workspaces.
             let limited = try await client.send(
                 .post, "/v1/roles",
                 json: ["name": "ws2-only", "permissions": ["explorer.read"], "workspace_id": "ws2"], bearer: acmeAdmin)

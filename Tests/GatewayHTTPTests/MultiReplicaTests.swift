@@ -120,7 +120,7 @@ struct MultiReplicaTests {
             pools.addTask { try await storeA.run() }
             pools.addTask { try await storeB.run() }
             defer { pools.cancelAll() }
-            // Replica B polls its key ring only every minute: a rotation on A reaches it within the deadline only by NOTIFY.
+            // Replica B polls its key ring every minute only: a rotation on A reaches it in time only by NOTIFY.
             let keyRingA = try await KeyRingManager.open(
                 store: PostgresKeyStore(store: storeA, encryptionKey: kek), configuration: configuration,
                 clock: SystemClock(), logger: logger)

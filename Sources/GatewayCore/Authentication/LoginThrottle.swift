@@ -9,10 +9,11 @@ import Synchronization
 /// An attacked account never locks out another, and an attacker's address never locks the real user's address out
 /// until the account-wide bound, which is ten times higher.
 ///
-/// Across replicas: failures are also recorded in the shared store (``GatewayStore/recordLoginFailure(keys:at:forgetBefore:)``,
-/// under digests of the keys) and read back before each reservation, so sequential guesses spread over replicas count
-/// together. Checks *in flight* are counted per process, so a burst sent at once to N replicas gets at most
-/// N x `perAccountAndAddress` password checks before the first failures are recorded.
+/// Across replicas: failures are also recorded in the shared store
+/// (``GatewayStore/recordLoginFailure(keys:at:forgetBefore:)``, under digests of the keys) and read back before each
+/// reservation, so sequential guesses spread over replicas count together. Checks *in flight* are counted per process,
+/// so a burst sent at once to N replicas gets at most N x `perAccountAndAddress` password checks before the first
+/// failures are recorded.
 public final class LoginThrottle: Sendable {
     public struct Limits: Sendable {
         /// Failures (plus checks in flight) allowed before back-off starts, per key kind.

@@ -6,7 +6,8 @@ import Foundation
 /// - `http.host`, `http.port`: where the server listens.
 /// - `issuer`: the `iss` claim; discovery and JWKS URLs derive from it.
 /// - `gateway_audience`: `aud` of client access tokens.
-/// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`, `tokens.downstream_cache_size`.
+/// - `tokens.access_ttl`, `tokens.downstream_ttl`, `tokens.refresh_ttl`, `tokens.leeway`,
+///   `tokens.downstream_cache_size`.
 /// - `keys.directory`, `keys.rsa_bits`, `keys.rotation_interval` (0 = no automatic rotation).
 /// - `keys.encryption_key_file` or `keys.encryption_key_env`: the key-encryption key (32 bytes, base64) of the
 ///   shared key store, from a file or from the environment variable so named; one is required with PostgreSQL.

@@ -8,8 +8,8 @@ import Synchronization
 /// The key ring in memory: the active signing key, the published JWKS and the verification keys, swapped as one
 /// snapshot so that a token is never signed by a key missing from the JWKS served at that moment.
 ///
-/// Runs as a `Service`: once a second it picks up changes written by another process (the CLI, another replica), drops retiring
-/// keys whose time is up and rotates when `keys.rotation_interval` has passed.
+/// Runs as a `Service`: once a second it picks up changes written by another process (the CLI, another replica), drops
+/// retiring keys whose time is up and rotates when `keys.rotation_interval` has passed.
 public final class KeyRingManager: Service, Sendable {
     /// One consistent view of the ring.
     public struct Snapshot: Sendable {

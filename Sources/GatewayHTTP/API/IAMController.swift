@@ -94,7 +94,7 @@ struct IAMController<Context: RequestContext> {
     func addRoutes(to router: Router<Context>) {
         // MARK: The caller
         // In the scope's workspace (the token's, or for a platform admin the one X-Tenant-Id / X-Workspace-Id select),
-        // or in `?workspace_id=` of the same tenant (`*`: tenant-wide): what the caller holds there, without a new token.
+        // or in `?workspace_id=` of the same tenant (`*`: tenant-wide): what the caller holds there, no new token.
         router.get("/v1/me") { request, context -> Response in
             let scope = try await scopes.scope(of: request, context: context)
             let workspace =

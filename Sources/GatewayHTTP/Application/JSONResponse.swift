@@ -30,7 +30,7 @@ enum JSONResponse {
 }
 
 extension Request {
-    /// Decodes a JSON body of at most the context's upload size; 400 for malformed JSON or wrong types, 413 when too large.
+    /// Decodes a JSON body of at most the context's upload size: 400 if malformed or of wrong types, 413 if too large.
     func decodeJSON<T: Decodable>(_ type: T.Type, context: some RequestContext) async throws -> T {
         guard Self.isJSON(headers[.contentType]) else {
             throw GatewayError(.unsupportedMediaType, "The request body must be application/json.")

@@ -67,7 +67,7 @@ struct ProxyHeaders: Sendable {
         headers.reserveCapacity(fields.count + set.count)
         var cookies: [Substring] = []
         for field in fields {
-            // `canonicalName` is already lower case; only a name with `_` needs a copy (this runs per header, per request).
+            // `canonicalName` is already lower case; only a name with `_` needs a copy (runs per header, per request).
             let canonical = field.name.canonicalName
             let name = canonical.utf8.contains(UInt8(ascii: "_")) ? Self.normalized(canonical) : canonical
             if isStripped(name) || listed.contains(name) { continue }
