@@ -134,6 +134,10 @@ extension IAMGatewayCommand {
                     "iam-gateway: cannot listen on \(address): \(reason) (http.host, http.port, or serve --host/--port)"
                 )
                 throw ExitCode(1)
+            } catch let error as ConfigurationError {
+                // A file the configuration names that turns out unusable (http.tls.*): a configuration problem.
+                printError("iam-gateway: \(error)")
+                throw ExitCode(2)
             } catch {
                 printError("iam-gateway: \(error)")
                 throw ExitCode(1)

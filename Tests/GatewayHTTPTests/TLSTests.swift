@@ -160,7 +160,7 @@ struct TestPKI {
         }
     }
 
-    @Test func badTLSFilesStopStartUpNamingTheKey() throws {
+    @Test func badTLSFilesStopStartUpNamingTheKey() async throws {
         let pki = try TestPKI()
         defer { pki.remove() }
         try pki.issue("one")
@@ -185,6 +185,20 @@ struct TestPKI {
             _ = try GatewayConfiguration.parse(
                 yaml: "http: { tls: { certificate: /nonexistent.pem, private_key: /nonexistent.key } }")
         }
+        // The whole gateway, as `serve` builds it: a file that is no certificate stops it with the key named (it
+        // crashed here once: the upstream HTTP client was made before the TLS files were read, and dropped unclosed).
+        try "garbage".write(toFile: pki.path("garbage.pem"), atomically: true, encoding: .utf8)
+        let gateway = try await TestGateway.make {
+            $0.http.tlsCertificate = pki.path("garbage.pem")
+            $0.http.tlsPrivateKey = pki.path("garbage.pem")
+        }
+        do {
+            _ = try await gateway.wiredApplication()
+            Issue.record("a gateway started on a garbage certificate")
+        } catch let error as ConfigurationError {
+            #expect(error.key == "http.tls.certificate")
+        }
+        await gateway.cleanUp()
         let (parsed, _) = try GatewayConfiguration.parse(
             yaml:
                 "http: { tls: { certificate: \(pki.path("one-leaf.pem")), private_key: \(pki.path("one-leaf.key")) } }")

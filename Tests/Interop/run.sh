@@ -3,6 +3,7 @@
 # party) against a live gateway on loopback, and the command line (test_cli.py) as an operator uses it.
 #
 #   bash Tests/Interop/run.sh        # after `swift build` (or `swift test`); .ci/run calls it after swift test
+#   bash Tests/Interop/run.sh -k cli # pytest's arguments after it: here only test_cli.py's tests
 #
 # Installs what it needs (Debian's apache2 and libapache2-mod-auth-openidc, a Python virtual environment with the
 # pinned packages of requirements.txt), starts the
@@ -84,6 +85,6 @@ export GATEWAY_ADMIN_PASSWORD="$IAM_GATEWAY_BOOTSTRAP_ADMIN_PASSWORD"
 # authlib refuses plain http outside this switch; the suite runs on loopback.
 export AUTHLIB_INSECURE_TRANSPORT=1
 status=0
-"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$HERE" || status=$?
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$HERE" "$@" || status=$?
 if [ "$status" != 0 ]; then echo "== gateway log"; tail -50 "$WORK/gateway.log"; fi
 exit "$status"

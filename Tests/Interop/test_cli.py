@@ -38,6 +38,19 @@ def test_a_port_in_use_is_named():
     assert bad.returncode != 0 and "--port" in bad.stderr
 
 
+def test_a_file_that_is_no_certificate_stops_start_up_with_exit_2(tmp_path):
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("garbage")
+    result = run("serve", "--port", "0", env={
+        "IAM_GATEWAY_METRICS_LISTEN": "",
+        "IAM_GATEWAY_HTTP_TLS_CERTIFICATE": str(garbage),
+        "IAM_GATEWAY_HTTP_TLS_PRIVATE_KEY": str(garbage),
+    })
+    assert result.returncode == 2, result.stderr
+    assert f"http.tls.certificate: {garbage} holds no PEM certificate" in result.stderr
+    assert "Fatal error" not in result.stderr
+
+
 def test_reset_password_offline_revokes_the_users_sessions(admin_token):
     created = api("POST", "/v1/users", admin_token, {"username": "cli-user", "password": "cli-password-1", "user_id": "cli-user"})
     assert created.status_code == 201, created.text

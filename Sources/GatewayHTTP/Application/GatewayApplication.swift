@@ -187,6 +187,12 @@ public struct Gateway: Sendable {
         self.scopes = ScopeResolver(
             authenticator: authenticator, resolver: auth.accessResolver, store: store, audit: audit)
         self.logger = logger
+        self.tls =
+            configuration.http.servesTLS
+            ? try TLSReloader(
+                certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey,
+                logger: logger) : nil
+        // Nothing may throw after this: a client dropped without `shutdown()` is a fatal error.
         self.httpClient = HTTPClientService.makeClient()
         self.downstreamTokens = DownstreamTokenCache(
             capacity: configuration.tokens.downstreamCacheSize, metrics: metrics)
@@ -200,11 +206,6 @@ public struct Gateway: Sendable {
         proxy.forwardedProto = configuration.http.servesTLS ? "https" : "http"
         proxy.trustedProxies = configuration.http.trustedProxies
         proxy.tracer = tracing?.tracer
-        self.tls =
-            configuration.http.servesTLS
-            ? try TLSReloader(
-                certificate: configuration.http.tlsCertificate, privateKey: configuration.http.tlsPrivateKey,
-                logger: logger) : nil
         self.proxy = proxy
         self.upstreamPools = UpstreamPools()
         self.proxyFastPath = ProxyFastPath(
