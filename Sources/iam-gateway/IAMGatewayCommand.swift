@@ -134,13 +134,10 @@ extension IAMGatewayCommand {
                     "iam-gateway: cannot listen on \(address): \(reason) (http.host, http.port, or serve --host/--port)"
                 )
                 throw ExitCode(1)
-            } catch let error as ConfigurationError {
-                // A file the configuration names that turns out unusable (http.tls.*): a configuration problem.
-                printError("iam-gateway: \(error)")
-                throw ExitCode(2)
             } catch {
                 printError("iam-gateway: \(error)")
-                throw ExitCode(1)
+                // A file the configuration names that turns out unusable (http.tls.*) is a configuration problem.
+                throw ExitCode(error is ConfigurationError ? 2 : 1)
             }
         }
     }
