@@ -1,8 +1,9 @@
 import Foundation
-import GatewayCore
 import IAMEnforcement
 import Logging
 import Testing
+
+@testable import GatewayCore
 
 /// The key ring's state machine, driven by a manual clock.
 @Suite struct KeyRingTests {
@@ -38,6 +39,27 @@ import Testing
         #expect(snapshot.jwks.keys.first?.kid == snapshot.active.kid)
         #expect(Set(snapshot.publicKeys.keys) == Set(snapshot.records.map(\.kid)))
         #expect(snapshot.records.first { $0.status == .active }?.activatedAt == clock.now())
+    }
+
+    /// New keys are made before the store's update (on NIO's thread pool, not inside the update) and only as many as
+    /// the update uses: a transform that asks for one more ends its pass unwritten and runs again with it.
+    @Test func keysAreMadeBeforeTheUpdateAndOnlyAsManyAsUsed() async throws {
+        let store = InMemoryKeyStore()
+        let policy = KeyRingPolicy(configuration: Self.configuration())
+        var passes = 0
+        let stored = try await KeyRingManager.update(store, bits: 2048) { state, generate in
+            passes += 1
+            return try policy.initial(now: Date(), generate: generate)
+        }
+        #expect(passes == 3, "passes with no key, one key, two keys")
+        #expect(stored.state.records.count == 2 && stored.state.keys.count == 2)
+        #expect(try await store.load()?.revision == stored.revision)
+        passes = 0
+        let unchanged = try await KeyRingManager.update(store, bits: 2048) { _, _ in
+            passes += 1
+            return nil
+        }
+        #expect(passes == 1 && unchanged.revision == stored.revision)
     }
 
     @Test func rotationPromotesNextAndRetiresActive() async throws {

@@ -2,6 +2,7 @@ import CryptoExtras
 import Foundation
 import IAMEnforcement
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -84,9 +85,9 @@ public final class KeyRingManager: Service, Sendable {
     ) async throws -> KeyRingManager {
         let policy = KeyRingPolicy(configuration: configuration)
         let bits = configuration.keys.rsaBits
-        let stored = try await store.update { stored in
+        let stored = try await update(store, bits: bits) { stored, generate in
             guard stored == nil else { return nil }
-            return try policy.initial(now: clock.now(), generate: { try SigningKey.generate(bits: bits) })
+            return try policy.initial(now: clock.now(), generate: generate)
         }
         let snapshot = try Snapshot(state: stored.state, revision: stored.revision)
         let manager = KeyRingManager(
@@ -135,12 +136,10 @@ public final class KeyRingManager: Service, Sendable {
     ) {
         let policy = self.policy
         let now = clock.now()
-        let bits = rsaBits
         let kids = Mutex<(String, String?)>(("", nil))
-        try await apply { state in
+        try await apply { state, generate in
             guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
-            let (rotated, active, previous) = try policy.rotate(
-                state, now: now, force: force, generate: { try SigningKey.generate(bits: bits) })
+            let (rotated, active, previous) = try policy.rotate(state, now: now, force: force, generate: generate)
             kids.withLock { $0 = (active, previous) }
             return rotated
         }
@@ -156,10 +155,9 @@ public final class KeyRingManager: Service, Sendable {
     public func revoke(kid: String, by actor: Actor = .system) async throws {
         let policy = self.policy
         let now = clock.now()
-        let bits = rsaBits
-        try await apply { state in
+        try await apply { state, generate in
             guard let state else { throw KeyRingError.inconsistent("the key store is empty") }
-            return try policy.revoke(state, kid: kid, now: now, generate: { try SigningKey.generate(bits: bits) })
+            return try policy.revoke(state, kid: kid, now: now, generate: generate)
         }
         logger.warning("signing key revoked", metadata: ["kid": "\(kid)"])
         await notify("keys.revoke", kid, actor)
@@ -179,7 +177,7 @@ public final class KeyRingManager: Service, Sendable {
         let policy = self.policy
         let expired = snapshot.records.filter { $0.status == .retiring && ($0.retireAt ?? now) <= now }.map(\.kid)
         if !expired.isEmpty {
-            try await apply { state in
+            try await apply { state, _ in
                 guard let state else { return nil }
                 return policy.expire(state, now: now)
             }
@@ -195,12 +193,10 @@ public final class KeyRingManager: Service, Sendable {
     /// processes that find the same rotation due, one rotates and the others pick its result up.
     func rotateIfDue(now: Date) async throws {
         let policy = self.policy
-        let bits = rsaBits
         let kids = Mutex<(String, String?)?>(nil)
-        try await apply { state in
+        try await apply { state, generate in
             guard let state, policy.rotationDue(state, now: now) else { return nil }
-            let (rotated, active, previous) = try policy.rotate(
-                state, now: now, generate: { try SigningKey.generate(bits: bits) })
+            let (rotated, active, previous) = try policy.rotate(state, now: now, generate: generate)
             kids.withLock { $0 = (active, previous) }
             return rotated
         }
@@ -230,8 +226,30 @@ public final class KeyRingManager: Service, Sendable {
         }
     }
 
-    private func apply(_ transform: (KeyRingState?) throws -> KeyRingState?) async throws {
-        try install(try await store.update(transform))
+    private func apply(
+        _ transform: (KeyRingState?, _ generate: () throws -> SigningKey) throws -> KeyRingState?
+    ) async throws {
+        try install(try await Self.update(store, bits: rsaBits, transform))
+    }
+
+    /// Runs `transform` in an update of `store`, handing it the new signing keys it asks for from keys made before
+    /// the update, on NIO's thread pool. An RSA key takes a tenth of a second (2048 bits) to seconds (4096 bits, a
+    /// debug build) of CPU: on a cooperative thread it would stall every task waiting for one, and inside the update
+    /// it would hold the store's lock as long. A transform that asks for more keys than were made ends its update
+    /// unwritten; it runs again with one key more (a rotation asks for one, a new ring for two).
+    static func update(
+        _ store: any KeyStore, bits: Int,
+        _ transform: (KeyRingState?, _ generate: () throws -> SigningKey) throws -> KeyRingState?
+    ) async throws -> StoredKeyRing {
+        var keys: [SigningKey] = []
+        while true {
+            let supply = KeySupply(keys)
+            do {
+                return try await store.update { try transform($0, supply.take) }
+            } catch is KeySupply.Shortage {
+                keys.append(try await NIOThreadPool.singleton.runIfActive { try SigningKey.generate(bits: bits) })
+            }
+        }
     }
 
     private func install(_ stored: StoredKeyRing) throws {
@@ -244,5 +262,22 @@ public final class KeyRingManager: Service, Sendable {
         if let observer = observer.withLock({ $0 }) {
             await observer(action, kid, actor)
         }
+    }
+}
+
+/// The signing keys made for one key store update before it began (see ``KeyRingManager/update(_:bits:_:)``).
+final class KeySupply {
+    /// The update asked for more keys than were made.
+    struct Shortage: Error {}
+
+    private let keys: [SigningKey]
+    private var taken = 0
+
+    init(_ keys: [SigningKey]) { self.keys = keys }
+
+    func take() throws -> SigningKey {
+        guard taken < keys.count else { throw Shortage() }
+        defer { taken += 1 }
+        return keys[taken]
     }
 }
