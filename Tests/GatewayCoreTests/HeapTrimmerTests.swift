@@ -30,25 +30,26 @@ import Testing
         Issue.record("freeing alone gave the memory back in every attempt (\(attempts)): the premise never held")
     }
 
-    /// Fills 128 MiB in blocks kept apart by small live ones, frees them, trims: the resident anonymous megabytes
-    /// after each step.
+    /// Fills 256 MiB in 64 KiB blocks (below the mmap threshold), frees every other one in address order, trims: the
+    /// resident anonymous megabytes after each step. Each freed block lies between two live ones and the highest block
+    /// stays live, so no freed block can merge into the heap's top, which `free` itself gives back. (Small blocks
+    /// allocated in between, as before, need not keep the big ones apart: the allocator may serve them from free
+    /// memory elsewhere, and the big blocks, contiguous, then merged into the top and left at the free.)
     static func experiment() -> (filled: Double, afterFree: Double, afterTrim: Double) {
-        let blocks = 2048
         let size = 64 * 1024
-        var freed: [UnsafeMutableRawPointer] = []
-        var kept: [UnsafeMutableRawPointer] = []
-        for _ in 0..<blocks {
+        var blocks: [UnsafeMutableRawPointer] = []
+        for _ in 0..<4096 {
             let block = malloc(size)!
             memset(block, 1, size)
-            freed.append(block)
-            kept.append(malloc(64)!)
+            blocks.append(block)
         }
+        blocks.sort()
         let filled = anonymousMegabytes()
-        for block in freed { free(block) }
+        for index in stride(from: 0, to: blocks.count, by: 2) { free(blocks[index]) }
         let afterFree = anonymousMegabytes()
         HeapTrimmer.trim()
         let afterTrim = anonymousMegabytes()
-        for block in kept { free(block) }
+        for index in stride(from: 1, to: blocks.count, by: 2) { free(blocks[index]) }
         return (filled, afterFree, afterTrim)
     }
 }
